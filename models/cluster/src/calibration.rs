@@ -1,0 +1,80 @@
+//! The cost model's constants, one function each so serde defaults and the model share them.
+//! Every value's source and status (measured / documented / assumption) is in
+//! `models/cluster/CALIBRATION.md`; the line comment names the status here too.
+
+use crate::scenario::format::{Network, NetworkMode};
+use sim_core::{Bandwidth, SimTime};
+
+/// Measured: qperf same-AZ one-way latency, c5.9xlarge (CALIBRATION.md "Fabric").
+pub fn fabric_same_az_one_way() -> SimTime {
+    SimTime::from_micros(50)
+}
+
+/// Measured: us-east-1a ↔ 1b one-way; published range 125 µs – 1.7 ms.
+pub fn fabric_cross_az_one_way() -> SimTime {
+    SimTime::from_micros(500)
+}
+
+/// Assumption: the "up to 10 Gbps" burst ceiling of common EKS node types; sustained load on
+/// small types runs at their baseline (m5.large ~0.75 Gbps), set per node group.
+pub fn eni_bandwidth_default() -> Bandwidth {
+    Bandwidth { bits_per_sec: 10_000_000_000 }
+}
+
+/// Documented: Linux DEFAULT_TX_QUEUE_LEN, a pfifo tail-drop queue.
+pub fn eni_tx_queue_packets() -> u32 {
+    1000
+}
+
+/// Assumption: one veth crossing (one extra kernel receive pass ~0.21 µs, plus namespace
+/// switch and skb handling), rounded up.
+pub const VETH_TRAVERSAL: SimTime = SimTime::from_micros(1);
+/// Assumption: root-namespace routing with empty netfilter tables (FIB ~50 ns, stack pass
+/// with conntrack ~0.56 µs).
+pub const NODE_ROUTING: SimTime = SimTime::from_nanos(500);
+/// Assumption: VXLAN encapsulation per packet, from a TCP_RR difference between CNIs.
+pub const VXLAN_ENCAP: SimTime = SimTime::from_nanos(1500);
+/// Assumption: VXLAN decapsulation per packet, same source.
+pub const VXLAN_DECAP: SimTime = SimTime::from_nanos(1500);
+/// Documented: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (kernel VXLAN_HEADROOM).
+pub const VXLAN_OVERHEAD_BYTES: u32 = 50;
+/// Documented: VPC jumbo-frame MTU, and the VPC CNI's default pod MTU.
+pub const VPC_MTU: u32 = 9001;
+/// Documented: IPv4 20 + TCP 20.
+pub const TCP_IP_HEADER_BYTES: u32 = 40;
+/// Documented: Linux sends TCP timestamps by default (12 bytes aligned).
+pub const TCP_TIMESTAMP_OPTION_BYTES: u32 = 12;
+/// Documented: IPv4 20 + UDP 8.
+pub const UDP_IP_HEADER_BYTES: u32 = 28;
+/// Documented: AWS bills inter-AZ transfer at 0.01 USD per GB in each direction, so a byte
+/// that crosses pays twice. Kept in micro-dollars to stay in integers.
+pub const INTER_AZ_MICRO_USD_PER_GB_EACH_WAY: u64 = 10_000;
+
+/// The pod interface MTU: the scenario's, else the VPC's less any encapsulation.
+pub fn pod_mtu(network: &Network) -> u32 {
+    network.mtu.unwrap_or(match network.mode {
+        NetworkMode::Underlay => VPC_MTU,
+        NetworkMode::Overlay => VPC_MTU - VXLAN_OVERHEAD_BYTES,
+    })
+}
+
+/// TCP payload bytes per segment at `mtu`, with Linux's timestamp option.
+pub fn tcp_mss(mtu: u32) -> u32 {
+    mtu - TCP_IP_HEADER_BYTES - TCP_TIMESTAMP_OPTION_BYTES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mss_matches_the_documented_values() {
+        // CALIBRATION.md: 9001 → 8949, 8951 → 8899, 1500 → 1448 with timestamps.
+        assert_eq!(tcp_mss(9001), 8949);
+        assert_eq!(tcp_mss(8951), 8899);
+        assert_eq!(tcp_mss(1500), 1448);
+        let overlay = Network { mode: NetworkMode::Overlay, ..Network::default() };
+        assert_eq!(pod_mtu(&overlay), 8951);
+        assert_eq!(pod_mtu(&Network::default()), 9001);
+    }
+}

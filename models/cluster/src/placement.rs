@@ -1,0 +1,107 @@
+//! Pod placement: which node each pod runs on, decided deterministically.
+//!
+//! The policy is a fixed stand-in for kube-scheduler's default spreading (its default
+//! PodTopologySpread constraints spread a workload over zones, then over hosts): pods are
+//! placed in workload order, replica order; each goes to the eligible node that minimises, in
+//! order, (pods of this workload in the node's zone, pods of this workload on the node, all
+//! pods on the node, node index). A node is eligible when its labels carry the workload's
+//! node selector, it has a pod CIDR, and it runs fewer pods than its max pods. A pod with no
+//! eligible node stays Pending with a reason worded as kube-scheduler words it.
+
+/// What placement needs to know about a node.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub zone: usize,
+    pub max_pods: u32,
+    pub has_pod_cidr: bool,
+    pub selector_ok: bool,
+}
+
+/// The result for one pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    Node(usize),
+    Pending(String),
+}
+
+/// Places `replicas` pods of one workload given each node's current pod count (updated in
+/// place). `zones` is the number of zones.
+pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
+    assert_eq!(nodes.len(), used.len());
+    let mut per_zone = vec![0u32; zones];
+    let mut per_node = vec![0u32; nodes.len()];
+    let mut out = Vec::with_capacity(replicas as usize);
+    for _ in 0..replicas {
+        let best = (0..nodes.len())
+            .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+            .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
+        match best {
+            Some(n) => {
+                per_zone[nodes[n].zone] += 1;
+                per_node[n] += 1;
+                used[n] += 1;
+                out.push(Placement::Node(n));
+            }
+            None => out.push(Placement::Pending(unschedulable_reason(nodes, used))),
+        }
+    }
+    out
+}
+
+/// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".
+fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
+    let selector = nodes.iter().filter(|s| !s.selector_ok).count();
+    let no_cidr = nodes.iter().filter(|s| s.selector_ok && !s.has_pod_cidr).count();
+    let full = nodes.iter().zip(used).filter(|(s, u)| s.selector_ok && s.has_pod_cidr && **u >= s.max_pods).count();
+    let mut parts = Vec::new();
+    if full > 0 {
+        parts.push(format!("{full} Too many pods"));
+    }
+    if selector > 0 {
+        parts.push(format!("{selector} node(s) didn't match Pod's node affinity/selector"));
+    }
+    if no_cidr > 0 {
+        parts.push(format!("{no_cidr} node(s) had no pod CIDR (network unavailable)"));
+    }
+    format!("0/{} nodes are available: {}.", nodes.len(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(zone: usize, max_pods: u32) -> Slot {
+        Slot { zone, max_pods, has_pod_cidr: true, selector_ok: true }
+    }
+
+    #[test]
+    fn spreads_over_zones_before_hosts() {
+        // Two nodes in zone 0, one in zone 1: the second pod goes to zone 1.
+        let nodes = [slot(0, 10), slot(0, 10), slot(1, 10)];
+        let mut used = vec![0; 3];
+        let got = place_workload(&nodes, &mut used, 2, 4);
+        assert_eq!(got, vec![Placement::Node(0), Placement::Node(2), Placement::Node(1), Placement::Node(2)]);
+    }
+
+    #[test]
+    fn respects_max_pods_and_says_why_a_pod_is_pending() {
+        let nodes = [slot(0, 1), Slot { selector_ok: false, ..slot(0, 5) }];
+        let mut used = vec![0; 2];
+        let got = place_workload(&nodes, &mut used, 1, 2);
+        assert_eq!(got[0], Placement::Node(0));
+        assert_eq!(
+            got[1],
+            Placement::Pending("0/2 nodes are available: 1 Too many pods, 1 node(s) didn't match Pod's node affinity/selector.".into())
+        );
+    }
+
+    #[test]
+    fn never_exceeds_max_pods() {
+        let nodes: Vec<Slot> = (0..5).map(|i| slot(i % 3, 3 + i as u32)).collect();
+        let mut used = vec![0; 5];
+        let got = place_workload(&nodes, &mut used, 3, 40);
+        let placed = got.iter().filter(|p| matches!(p, Placement::Node(_))).count();
+        assert_eq!(placed, 3 + 4 + 5 + 6 + 7);
+        assert!(used.iter().zip(&nodes).all(|(u, s)| *u <= s.max_pods));
+    }
+}

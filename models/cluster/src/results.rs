@@ -1,0 +1,232 @@
+//! Results of a run: what `cnsim run` prints and writes as JSON. Field names listed in
+//! DESIGN.md ("Command line") are a contract; the rest may grow. Everything here is a function
+//! of (scenario, seed): no wall-clock figure belongs in it.
+
+use crate::scenario::format::Protocol;
+use crate::sim::metrics::{DropReason, Metrics};
+use crate::sim::traffic::FlowPlan;
+use crate::world::{PodPhase, World};
+use serde::{Deserialize, Serialize};
+use sim_core::{Digest, Histogram};
+use std::collections::BTreeMap;
+
+/// JSON schema version of `cnsim run --format json`.
+pub const RUN_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: Option<u64>,
+    pub p90: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: Option<u64>,
+    pub mean: Option<u64>,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram) -> Percentiles {
+        Percentiles {
+            count: h.count(),
+            p50: h.percentile(5000),
+            p90: h.percentile(9000),
+            p99: h.percentile(9900),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeResult {
+    pub name: String,
+    pub az: String,
+    pub instance_type: String,
+    pub subnet: String,
+    pub ip: String,
+    pub pod_cidr: Option<String>,
+    pub pods: u32,
+    pub max_pods: u32,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub eni_queue_drops: u64,
+    pub eni_queue_max: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPod {
+    pub pod: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSummary {
+    pub total: u32,
+    pub running: u32,
+    pub pending: Vec<PendingPod>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketCounts {
+    pub sent: u64,
+    pub delivered: u64,
+    /// Drop reason → count; only reasons that occurred.
+    pub dropped: BTreeMap<String, u64>,
+    /// Sent but neither delivered nor dropped when the run ended.
+    pub in_flight: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connections {
+    pub opened: u64,
+    pub completed: u64,
+    /// Opened but not completed by the end of the run (still open, or a packet was lost).
+    pub incomplete: u64,
+    pub latency_ns: Percentiles,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossAz {
+    pub bytes: u64,
+    /// AWS inter-AZ transfer charge for those bytes, both directions billed (CALIBRATION.md).
+    pub cost_micro_usd: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowResult {
+    pub name: String,
+    pub protocol: Protocol,
+    pub sources_running: u32,
+    pub sources_total: u32,
+    pub destinations_running: u32,
+    pub sent: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub latency_ns: Percentiles,
+    pub connections: Option<Connections>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantResult {
+    pub name: String,
+    pub description: String,
+    pub digest: Digest,
+    pub events: u64,
+    pub network_mode: String,
+    pub ipam: String,
+    pub pod_mtu: u32,
+    pub nodes: Vec<NodeResult>,
+    pub pods: PodSummary,
+    pub packets: PacketCounts,
+    pub latency_ns: Percentiles,
+    pub connections: Option<Connections>,
+    pub cross_az: CrossAz,
+    pub flows: Vec<FlowResult>,
+}
+
+/// The whole of `cnsim run --format json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: u32,
+    pub cnsim_version: String,
+    pub scenario: String,
+    pub file: String,
+    pub seed: u64,
+    pub duration_ns: u64,
+    pub variants: Vec<VariantResult>,
+}
+
+fn connections(opened: u64, completed: u64, h: &Histogram) -> Connections {
+    Connections { opened, completed, incomplete: opened - completed, latency_ns: Percentiles::of(h) }
+}
+
+pub struct CollectInput<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub world: &'a World,
+    pub flows: &'a [FlowPlan],
+    pub metrics: &'a Metrics,
+    pub digest: Digest,
+    pub events: u64,
+    pub in_flight: u64,
+}
+
+pub fn collect(i: CollectInput<'_>) -> VariantResult {
+    let (w, m) = (i.world, i.metrics);
+    let nodes = w
+        .nodes
+        .iter()
+        .zip(&m.nodes)
+        .map(|(n, nm)| NodeResult {
+            name: n.name.clone(),
+            az: w.azs[n.az as usize].clone(),
+            instance_type: n.instance_type.clone(),
+            subnet: w.subnets[n.subnet as usize].name.clone(),
+            ip: n.ip.to_string(),
+            pod_cidr: n.pod_cidr.map(|c| c.to_string()),
+            pods: n.pods.len() as u32,
+            max_pods: n.max_pods,
+            tx_packets: nm.tx_packets,
+            tx_bytes: nm.tx_bytes,
+            rx_packets: nm.rx_packets,
+            eni_queue_drops: nm.queue_drops,
+            eni_queue_max: nm.max_queue,
+        })
+        .collect();
+    let pending = w
+        .pods
+        .iter()
+        .filter_map(|p| match &p.phase {
+            PodPhase::Pending { reason } => Some(PendingPod { pod: format!("{}/{}", p.namespace, p.name), reason: reason.clone() }),
+            PodPhase::Running => None,
+        })
+        .collect();
+    let dropped = DropReason::ALL
+        .iter()
+        .filter(|r| m.dropped[**r as usize] > 0)
+        .map(|r| (r.as_str().to_string(), m.dropped[*r as usize]))
+        .collect();
+    let flows = i
+        .flows
+        .iter()
+        .zip(&m.flows)
+        .map(|(p, fm)| FlowResult {
+            name: p.name.clone(),
+            protocol: p.protocol,
+            sources_running: p.src_running,
+            sources_total: p.src_total,
+            destinations_running: p.dst_pods.len() as u32,
+            sent: fm.sent,
+            delivered: fm.delivered,
+            dropped: fm.dropped,
+            latency_ns: Percentiles::of(&fm.latency),
+            connections: (p.protocol == Protocol::TCP).then(|| connections(fm.conns_opened, fm.conns_completed, &fm.conn_latency)),
+        })
+        .collect();
+    let has_tcp = i.flows.iter().any(|p| p.protocol == Protocol::TCP);
+    VariantResult {
+        name: i.name.to_string(),
+        description: i.description.to_string(),
+        digest: i.digest,
+        events: i.events,
+        network_mode: format!("{:?}", w.mode),
+        ipam: w.ipam.to_string(),
+        pod_mtu: w.mtu,
+        nodes,
+        pods: PodSummary { total: w.pods.len() as u32, running: w.running_pods() as u32, pending },
+        packets: PacketCounts { sent: m.sent, delivered: m.delivered, dropped, in_flight: i.in_flight },
+        latency_ns: Percentiles::of(&m.latency),
+        connections: has_tcp.then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
+        cross_az: CrossAz {
+            bytes: m.cross_az_bytes,
+            cost_micro_usd: cross_az_cost_micro_usd(m.cross_az_bytes),
+        },
+        flows,
+    }
+}
+
+/// Both directions are billed per GB (10^9 bytes, an assumption: AWS's price page says "GB").
+pub fn cross_az_cost_micro_usd(bytes: u64) -> u64 {
+    let per_gb = u128::from(crate::calibration::INTER_AZ_MICRO_USD_PER_GB_EACH_WAY) * 2;
+    (u128::from(bytes) * per_gb / 1_000_000_000) as u64
+}

@@ -1,0 +1,336 @@
+//! Scenario format v1: the serde types of a `.ron` scenario file.
+//!
+//! Owns field names, defaults and `deny_unknown_fields`; nothing here checks cross-field
+//! meaning (that is `validate`). Every default cites where it comes from.
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use sim_core::{Bandwidth, ByteSize, PacketRate, SimTime};
+use std::collections::BTreeMap;
+
+/// The only scenario format version this build reads.
+pub const SCENARIO_VERSION: u32 = 1;
+
+pub type Labels = BTreeMap<String, String>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub version: u32,
+    /// Defaults to the file name without its extension.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub seed: u64,
+    /// Simulated time the run covers.
+    #[serde(default = "default_duration")]
+    pub duration: SimTime,
+    pub vpc: Vpc,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub fabric: Fabric,
+    pub node_groups: Vec<NodeGroup>,
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+    #[serde(default)]
+    pub workloads: Vec<Workload>,
+    #[serde(default)]
+    pub traffic: Vec<Flow>,
+    /// Named overrides of the fields above, run side by side. None: one variant, "base".
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+}
+
+fn default_duration() -> SimTime {
+    SimTime::from_secs(10)
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    pub cidr: Ipv4Net,
+    /// Further VPC CIDRs (e.g. 100.64.0.0/16 for pod subnets under custom networking).
+    #[serde(default)]
+    pub secondary_cidrs: Vec<Ipv4Net>,
+    pub azs: Vec<String>,
+    pub subnets: Vec<Subnet>,
+    #[serde(default)]
+    pub route_tables: Vec<RouteTable>,
+    /// The internet gateway's name, if the VPC has one.
+    #[serde(default)]
+    pub internet_gateway: Option<String>,
+    #[serde(default)]
+    pub nat_gateways: Vec<NatGateway>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubnetKind {
+    /// Routes to an internet gateway; load balancers and NAT gateways live here.
+    Public,
+    /// Nodes live here by default.
+    #[default]
+    Private,
+    /// Addresses for pods only (custom networking).
+    Pod,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    pub name: String,
+    pub az: String,
+    pub cidr: Ipv4Net,
+    #[serde(default)]
+    pub kind: SubnetKind,
+}
+
+/// An AWS route table. The local route (every VPC CIDR → local) is implicit, as in AWS.
+/// Subnets in no table use the main table, which holds only the local route.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    pub name: String,
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub destination: Ipv4Net,
+    pub target: RouteTarget,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RouteTarget {
+    InternetGateway,
+    NatGateway(String),
+    /// Traffic to this destination is dropped (an AWS blackhole route).
+    Blackhole,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatGateway {
+    pub name: String,
+    /// A public subnet.
+    pub subnet: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub mode: NetworkMode,
+    #[serde(default)]
+    pub ipam: IpamConfig,
+    /// Pod interface MTU. Default: 9001 underlay (VPC jumbo frames), 8951 overlay (VXLAN's 50
+    /// bytes less); see models/cluster/CALIBRATION.md.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network { mode: NetworkMode::default(), ipam: IpamConfig::default(), mtu: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// Pod addresses are routable in the VPC (AWS VPC CNI; host-local with VPC routes per node).
+    #[default]
+    Underlay,
+    /// Pod traffic between nodes is VXLAN-encapsulated between node addresses (Flannel).
+    Overlay,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IpamConfig {
+    /// Per-node pod CIDRs carved from `cluster_cidr` (Flannel / Calico host-local).
+    HostLocal {
+        #[serde(default = "default_cluster_cidr")]
+        cluster_cidr: Ipv4Net,
+        #[serde(default = "default_node_cidr_mask")]
+        node_cidr_mask: u8,
+    },
+}
+
+impl Default for IpamConfig {
+    fn default() -> Self {
+        IpamConfig::HostLocal { cluster_cidr: default_cluster_cidr(), node_cidr_mask: default_node_cidr_mask() }
+    }
+}
+
+/// Flannel's documented default network.
+fn default_cluster_cidr() -> Ipv4Net {
+    "10.244.0.0/16".parse().expect("constant")
+}
+
+fn default_node_cidr_mask() -> u8 {
+    cnsim_ipam::DEFAULT_NODE_CIDR_MASK
+}
+
+/// VPC fabric and per-hop costs; every default is in models/cluster/CALIBRATION.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fabric {
+    #[serde(default = "crate::calibration::fabric_same_az_one_way")]
+    pub same_az_latency: SimTime,
+    #[serde(default = "crate::calibration::fabric_cross_az_one_way")]
+    pub cross_az_latency: SimTime,
+    /// Node ENI bandwidth when a node group does not set its own.
+    #[serde(default = "crate::calibration::eni_bandwidth_default")]
+    pub eni_bandwidth: Bandwidth,
+    /// Packets an ENI may hold queued for transmission before it tail-drops.
+    #[serde(default = "crate::calibration::eni_tx_queue_packets")]
+    pub eni_tx_queue: u32,
+}
+
+impl Default for Fabric {
+    fn default() -> Self {
+        Fabric {
+            same_az_latency: crate::calibration::fabric_same_az_one_way(),
+            cross_az_latency: crate::calibration::fabric_cross_az_one_way(),
+            eni_bandwidth: crate::calibration::eni_bandwidth_default(),
+            eni_tx_queue: crate::calibration::eni_tx_queue_packets(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    pub name: String,
+    /// An EC2 instance type from the catalog, e.g. "m5.large".
+    pub instance_type: String,
+    pub count: u32,
+    /// Subnets the nodes go in, round-robin in this order. Default: every Private subnet.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub labels: Labels,
+    /// Default: the kubelet's default of 110.
+    #[serde(default)]
+    pub max_pods: Option<u32>,
+    /// Default: `fabric.eni_bandwidth`.
+    #[serde(default)]
+    pub bandwidth: Option<Bandwidth>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Namespace {
+    pub name: String,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    TCP,
+    UDP,
+    SCTP,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerPort {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub port: u16,
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// A Deployment-like set of identical pods, named `NAME-0`, `NAME-1`, ...
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+    /// Node labels a node must carry to run these pods.
+    #[serde(default)]
+    pub node_selector: Labels,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arrival {
+    /// Evenly spaced: the k-th arrival at exactly start + k / rate.
+    #[default]
+    Constant,
+    /// Exponential gaps with mean 1 / rate, from the flow's own RNG stream.
+    Poisson,
+}
+
+/// Traffic from every pod of `from` to `to`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub name: String,
+    /// `NAMESPACE/WORKLOAD` (every pod of it sends) or `NAMESPACE/POD`.
+    pub from: String,
+    /// `NAMESPACE/WORKLOAD:PORT` (a pod of it, drawn per packet or connection) or
+    /// `NAMESPACE/POD:PORT`; PORT is a number or a container port name.
+    pub to: String,
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Per sending pod: datagrams per second (UDP) or new connections per second (TCP).
+    pub rate: PacketRate,
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// UDP: the size of each IP packet.
+    #[serde(default = "default_packet_size")]
+    pub packet_size: ByteSize,
+    /// TCP: request bytes the client sends once connected.
+    #[serde(default = "default_request")]
+    pub request: ByteSize,
+    /// TCP: response bytes the server sends back once the request is in.
+    #[serde(default = "default_response")]
+    pub response: ByteSize,
+    #[serde(default)]
+    pub start: SimTime,
+    /// Default: the scenario's duration.
+    #[serde(default)]
+    pub stop: Option<SimTime>,
+}
+
+fn default_packet_size() -> ByteSize {
+    ByteSize(512)
+}
+
+fn default_request() -> ByteSize {
+    ByteSize(1024)
+}
+
+fn default_response() -> ByteSize {
+    ByteSize(4096)
+}
+
+/// A named set of overrides: `path → value`. A path names fields with dots and list elements
+/// by index (`node_groups[0].count`) or by their `name` (`node_groups.general.count`). A value
+/// is JSON (`3`, `true`, `"10s"`, `{"HostLocal": {...}}`); anything that is not JSON is taken as
+/// a string, so `Overlay` and `20s` need no quotes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+}

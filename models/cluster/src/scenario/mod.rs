@@ -1,0 +1,15 @@
+//! The scenario: format v1 (serde types), loading with located diagnostics, variant
+//! overrides, and validation.
+
+pub mod diag;
+pub mod format;
+pub mod load;
+pub mod names;
+pub mod overrides;
+pub mod refs;
+pub mod source_map;
+pub mod validate;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use format::*;
+pub use load::{load_file, load_str, LoadedScenario, VariantSpec};

@@ -1,0 +1,55 @@
+//! The events of the packet path, one per hop, and their canonical trace encoding.
+
+use super::packet::Header;
+use sim_core::{TraceEvent, TraceWriter};
+
+/// Where a packet is when its event fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Hop {
+    /// In the source node's root namespace, having crossed the pod's veth: routing (and, in
+    /// later issues, conntrack, service translation and egress policy) happen here.
+    NodeEgress = 1,
+    /// The source node's ENI finished transmitting it; the VPC routes it.
+    EniTx = 2,
+    /// At the far node's ENI: decapsulation and routing to the pod's veth.
+    NodeIngress = 3,
+    /// Out of the veth into the destination pod: delivered.
+    PodRx = 4,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Ev {
+    /// A flow source's next arrival: a UDP datagram or a TCP connection leaves the pod's eth0.
+    Arrival { source: u32 },
+    /// A packet reaching a hop.
+    Hop { hop: Hop, packet: u32, header: Header },
+}
+
+/// Trace kinds. Changing an encoding changes every digest: bump DIGEST_VERSION in sim-core
+/// or explain the golden-digest change in the commit.
+const KIND_ARRIVAL: u16 = 1;
+const KIND_HOP_BASE: u16 = 16;
+
+impl TraceEvent for Ev {
+    #[inline]
+    fn trace(&self, w: &mut TraceWriter) {
+        match self {
+            Ev::Arrival { source } => {
+                w.kind(KIND_ARRIVAL);
+                w.u32(*source);
+            }
+            // The slab index is left out: it is bookkeeping, not what happened.
+            Ev::Hop { hop, header: h, .. } => {
+                w.kind(KIND_HOP_BASE + *hop as u16);
+                w.u32(h.src);
+                w.u32(h.dst);
+                w.u16(h.sport);
+                w.u16(h.dport);
+                w.u8(h.proto);
+                w.u8(h.flags);
+                w.u16(h.len);
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The simulation of one variant: build the world, plan the traffic, run the packet path on
+//! sim-core's engine until the scenario's duration, collect the results.
+
+pub mod datapath;
+pub mod event;
+pub mod metrics;
+pub mod packet;
+pub mod tcp;
+pub mod traffic;
+
+use crate::results::{collect, CollectInput, VariantResult};
+use crate::scenario::VariantSpec;
+use crate::world::World;
+
+/// Runs one variant to the end of its duration. A pure function of the variant's scenario.
+pub fn run_variant(spec: &VariantSpec) -> VariantResult {
+    let s = &spec.scenario;
+    let world = World::build(s);
+    let (flows, sources) = traffic::plan(s, &world);
+    let mut model = datapath::Model::new(&world, &s.fabric, flows, sources);
+    model.run(s.duration);
+    // Events past the end stay queued: packets still on their way are reported as in flight.
+    let in_flight = model.packets_in_flight() as u64;
+    collect(CollectInput {
+        name: &spec.name,
+        description: &spec.description,
+        world: &world,
+        flows: model.flows(),
+        metrics: &model.metrics,
+        digest: model.engine.digest(),
+        events: model.engine.executed(),
+        in_flight,
+    })
+}

@@ -1,0 +1,117 @@
+//! Traffic sources: each flow of the scenario becomes one source per running sending pod, with
+//! its own named RNG stream, so adding a flow never changes the draws of another.
+
+use crate::scenario::format::{Arrival, Flow, Protocol, Scenario};
+use crate::scenario::refs::{self, PodSet};
+use crate::world::{PodId, PodPhase, World};
+use sim_core::{ByteSize, PacketRate, RngStream, SimTime};
+
+/// Linux's default net.ipv4.ip_local_port_range is 32768–60999: clients take ports from it.
+pub const EPHEMERAL_FIRST: u16 = 32768;
+pub const EPHEMERAL_LAST: u16 = 60999;
+
+/// A flow resolved against the world.
+#[derive(Clone, Debug)]
+pub struct FlowPlan {
+    pub name: String,
+    pub protocol: Protocol,
+    /// Destination pods that are running with an address; one is drawn per datagram or
+    /// connection.
+    pub dst_pods: Vec<PodId>,
+    pub dport: u16,
+    pub rate: PacketRate,
+    pub arrival: Arrival,
+    pub packet_size: ByteSize,
+    pub request: ByteSize,
+    pub response: ByteSize,
+    pub start: SimTime,
+    pub stop: SimTime,
+    /// Sending pods declared, and how many of them run.
+    pub src_total: u32,
+    pub src_running: u32,
+}
+
+/// One sending pod of one flow.
+pub struct Source {
+    pub flow: u32,
+    pub pod: PodId,
+    pub rng: RngStream,
+    /// Constant arrivals: the index of the next one and the source's phase offset.
+    pub next_k: u64,
+    pub phase: SimTime,
+}
+
+fn pods_of(world: &World, set: PodSet) -> Vec<PodId> {
+    match set {
+        PodSet::Workload(w) => world.workload_pods[w].clone(),
+        PodSet::Pod { workload, replica } => vec![world.workload_pods[workload][replica as usize]],
+    }
+}
+
+fn running(world: &World, pods: &[PodId]) -> Vec<PodId> {
+    pods.iter().copied().filter(|&p| world.pods[p as usize].phase == PodPhase::Running).collect()
+}
+
+/// Resolves every flow and builds its sources, in flow order then pod order.
+pub fn plan(s: &Scenario, world: &World) -> (Vec<FlowPlan>, Vec<Source>) {
+    let mut plans = Vec::with_capacity(s.traffic.len());
+    let mut sources = Vec::new();
+    for (fi, f) in s.traffic.iter().enumerate() {
+        let (plan, senders) = plan_flow(s, world, f);
+        for pod in senders {
+            let mut rng = RngStream::new(s.seed, &format!("flow/{}/{}/{}", f.name, world.pods[pod as usize].namespace, world.pods[pod as usize].name));
+            let interval = plan.rate.interval_of(1).as_nanos().max(1);
+            let phase = match plan.arrival {
+                Arrival::Constant => SimTime::from_nanos(rng.below(interval)),
+                Arrival::Poisson => SimTime::ZERO,
+            };
+            sources.push(Source { flow: fi as u32, pod, rng, next_k: 0, phase });
+        }
+        plans.push(plan);
+    }
+    (plans, sources)
+}
+
+fn plan_flow(s: &Scenario, world: &World, f: &Flow) -> (FlowPlan, Vec<PodId>) {
+    let from = refs::pod_set(s, &f.from).expect("validated");
+    let (to, port) = refs::target(s, &f.to).expect("validated");
+    let dport = refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
+    let senders_all = pods_of(world, from);
+    let senders = running(world, &senders_all);
+    let plan = FlowPlan {
+        name: f.name.clone(),
+        protocol: f.protocol,
+        dst_pods: running(world, &pods_of(world, to)),
+        dport,
+        rate: f.rate,
+        arrival: f.arrival,
+        packet_size: f.packet_size,
+        request: f.request,
+        response: f.response,
+        start: f.start,
+        stop: f.stop.unwrap_or(s.duration),
+        src_total: senders_all.len() as u32,
+        src_running: senders.len() as u32,
+    };
+    (plan, senders)
+}
+
+impl Source {
+    /// The time of this source's next arrival after `k` arrivals, or None past the flow's stop.
+    pub fn next_arrival(&mut self, plan: &FlowPlan, now: SimTime) -> Option<SimTime> {
+        let at = match plan.arrival {
+            Arrival::Constant => {
+                let t = plan.start + self.phase + plan.rate.interval_of(self.next_k);
+                self.next_k += 1;
+                t
+            }
+            Arrival::Poisson => {
+                let mean = plan.rate.interval_of(1);
+                let base = if self.next_k == 0 { plan.start } else { now };
+                self.next_k += 1;
+                base + self.rng.exponential(mean)
+            }
+        };
+        (at < plan.stop).then_some(at)
+    }
+}

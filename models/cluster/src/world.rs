@@ -1,0 +1,281 @@
+//! The world: the cluster a scenario describes, built once per variant and read by the packet
+//! path. Nodes get their subnet address and pod CIDR, pods get their node and address, and the
+//! VPC route tables get their routes.
+//!
+//! Nodes go in their group's subnets round-robin and take subnet addresses in order from the
+//! first AWS leaves usable (`.4`). Nodes are named `GROUP-N`, pods `WORKLOAD-N`.
+
+use crate::lpm::Lpm;
+use crate::placement::{place_workload, Placement, Slot};
+use crate::scenario::format::{IpamConfig, Labels, NetworkMode, RouteTarget, Scenario};
+use crate::scenario::refs;
+use cnsim_ipam::{HostLocal, HostLocalConfig, InstanceCatalog, IpamEngine, NodeJoin};
+use ipnet::Ipv4Net;
+use rustc_hash::FxHashMap;
+use sim_core::Bandwidth;
+use std::net::Ipv4Addr;
+
+pub type NodeId = u32;
+pub type PodId = u32;
+
+/// kubelet's default --max-pods.
+pub const KUBELET_DEFAULT_MAX_PODS: u32 = 110;
+
+/// Where a VPC route table sends a destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VpcTarget {
+    /// The implicit local route: an ENI in the VPC owns the address.
+    Local,
+    /// A pod CIDR routed to a node's ENI (host-local underlay).
+    NodeEni(NodeId),
+    InternetGateway,
+    NatGateway(u16),
+    Blackhole,
+}
+
+#[derive(Clone, Debug)]
+pub struct SubnetInfo {
+    pub name: String,
+    pub az: u16,
+    pub cidr: Ipv4Net,
+    pub route_table: u16,
+}
+
+#[derive(Clone, Debug)]
+pub struct VpcRouteTable {
+    pub name: String,
+    pub routes: Lpm<VpcTarget>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub group: usize,
+    pub instance_type: String,
+    pub az: u16,
+    pub subnet: u16,
+    pub ip: Ipv4Addr,
+    pub max_pods: u32,
+    pub bandwidth: Bandwidth,
+    pub labels: Labels,
+    pub pod_cidr: Option<Ipv4Net>,
+    /// Why the node has no pod CIDR, if it has none.
+    pub ipam_error: Option<String>,
+    pub pods: Vec<PodId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    Running,
+    Pending { reason: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    pub workload: usize,
+    pub replica: u32,
+    pub node: Option<NodeId>,
+    pub ip: Option<Ipv4Addr>,
+    pub phase: PodPhase,
+}
+
+#[derive(Clone, Debug)]
+pub struct World {
+    pub azs: Vec<String>,
+    pub subnets: Vec<SubnetInfo>,
+    /// Table 0 is the main table.
+    pub route_tables: Vec<VpcRouteTable>,
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    /// Pods of each workload in replica order.
+    pub workload_pods: Vec<Vec<PodId>>,
+    pub mode: NetworkMode,
+    pub mtu: u32,
+    pub ipam: &'static str,
+    pod_by_ip: FxHashMap<u32, PodId>,
+    node_by_ip: FxHashMap<u32, NodeId>,
+    /// Pod prefixes → node: the overlay's VTEP table, and how a node knows a local pod.
+    pod_prefixes: Lpm<NodeId>,
+}
+
+impl World {
+    /// Builds the world of a validated scenario. Panics only on a scenario validation accepts
+    /// but this cannot build, which is a bug in validation.
+    pub fn build(s: &Scenario) -> World {
+        let catalog = InstanceCatalog::embedded();
+        let IpamConfig::HostLocal { cluster_cidr, node_cidr_mask } = s.network.ipam;
+        let mut ipam = HostLocal::new(HostLocalConfig { cluster_cidr, node_cidr_mask });
+
+        let subnets: Vec<SubnetInfo> = s
+            .vpc
+            .subnets
+            .iter()
+            .map(|x| SubnetInfo {
+                name: x.name.clone(),
+                az: s.vpc.azs.iter().position(|a| *a == x.az).expect("validated") as u16,
+                cidr: x.cidr,
+                route_table: 0,
+            })
+            .collect();
+        let mut world = World {
+            azs: s.vpc.azs.clone(),
+            subnets,
+            route_tables: Vec::new(),
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            workload_pods: vec![Vec::new(); s.workloads.len()],
+            mode: s.network.mode,
+            mtu: crate::calibration::pod_mtu(&s.network),
+            ipam: ipam.name(),
+            pod_by_ip: FxHashMap::default(),
+            node_by_ip: FxHashMap::default(),
+            pod_prefixes: Lpm::new(),
+        };
+
+        // Nodes: subnet addresses in order, then a pod CIDR from IPAM.
+        let mut next_host = vec![4u32; world.subnets.len()];
+        for (gi, g) in s.node_groups.iter().enumerate() {
+            let instance = catalog.get(&g.instance_type).expect("validated");
+            let group_subnets = refs::group_subnets(s, g);
+            for k in 0..g.count {
+                let sn = group_subnets[k as usize % group_subnets.len()];
+                let ip = Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
+                next_host[sn] += 1;
+                let id = world.nodes.len() as NodeId;
+                let name = format!("{}-{k}", g.name);
+                let join = NodeJoin { node: id, name: &name, instance, primary_ip: ip, subnet: world.subnets[sn].cidr };
+                let (pod_cidr, ipam_error) = match ipam.add_node(&join, 0) {
+                    Ok(a) => (a.pod_prefixes.first().copied(), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                if let Some(c) = pod_cidr {
+                    world.pod_prefixes.insert(c, id);
+                }
+                world.node_by_ip.insert(u32::from(ip), id);
+                world.nodes.push(Node {
+                    name,
+                    group: gi,
+                    instance_type: g.instance_type.clone(),
+                    az: world.subnets[sn].az,
+                    subnet: sn as u16,
+                    ip,
+                    max_pods: g.max_pods.unwrap_or(KUBELET_DEFAULT_MAX_PODS),
+                    bandwidth: g.bandwidth.unwrap_or(s.fabric.eni_bandwidth),
+                    labels: g.labels.clone(),
+                    pod_cidr,
+                    ipam_error,
+                    pods: Vec::new(),
+                });
+            }
+        }
+
+        world.build_route_tables(s);
+        world.place_pods(s, &mut ipam);
+        world
+    }
+
+    fn build_route_tables(&mut self, s: &Scenario) {
+        let mut tables = vec![VpcRouteTable { name: "main".into(), routes: Lpm::new() }];
+        for t in &s.vpc.route_tables {
+            let mut routes = Lpm::new();
+            for r in &t.routes {
+                let target = match &r.target {
+                    RouteTarget::InternetGateway => VpcTarget::InternetGateway,
+                    RouteTarget::NatGateway(n) => VpcTarget::NatGateway(s.vpc.nat_gateways.iter().position(|g| &g.name == n).expect("validated") as u16),
+                    RouteTarget::Blackhole => VpcTarget::Blackhole,
+                };
+                routes.insert(r.destination, target);
+            }
+            let index = tables.len() as u16;
+            for name in &t.subnets {
+                let sn = self.subnets.iter().position(|x| &x.name == name).expect("validated");
+                self.subnets[sn].route_table = index;
+            }
+            tables.push(VpcRouteTable { name: t.name.clone(), routes });
+        }
+        for t in &mut tables {
+            // The local route: AWS adds it to every table and it cannot be removed.
+            for c in std::iter::once(&s.vpc.cidr).chain(&s.vpc.secondary_cidrs) {
+                t.routes.insert(*c, VpcTarget::Local);
+            }
+            // Host-local underlay: one route per node's pod CIDR (kubenet-style cloud routes).
+            if self.mode == NetworkMode::Underlay {
+                for (id, n) in self.nodes.iter().enumerate() {
+                    if let Some(c) = n.pod_cidr {
+                        t.routes.insert(c, VpcTarget::NodeEni(id as NodeId));
+                    }
+                }
+            }
+        }
+        self.route_tables = tables;
+    }
+
+    fn place_pods(&mut self, s: &Scenario, ipam: &mut HostLocal) {
+        let mut used = vec![0u32; self.nodes.len()];
+        for (wi, w) in s.workloads.iter().enumerate() {
+            let slots: Vec<Slot> = self
+                .nodes
+                .iter()
+                .map(|n| Slot {
+                    zone: n.az as usize,
+                    max_pods: n.max_pods,
+                    has_pod_cidr: n.pod_cidr.is_some(),
+                    selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
+                })
+                .collect();
+            for (replica, placement) in place_workload(&slots, &mut used, self.azs.len(), w.replicas).into_iter().enumerate() {
+                let id = self.pods.len() as PodId;
+                let mut pod = Pod {
+                    name: format!("{}-{replica}", w.name),
+                    namespace: w.namespace.clone(),
+                    workload: wi,
+                    replica: replica as u32,
+                    node: None,
+                    ip: None,
+                    phase: PodPhase::Running,
+                };
+                match placement {
+                    Placement::Node(n) => {
+                        pod.node = Some(n as NodeId);
+                        match ipam.assign_pod(n as NodeId, id, 0) {
+                            Ok(ip) => {
+                                pod.ip = Some(ip);
+                                self.pod_by_ip.insert(u32::from(ip), id);
+                                self.nodes[n].pods.push(id);
+                            }
+                            // The sandbox never gets its network: kubelet reports the CNI error.
+                            Err(e) => pod.phase = PodPhase::Pending { reason: format!("ContainerCreating: failed to set up sandbox network: {e}") },
+                        }
+                    }
+                    Placement::Pending(reason) => pod.phase = PodPhase::Pending { reason },
+                }
+                self.workload_pods[wi].push(id);
+                self.pods.push(pod);
+            }
+        }
+    }
+
+    pub fn pod_by_ip(&self, ip: Ipv4Addr) -> Option<PodId> {
+        self.pod_by_ip.get(&u32::from(ip)).copied()
+    }
+
+    pub fn node_by_ip(&self, ip: Ipv4Addr) -> Option<NodeId> {
+        self.node_by_ip.get(&u32::from(ip)).copied()
+    }
+
+    /// The node whose pod prefixes hold `ip`.
+    pub fn node_of_pod_ip(&self, ip: Ipv4Addr) -> Option<NodeId> {
+        self.pod_prefixes.lookup(ip).map(|(_, n)| *n)
+    }
+
+    /// The route table of `node`'s subnet.
+    pub fn route_table_of(&self, node: NodeId) -> &VpcRouteTable {
+        &self.route_tables[self.subnets[self.nodes[node as usize].subnet as usize].route_table as usize]
+    }
+
+    pub fn running_pods(&self) -> usize {
+        self.pods.iter().filter(|p| p.phase == PodPhase::Running).count()
+    }
+}

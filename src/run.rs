@@ -1,0 +1,53 @@
+//! `cnsim run`: every variant on rayon, results in scenario order, printed as a table or JSON.
+
+use crate::{load, out, table, OutputFormat, Outcome};
+use cnsim_cluster::scenario::LoadedScenario;
+use cnsim_cluster::{run_variant, RunResult, VariantResult, RUN_SCHEMA};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Runs all variants; `threads` None uses rayon's global pool. Wall time is measured here, in
+/// the CLI, and never enters the results.
+pub fn run_all(loaded: &LoadedScenario, threads: Option<usize>) -> Result<(RunResult, Vec<Duration>), sim_core::SweepError> {
+    let timed = sim_core::run_ordered(&loaded.variants, threads, |_, v| {
+        let start = Instant::now();
+        let r = run_variant(v);
+        (r, start.elapsed())
+    })?;
+    let (variants, walls): (Vec<VariantResult>, Vec<Duration>) = timed.into_iter().unzip();
+    let result = RunResult {
+        schema: RUN_SCHEMA,
+        cnsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: loaded.name.clone(),
+        file: loaded.file.clone(),
+        seed: loaded.variants.first().map_or(loaded.base.seed, |v| v.scenario.seed),
+        duration_ns: loaded.base.duration.as_nanos(),
+        variants,
+    };
+    Ok((result, walls))
+}
+
+pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: OutputFormat) -> Outcome {
+    let Some(loaded) = load::load(path, seed) else {
+        return Outcome::BadInput;
+    };
+    let (result, walls) = match run_all(&loaded, None) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::BadInput;
+        }
+    };
+    let json = serde_json::to_string_pretty(&result).expect("results serialize") + "\n";
+    if let Some(dir) = out_dir {
+        if let Err(e) = out::write_dir_atomically(dir, &[("results.json", json.clone().into_bytes())]) {
+            eprintln!("error: {}: cannot write results: {e}", dir.display());
+            return Outcome::BadInput;
+        }
+    }
+    match format {
+        OutputFormat::Json => print!("{json}"),
+        OutputFormat::Table => print!("{}", table::render(&result, &walls)),
+    }
+    Outcome::Ok
+}

@@ -1,0 +1,134 @@
+//! The human table of `cnsim run`: one column per variant, side by side, then one line per
+//! flow and variant.
+
+use crate::format::{bytes, count, nanos, opt_nanos, usd};
+use cnsim_cluster::results::{RunResult, VariantResult};
+use std::fmt::Write;
+use std::time::Duration;
+
+type Row = (String, Vec<String>);
+
+fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = Vec::new();
+    let mut add = |k: &str, val: String| r.push((k.to_string(), val));
+    add("network", format!("{} / {} / MTU {}", v.network_mode.to_lowercase(), v.ipam, v.pod_mtu));
+    add("nodes", count(v.nodes.len() as u64));
+    add("pods running / total", format!("{} / {}", v.pods.running, v.pods.total));
+    add("packets sent", count(v.packets.sent));
+    add("  delivered", count(v.packets.delivered));
+    let dropped: u64 = v.packets.dropped.values().sum();
+    add("  dropped", count(dropped));
+    for (reason, n) in &v.packets.dropped {
+        add(&format!("    {reason}"), count(*n));
+    }
+    add("  in flight at end", count(v.packets.in_flight));
+    add("latency p50", opt_nanos(v.latency_ns.p50));
+    add("latency p90", opt_nanos(v.latency_ns.p90));
+    add("latency p99", opt_nanos(v.latency_ns.p99));
+    add("latency max", opt_nanos(v.latency_ns.max));
+    if let Some(c) = &v.connections {
+        add("tcp connections done / opened", format!("{} / {}", count(c.completed), count(c.opened)));
+        add("connection p50 / p99", format!("{} / {}", opt_nanos(c.latency_ns.p50), opt_nanos(c.latency_ns.p99)));
+    }
+    add("cross-AZ bytes", bytes(v.cross_az.bytes));
+    add("cross-AZ cost", usd(v.cross_az.cost_micro_usd));
+    add("events executed", count(v.events));
+    let secs = wall.as_secs_f64();
+    add("events/s (wall)", if secs > 0.0 { format!("{:.2} M", v.events as f64 / secs / 1e6) } else { "-".into() });
+    add("wall time", nanos(wall.as_nanos() as u64));
+    add("digest", v.digest.to_string());
+    r
+}
+
+pub fn render(result: &RunResult, walls: &[Duration]) -> String {
+    let mut out = String::new();
+    let n = result.variants.len();
+    let _ = writeln!(
+        out,
+        "scenario {} ({}), seed {}, {} simulated, {} variant{}\n",
+        result.scenario,
+        result.file,
+        result.seed,
+        nanos(result.duration_ns),
+        n,
+        if n == 1 { "" } else { "s" }
+    );
+    // Merge the per-variant rows by label, keeping first-seen order (drop reasons may differ).
+    let mut table: Vec<Row> = Vec::new();
+    for (i, (v, wall)) in result.variants.iter().zip(walls).enumerate() {
+        for (k, val) in rows(v, *wall) {
+            let pos = match table.iter().position(|(l, _)| *l == k) {
+                Some(p) => p,
+                None => {
+                    table.push((k, vec!["-".into(); n]));
+                    table.len() - 1
+                }
+            };
+            table[pos].1[i] = val;
+        }
+    }
+    let header: Vec<String> = result.variants.iter().map(|v| v.name.clone()).collect();
+    let label_w = table.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(8);
+    let col_w: Vec<usize> = (0..n)
+        .map(|i| table.iter().map(|(_, c)| c[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
+    let _ = write!(out, "{:label_w$}", "");
+    for (h, w) in header.iter().zip(&col_w) {
+        let _ = write!(out, "  {h:>w$}");
+    }
+    out.push('\n');
+    for (label, cells) in &table {
+        let _ = write!(out, "{label:label_w$}");
+        for (c, w) in cells.iter().zip(&col_w) {
+            let _ = write!(out, "  {c:>w$}");
+        }
+        out.push('\n');
+    }
+    flows(result, &mut out);
+    pending(result, &mut out);
+    out
+}
+
+fn flows(result: &RunResult, out: &mut String) {
+    if result.variants.iter().all(|v| v.flows.is_empty()) {
+        return;
+    }
+    let _ = writeln!(out, "\n{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}", "flow", "variant", "sent", "delivered", "dropped", "p50", "p99", "conn p50");
+    let flow_count = result.variants.iter().map(|v| v.flows.len()).max().unwrap_or(0);
+    for fi in 0..flow_count {
+        for v in &result.variants {
+            let Some(f) = v.flows.get(fi) else { continue };
+            let conn = f.connections.as_ref().map_or("-".to_string(), |c| opt_nanos(c.latency_ns.p50));
+            let _ = writeln!(
+                out,
+                "{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}",
+                f.name,
+                v.name,
+                count(f.sent),
+                count(f.delivered),
+                count(f.dropped),
+                opt_nanos(f.latency_ns.p50),
+                opt_nanos(f.latency_ns.p99),
+                conn
+            );
+            if f.sources_running < f.sources_total || f.destinations_running == 0 {
+                let _ = writeln!(out, "{:<22}   only {} of {} sending pods run; {} destination pods run", "", f.sources_running, f.sources_total, f.destinations_running);
+            }
+        }
+    }
+}
+
+fn pending(result: &RunResult, out: &mut String) {
+    for v in &result.variants {
+        if v.pods.pending.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}: {} pod(s) Pending", v.name, v.pods.pending.len());
+        for p in v.pods.pending.iter().take(5) {
+            let _ = writeln!(out, "  {}: {}", p.pod, p.reason);
+        }
+        if v.pods.pending.len() > 5 {
+            let _ = writeln!(out, "  ... and {} more (see --format json)", v.pods.pending.len() - 5);
+        }
+    }
+}
