@@ -78,7 +78,10 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
     let mut diags = Diagnostics::default();
     let mut base = match parse(text) {
         Ok(s) => s,
-        Err((finding, pos)) => {
+        Err((mut finding, pos)) => {
+            if finding.field.is_empty() || finding.field.contains('?') {
+                finding.field = map.field_before(pos).unwrap_or_default().to_string();
+            }
             diags.push(locate(finding, None, Some(pos)));
             return Err(diags);
         }

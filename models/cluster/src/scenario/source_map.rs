@@ -145,6 +145,12 @@ impl SourceMap {
         }
     }
 
+    /// The path of the last field written at or before `pos`: what a syntax error at `pos`
+    /// is most likely about.
+    pub fn field_before(&self, pos: Position) -> Option<&str> {
+        self.positions.iter().filter(|(_, p)| **p < pos).max_by_key(|(_, p)| **p).map(|(k, _)| k.as_str())
+    }
+
     /// Exact lookup, for tests and for callers that must know a field is written.
     pub fn get(&self, path: &str) -> Option<Position> {
         self.positions.get(path).copied()
@@ -344,9 +350,9 @@ Scenario(
         assert_eq!(map.get("version"), Some(Position { line: 3, column: 5 }));
         assert_eq!(map.get("vpc.cidr"), Some(Position { line: 5, column: 9 }));
         assert_eq!(map.get("vpc.subnets[0]"), Some(Position { line: 7, column: 13 }));
-        assert_eq!(map.get("vpc.subnets[1].cidr"), Some(Position { line: 8, column: 33 }));
+        assert_eq!(map.get("vpc.subnets[1].cidr"), Some(Position { line: 8, column: 34 }));
         assert_eq!(map.get("network.ipam.node_cidr_mask"), Some(Position { line: 11, column: 31 }));
-        assert_eq!(map.get("workloads[0].labels.app"), Some(Position { line: 12, column: 26 }));
+        assert_eq!(map.get("workloads[0].labels.app"), Some(Position { line: 12, column: 27 }));
         assert!(map.get("workloads[0].labels[\"team.io/x\"]").is_some());
         assert!(map.get("vpc.subnets[2]").is_none());
     }
@@ -356,6 +362,14 @@ Scenario(
         let map = SourceMap::scan(TEXT);
         assert_eq!(map.locate("vpc.subnets[1].kind"), map.get("vpc.subnets[1]").unwrap());
         assert_eq!(map.locate("fabric.same_az_latency"), Position { line: 1, column: 1 });
+    }
+
+    #[test]
+    fn field_before_names_the_preceding_field() {
+        let map = SourceMap::scan(TEXT);
+        assert_eq!(map.field_before(Position { line: 5, column: 30 }), Some("vpc.cidr"));
+        assert_eq!(map.field_before(Position { line: 5, column: 9 }), Some("vpc"));
+        assert_eq!(map.field_before(Position { line: 1, column: 1 }), None);
     }
 
     #[test]

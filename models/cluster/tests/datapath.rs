@@ -1,0 +1,227 @@
+//! The packet path's physics, checked against values computed here from the calibration
+//! constants: exact hop latencies, VXLAN bytes, tail drops, TCP packet counts, Pending pods,
+//! and (proptest) conservation and replay over generated scenarios.
+
+use cnsim_cluster::calibration::*;
+use cnsim_cluster::scenario::load_str;
+use cnsim_cluster::{run_variant, VariantResult};
+use proptest::prelude::*;
+use sim_core::SimTime;
+
+struct Params {
+    mode: &'static str,
+    bandwidth: &'static str,
+    queue: u32,
+    protocol: &'static str,
+    rate: &'static str,
+    size: u64,
+    /// "same-node", "same-az" or "cross-az": where the server pod runs relative to the client.
+    placement: &'static str,
+    max_pods: u32,
+    node_cidr_mask: u8,
+    server_replicas: u32,
+    request: u64,
+    response: u64,
+    duration: &'static str,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            mode: "Underlay",
+            bandwidth: "10Gbps",
+            queue: 1000,
+            protocol: "UDP",
+            rate: "10pps",
+            size: 512,
+            placement: "cross-az",
+            max_pods: 110,
+            node_cidr_mask: 24,
+            server_replicas: 1,
+            request: 1000,
+            response: 4000,
+            duration: "1s",
+        }
+    }
+}
+
+/// Three nodes: n-0 and n-1 in AZ a, n-2 in AZ b. The client is pinned to n-0.
+fn scenario(p: &Params) -> String {
+    let server_node = match p.placement {
+        "same-node" => "n0",
+        "same-az" => "n1",
+        _ => "n2",
+    };
+    format!(
+        r#"Scenario(version: 1, seed: 7, duration: "{duration}",
+  vpc: (cidr: "10.0.0.0/16", azs: ["a", "b"], subnets: [
+      (name: "sa", az: "a", cidr: "10.0.0.0/24"), (name: "sb", az: "b", cidr: "10.0.1.0/24")]),
+  network: (mode: {mode}, ipam: HostLocal(node_cidr_mask: {mask})),
+  fabric: (eni_bandwidth: "{bw}", eni_tx_queue: {queue}),
+  node_groups: [
+    (name: "n0", instance_type: "m5.large", count: 1, subnets: ["sa"], labels: {{"n": "n0"}}, max_pods: {max_pods}),
+    (name: "n1", instance_type: "m5.large", count: 1, subnets: ["sa"], labels: {{"n": "n1"}}, max_pods: {max_pods}),
+    (name: "n2", instance_type: "m5.large", count: 1, subnets: ["sb"], labels: {{"n": "n2"}}, max_pods: {max_pods}),
+  ],
+  namespaces: [(name: "t")],
+  workloads: [
+    (namespace: "t", name: "client", node_selector: {{"n": "n0"}}),
+    (namespace: "t", name: "server", replicas: {servers}, node_selector: {{"n": "{server_node}"}}, ports: [(name: "p", port: 80, protocol: {proto})]),
+  ],
+  traffic: [(name: "f", from: "t/client", to: "t/server:80", protocol: {proto}, rate: "{rate}",
+             packet_size: "{size}B", request: "{req}B", response: "{resp}B")],
+)"#,
+        duration = p.duration,
+        mode = p.mode,
+        mask = p.node_cidr_mask,
+        bw = p.bandwidth,
+        queue = p.queue,
+        max_pods = p.max_pods,
+        servers = p.server_replicas,
+        proto = p.protocol,
+        rate = p.rate,
+        size = p.size,
+        req = p.request,
+        resp = p.response,
+    )
+}
+
+fn run(p: &Params) -> VariantResult {
+    let loaded = load_str("test.ron", "test", &scenario(p), &[]).unwrap_or_else(|d| panic!("{d}"));
+    run_variant(&loaded.variants[0])
+}
+
+fn ser(bytes: u64, bps: u64) -> u64 {
+    (bytes * 8 * 1_000_000_000).div_ceil(bps)
+}
+
+#[test]
+fn hop_latencies_are_the_sum_of_their_calibrated_costs() {
+    let (veth, route) = (VETH_TRAVERSAL.as_nanos(), NODE_ROUTING.as_nanos());
+    let same_node = run(&Params { placement: "same-node", ..Params::default() });
+    assert_eq!(same_node.latency_ns.max, Some(2 * veth + route));
+    assert_eq!(same_node.latency_ns.p50, same_node.latency_ns.max, "one path, one latency");
+    let wire = ser(512, 10_000_000_000);
+    let same_az = run(&Params { placement: "same-az", ..Params::default() });
+    let expected = 2 * veth + 2 * route + wire + fabric_same_az_one_way().as_nanos();
+    assert_eq!(same_az.latency_ns.max, Some(expected));
+    assert_eq!(same_az.latency_ns.p50, Some(expected));
+    let cross = run(&Params::default());
+    assert_eq!(cross.latency_ns.max, Some(2 * veth + 2 * route + wire + fabric_cross_az_one_way().as_nanos()));
+    assert_eq!(same_az.cross_az.bytes, 0);
+    assert_eq!(cross.cross_az.bytes, cross.packets.delivered * 512);
+}
+
+#[test]
+fn overlay_adds_vxlan_bytes_and_encap_costs() {
+    let under = run(&Params::default());
+    let over = run(&Params { mode: "Overlay", ..Params::default() });
+    assert_eq!(under.packets.delivered, over.packets.delivered);
+    assert_eq!(over.cross_az.bytes, over.packets.delivered * (512 + u64::from(VXLAN_OVERHEAD_BYTES)));
+    let extra = VXLAN_ENCAP.as_nanos() + VXLAN_DECAP.as_nanos() + ser(512 + 50, 10_000_000_000) - ser(512, 10_000_000_000);
+    assert_eq!(over.latency_ns.max.unwrap(), under.latency_ns.max.unwrap() + extra);
+    assert_eq!(over.pod_mtu, VPC_MTU - VXLAN_OVERHEAD_BYTES);
+}
+
+#[test]
+fn a_slow_eni_queues_then_tail_drops() {
+    // 1 Mbps drains 1e6 / (512*8) = 244.1 packets/s; 1000 packets/s arrive; the queue holds 20.
+    let r = run(&Params { bandwidth: "1Mbps", queue: 20, rate: "1000pps", ..Params::default() });
+    let drops = r.packets.dropped.get("eni-tx-queue-full").copied().unwrap_or(0);
+    assert!(drops > 700, "{:?}", r.packets);
+    // Delivered is bounded by what the link could carry in 1 s (+ the queue it started with).
+    assert!(r.packets.delivered <= 245, "{:?}", r.packets);
+    assert!(r.packets.delivered >= 200, "{:?}", r.packets);
+    assert_eq!(r.packets.sent, r.packets.delivered + drops + r.packets.in_flight);
+    let n0 = &r.nodes[0];
+    assert_eq!((n0.eni_queue_drops, n0.eni_queue_max), (drops, 20));
+    // Queueing shows in the tail: the last packets waited behind a full queue.
+    assert!(r.latency_ns.p99.unwrap() > 20 * ser(512, 1_000_000) / 2);
+}
+
+#[test]
+fn a_tcp_connection_is_handshake_request_and_response() {
+    // 20000-byte response at MSS 8949: 3 segments; 1000-byte request: 1 segment.
+    let r = run(&Params { protocol: "TCP", rate: "1pps", request: 1000, response: 20000, placement: "same-node", ..Params::default() });
+    let c = r.connections.as_ref().unwrap();
+    assert_eq!((c.opened, c.completed), (1, 1));
+    assert_eq!(r.packets.sent, 3 + 1 + 3, "SYN, SYN-ACK, ACK, 1 request and 3 response segments");
+    assert_eq!(r.packets.delivered, r.packets.sent);
+    // Same node, no queueing at 10 Gbps beyond serialization: one round trip for the
+    // handshake, then the request and the response one way each; each leg costs
+    // 2 veth + routing.
+    let leg = 2 * VETH_TRAVERSAL.as_nanos() + NODE_ROUTING.as_nanos();
+    assert_eq!(c.latency_ns.max, Some(4 * leg));
+}
+
+#[test]
+fn pods_that_do_not_fit_are_pending_with_the_schedulers_reason() {
+    // Servers pinned to n2, which takes 2 pods: the third is Pending.
+    let r = run(&Params { server_replicas: 3, max_pods: 2, ..Params::default() });
+    assert_eq!((r.pods.total, r.pods.running), (4, 3));
+    assert_eq!(r.pods.pending.len(), 1);
+    let reason = &r.pods.pending[0].reason;
+    assert!(reason.starts_with("0/3 nodes are available: 1 Too many pods, 2 node(s) didn't match"), "{reason}");
+}
+
+#[test]
+fn host_local_range_exhaustion_leaves_pods_in_container_creating() {
+    // A /29 node range holds 5 pod addresses (.2 to .6).
+    let r = run(&Params { server_replicas: 7, node_cidr_mask: 29, ..Params::default() });
+    assert_eq!(r.pods.running, 1 + 5);
+    assert_eq!(r.pods.pending.len(), 2);
+    assert!(r.pods.pending[0].reason.contains("no IP addresses available in range set"), "{:?}", r.pods.pending);
+    // Traffic only reaches servers that have an address.
+    assert_eq!(r.flows[0].destinations_running, 5);
+}
+
+#[test]
+fn a_flow_to_a_workload_with_no_running_pod_drops_every_packet_with_its_reason() {
+    let text = scenario(&Params::default()).replace(r#"node_selector: {"n": "n2"}"#, r#"node_selector: {"n": "nowhere"}"#);
+    let loaded = load_str("t.ron", "t", &text, &[]).unwrap();
+    assert!(loaded.warnings.iter().any(|w| w.field == "workloads[1].node_selector"), "a warning says the pods will be Pending");
+    let r = run_variant(&loaded.variants[0]);
+    assert_eq!(r.packets.delivered, 0);
+    assert_eq!(r.packets.dropped.get("no-running-destination"), Some(&r.packets.sent));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Whatever the scenario: every packet is delivered, dropped or in flight exactly once;
+    /// nothing arrives faster than its path allows; and the same input replays bit-exactly.
+    #[test]
+    fn packets_are_conserved_bounded_and_replayable(
+        overlay in any::<bool>(),
+        tcp in any::<bool>(),
+        bandwidth in prop::sample::select(vec!["2Mbps", "50Mbps", "10Gbps"]),
+        queue in 1u32..50,
+        rate in prop::sample::select(vec!["5pps", "300pps", "2000pps"]),
+        size in 28u64..9000,
+        placement in prop::sample::select(vec!["same-node", "same-az", "cross-az"]),
+        servers in 1u32..4,
+        response in 0u64..30_000,
+    ) {
+        let p = Params {
+            mode: if overlay { "Overlay" } else { "Underlay" },
+            protocol: if tcp { "TCP" } else { "UDP" },
+            bandwidth, queue, rate, size: size.min(8951), placement, server_replicas: servers, response,
+            duration: "300ms",
+            ..Params::default()
+        };
+        let a = run(&p);
+        let dropped: u64 = a.packets.dropped.values().sum();
+        prop_assert_eq!(a.packets.sent, a.packets.delivered + dropped + a.packets.in_flight);
+        let floor = 2 * VETH_TRAVERSAL.as_nanos() + NODE_ROUTING.as_nanos();
+        prop_assert!(a.latency_ns.count == 0 || a.latency_ns.p50.unwrap() >= floor);
+        if placement == "cross-az" && a.latency_ns.count > 0 {
+            prop_assert!(a.latency_ns.p50.unwrap() >= fabric_cross_az_one_way().as_nanos());
+        }
+        if let Some(c) = &a.connections {
+            prop_assert!(c.completed <= c.opened);
+        }
+        let b = run(&p);
+        prop_assert_eq!(&a, &b);
+        let _ = SimTime::ZERO;
+    }
+}

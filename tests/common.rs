@@ -1,0 +1,61 @@
+//! Helpers shared by the end-to-end tests: run the real `cnsim` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn cnsim(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cnsim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("cnsim runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn run_json(scenario: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", scenario, "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = cnsim(&args);
+    assert!(o.status.success(), "cnsim run {scenario} failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cnsim-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every `.ron` file under `scenarios/`, sorted, as paths relative to the repo root.
+pub fn scenario_files() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "ron") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join("scenarios"), &mut files);
+    let mut rel: Vec<String> = files.iter().map(|p| p.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/")).collect();
+    rel.sort();
+    rel
+}
