@@ -15,7 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cnsim", version, about = "Deterministic discrete-event simulator of Kubernetes cluster networking")]
+#[command(
+    name = "cnsim",
+    version,
+    about = "Deterministic discrete-event simulator of Kubernetes cluster networking"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,11 +68,20 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // --help and --version are successes; every other parse failure is bad usage.
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let outcome = match cli.command {
-        Command::Run { scenario, seed, out, format } => run::run(&scenario, seed, out.as_deref(), format),
+        Command::Run {
+            scenario,
+            seed,
+            out,
+            format,
+        } => run::run(&scenario, seed, out.as_deref(), format),
         Command::Verify { scenario, runs } => verify::verify(&scenario, runs),
     };
     match outcome {

@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 /// Writes `files` (name → bytes) as the directory `dir`, replacing any earlier one only once
 /// every file is complete.
 pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let name = dir.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "output directory has no name"))?;
+    let name = dir.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output directory has no name")
+    })?;
     let tmp = sibling(parent, name, "tmp");
     let old = sibling(parent, name, "old");
     let _ = std::fs::remove_dir_all(&tmp);
@@ -51,12 +56,26 @@ mod tests {
     fn replaces_the_directory_whole() {
         let base = std::env::temp_dir().join(format!("cnsim-out-test-{}", std::process::id()));
         let dir = base.join("report");
-        write_dir_atomically(&dir, &[("a.json", b"1".to_vec()), ("b.json", b"2".to_vec())]).unwrap();
+        write_dir_atomically(
+            &dir,
+            &[("a.json", b"1".to_vec()), ("b.json", b"2".to_vec())],
+        )
+        .unwrap();
         write_dir_atomically(&dir, &[("a.json", b"3".to_vec())]).unwrap();
         assert_eq!(std::fs::read(dir.join("a.json")).unwrap(), b"3");
-        assert!(!dir.join("b.json").exists(), "the old directory's files are gone");
-        let leftovers: Vec<_> = std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(leftovers.len(), 1, "no temporary directories left: {leftovers:?}");
+        assert!(
+            !dir.join("b.json").exists(),
+            "the old directory's files are gone"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers.len(),
+            1,
+            "no temporary directories left: {leftovers:?}"
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! `cnsim run`: every variant on rayon, results in scenario order, printed as a table or JSON.
 
-use crate::{load, out, table, OutputFormat, Outcome};
+use crate::{load, out, table, Outcome, OutputFormat};
 use cnsim_cluster::scenario::LoadedScenario;
 use cnsim_cluster::{run_variant, RunResult, VariantResult, RUN_SCHEMA};
 use std::path::Path;
@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 /// Runs all variants; `threads` None uses rayon's global pool. Wall time is measured here, in
 /// the CLI, and never enters the results.
-pub fn run_all(loaded: &LoadedScenario, threads: Option<usize>) -> Result<(RunResult, Vec<Duration>), sim_core::SweepError> {
+pub fn run_all(
+    loaded: &LoadedScenario,
+    threads: Option<usize>,
+) -> Result<(RunResult, Vec<Duration>), sim_core::SweepError> {
     let timed = sim_core::run_ordered(&loaded.variants, threads, |_, v| {
         let start = Instant::now();
         let r = run_variant(v);
@@ -20,14 +23,22 @@ pub fn run_all(loaded: &LoadedScenario, threads: Option<usize>) -> Result<(RunRe
         cnsim_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: loaded.name.clone(),
         file: loaded.file.clone(),
-        seed: loaded.variants.first().map_or(loaded.base.seed, |v| v.scenario.seed),
+        seed: loaded
+            .variants
+            .first()
+            .map_or(loaded.base.seed, |v| v.scenario.seed),
         duration_ns: loaded.base.duration.as_nanos(),
         variants,
     };
     Ok((result, walls))
 }
 
-pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: OutputFormat) -> Outcome {
+pub fn run(
+    path: &Path,
+    seed: Option<u64>,
+    out_dir: Option<&Path>,
+    format: OutputFormat,
+) -> Outcome {
     let Some(loaded) = load::load(path, seed) else {
         return Outcome::BadInput;
     };
@@ -40,7 +51,9 @@ pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: Outpu
     };
     let json = serde_json::to_string_pretty(&result).expect("results serialize") + "\n";
     if let Some(dir) = out_dir {
-        if let Err(e) = out::write_dir_atomically(dir, &[("results.json", json.clone().into_bytes())]) {
+        if let Err(e) =
+            out::write_dir_atomically(dir, &[("results.json", json.clone().into_bytes())])
+        {
             eprintln!("error: {}: cannot write results: {e}", dir.display());
             return Outcome::BadInput;
         }

@@ -11,9 +11,20 @@ type Row = (String, Vec<String>);
 fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
     let mut r: Vec<(String, String)> = Vec::new();
     let mut add = |k: &str, val: String| r.push((k.to_string(), val));
-    add("network", format!("{} / {} / MTU {}", v.network_mode.to_lowercase(), v.ipam, v.pod_mtu));
+    add(
+        "network",
+        format!(
+            "{} / {} / MTU {}",
+            v.network_mode.to_lowercase(),
+            v.ipam,
+            v.pod_mtu
+        ),
+    );
     add("nodes", count(v.nodes.len() as u64));
-    add("pods running / total", format!("{} / {}", v.pods.running, v.pods.total));
+    add(
+        "pods running / total",
+        format!("{} / {}", v.pods.running, v.pods.total),
+    );
     add("packets sent", count(v.packets.sent));
     add("  delivered", count(v.packets.delivered));
     let dropped: u64 = v.packets.dropped.values().sum();
@@ -27,14 +38,31 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
     add("latency p99", opt_nanos(v.latency_ns.p99));
     add("latency max", opt_nanos(v.latency_ns.max));
     if let Some(c) = &v.connections {
-        add("tcp connections done / opened", format!("{} / {}", count(c.completed), count(c.opened)));
-        add("connection p50 / p99", format!("{} / {}", opt_nanos(c.latency_ns.p50), opt_nanos(c.latency_ns.p99)));
+        add(
+            "tcp connections done / opened",
+            format!("{} / {}", count(c.completed), count(c.opened)),
+        );
+        add(
+            "connection p50 / p99",
+            format!(
+                "{} / {}",
+                opt_nanos(c.latency_ns.p50),
+                opt_nanos(c.latency_ns.p99)
+            ),
+        );
     }
     add("cross-AZ bytes", bytes(v.cross_az.bytes));
     add("cross-AZ cost", usd(v.cross_az.cost_micro_usd));
     add("events executed", count(v.events));
     let secs = wall.as_secs_f64();
-    add("events/s (wall)", if secs > 0.0 { format!("{:.2} M", v.events as f64 / secs / 1e6) } else { "-".into() });
+    add(
+        "events/s (wall)",
+        if secs > 0.0 {
+            format!("{:.2} M", v.events as f64 / secs / 1e6)
+        } else {
+            "-".into()
+        },
+    );
     add("wall time", nanos(wall.as_nanos() as u64));
     add("digest", v.digest.to_string());
     r
@@ -70,7 +98,14 @@ pub fn render(result: &RunResult, walls: &[Duration]) -> String {
     let header: Vec<String> = result.variants.iter().map(|v| v.name.clone()).collect();
     let label_w = table.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(8);
     let col_w: Vec<usize> = (0..n)
-        .map(|i| table.iter().map(|(_, c)| c[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            table
+                .iter()
+                .map(|(_, c)| c[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let _ = write!(out, "{:label_w$}", "");
     for (h, w) in header.iter().zip(&col_w) {
@@ -93,12 +128,24 @@ fn flows(result: &RunResult, out: &mut String) {
     if result.variants.iter().all(|v| v.flows.is_empty()) {
         return;
     }
-    let _ = writeln!(out, "\n{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}", "flow", "variant", "sent", "delivered", "dropped", "p50", "p99", "conn p50");
-    let flow_count = result.variants.iter().map(|v| v.flows.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}",
+        "flow", "variant", "sent", "delivered", "dropped", "p50", "p99", "conn p50"
+    );
+    let flow_count = result
+        .variants
+        .iter()
+        .map(|v| v.flows.len())
+        .max()
+        .unwrap_or(0);
     for fi in 0..flow_count {
         for v in &result.variants {
             let Some(f) = v.flows.get(fi) else { continue };
-            let conn = f.connections.as_ref().map_or("-".to_string(), |c| opt_nanos(c.latency_ns.p50));
+            let conn = f
+                .connections
+                .as_ref()
+                .map_or("-".to_string(), |c| opt_nanos(c.latency_ns.p50));
             let _ = writeln!(
                 out,
                 "{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}",
@@ -112,7 +159,11 @@ fn flows(result: &RunResult, out: &mut String) {
                 conn
             );
             if f.sources_running < f.sources_total || f.destinations_running == 0 {
-                let _ = writeln!(out, "{:<22}   only {} of {} sending pods run; {} destination pods run", "", f.sources_running, f.sources_total, f.destinations_running);
+                let _ = writeln!(
+                    out,
+                    "{:<22}   only {} of {} sending pods run; {} destination pods run",
+                    "", f.sources_running, f.sources_total, f.destinations_running
+                );
             }
         }
     }
@@ -128,7 +179,11 @@ fn pending(result: &RunResult, out: &mut String) {
             let _ = writeln!(out, "  {}: {}", p.pod, p.reason);
         }
         if v.pods.pending.len() > 5 {
-            let _ = writeln!(out, "  ... and {} more (see --format json)", v.pods.pending.len() - 5);
+            let _ = writeln!(
+                out,
+                "  ... and {} more (see --format json)",
+                v.pods.pending.len() - 5
+            );
         }
     }
 }

@@ -18,7 +18,12 @@ pub fn verify(path: &Path, runs: u32) -> Outcome {
             }
         };
         for v in &result.variants {
-            println!("run {k}/{runs} ({k} thread{}): {:<24} {}", if k == 1 { "" } else { "s" }, v.name, v.digest);
+            println!(
+                "run {k}/{runs} ({k} thread{}): {:<24} {}",
+                if k == 1 { "" } else { "s" },
+                v.name,
+                v.digest
+            );
         }
         match &first {
             None => first = Some(result),

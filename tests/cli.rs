@@ -15,7 +15,10 @@ fn run_json_holds_the_contracted_fields_in_scenario_order() {
     assert_eq!(j["seed"], 42);
     assert!(j["cnsim_version"].is_string());
     let variants = j["variants"].as_array().unwrap();
-    let names: Vec<&str> = variants.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["underlay", "overlay"]);
     for v in variants {
         assert!(v["digest"].as_str().unwrap().starts_with("v1:"));
@@ -30,17 +33,32 @@ fn run_json_holds_the_contracted_fields_in_scenario_order() {
         let p = &v["packets"];
         let sent = p["sent"].as_u64().unwrap();
         let delivered = p["delivered"].as_u64().unwrap();
-        let dropped: u64 = p["dropped"].as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum();
+        let dropped: u64 = p["dropped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum();
         let in_flight = p["in_flight"].as_u64().unwrap();
         // Every packet sent is accounted for exactly once.
         assert_eq!(sent, delivered + dropped + in_flight, "{v}");
         assert!(delivered > 40_000);
         let l = &v["latency_ns"];
-        let (p50, p90, p99, max) = (l["p50"].as_u64().unwrap(), l["p90"].as_u64().unwrap(), l["p99"].as_u64().unwrap(), l["max"].as_u64().unwrap());
+        let (p50, p90, p99, max) = (
+            l["p50"].as_u64().unwrap(),
+            l["p90"].as_u64().unwrap(),
+            l["p99"].as_u64().unwrap(),
+            l["max"].as_u64().unwrap(),
+        );
         assert!(p50 <= p90 && p90 <= p99 && p99 <= max);
     }
     // The data node group is pinned to two AZs; every AZ of the scenario holds a node.
-    let azs: std::collections::BTreeSet<&str> = variants[0]["nodes"].as_array().unwrap().iter().map(|n| n["az"].as_str().unwrap()).collect();
+    let azs: std::collections::BTreeSet<&str> = variants[0]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["az"].as_str().unwrap())
+        .collect();
     assert_eq!(azs.len(), 3);
 }
 
@@ -59,7 +77,11 @@ fn verify_passes_and_prints_one_digest_per_run_and_variant() {
     let o = cnsim(&["verify", QUICKSTART, "--runs", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    let digests: std::collections::BTreeSet<&str> = out.lines().filter(|l| l.contains("underlay")).map(|l| l.split_whitespace().last().unwrap()).collect();
+    let digests: std::collections::BTreeSet<&str> = out
+        .lines()
+        .filter(|l| l.contains("underlay"))
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
     assert_eq!(out.lines().filter(|l| l.starts_with("run ")).count(), 6);
     assert_eq!(digests.len(), 1, "{out}");
 }
@@ -72,9 +94,18 @@ fn table_output_names_every_variant_and_the_digest() {
     let j = run_json(QUICKSTART, &[]);
     for v in j["variants"].as_array().unwrap() {
         assert!(out.contains(v["name"].as_str().unwrap()));
-        assert!(out.contains(v["digest"].as_str().unwrap()), "table lacks the digest");
+        assert!(
+            out.contains(v["digest"].as_str().unwrap()),
+            "table lacks the digest"
+        );
     }
-    for label in ["latency p50", "latency p99", "dropped", "cross-AZ bytes", "events/s (wall)"] {
+    for label in [
+        "latency p50",
+        "latency p99",
+        "dropped",
+        "cross-AZ bytes",
+        "events/s (wall)",
+    ] {
         assert!(out.contains(label), "table lacks {label}");
     }
 }
@@ -82,16 +113,28 @@ fn table_output_names_every_variant_and_the_digest() {
 /// Writes a copy of quickstart with `from` replaced by `to` and runs it.
 fn run_broken(name: &str, from: &str, to: &str) -> (i32, String, String) {
     let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    assert!(text.contains(from), "fixture text {from:?} not in quickstart");
+    assert!(
+        text.contains(from),
+        "fixture text {from:?} not in quickstart"
+    );
     let dir = scratch(name);
     let path = dir.join(format!("{name}.ron"));
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     let o = cnsim(&["run", path.to_str().unwrap()]);
-    (o.status.code().unwrap_or(-1), stderr(&o), path.display().to_string())
+    (
+        o.status.code().unwrap_or(-1),
+        stderr(&o),
+        path.display().to_string(),
+    )
 }
 
 fn line_of(path: &str, needle: &str) -> usize {
-    std::fs::read_to_string(path).unwrap().lines().position(|l| l.contains(needle)).unwrap() + 1
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap()
+        + 1
 }
 
 #[test]
@@ -100,7 +143,10 @@ fn malformed_ron_is_exit_2_with_file_line_and_field() {
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "duration:");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
-    assert!(err.contains("seed"), "names the field before the syntax error: {err}");
+    assert!(
+        err.contains("seed"),
+        "names the field before the syntax error: {err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -120,14 +166,23 @@ fn subnet_outside_the_vpc_is_exit_2() {
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "10.9.48.0/20");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
-    assert!(err.contains("vpc.subnets[5].cidr") && err.contains("outside the VPC CIDR"), "{err}");
+    assert!(
+        err.contains("vpc.subnets[5].cidr") && err.contains("outside the VPC CIDR"),
+        "{err}"
+    );
 }
 
 #[test]
 fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
     // Two problems at once: an overlap and an unknown AZ. Both are reported.
     let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    let text = text.replacen("\"10.0.32.0/20\"", "\"10.0.16.0/21\"", 1).replacen("az: \"us-east-1c\", cidr: \"10.0.2.0/24\"", "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"", 1);
+    let text = text
+        .replacen("\"10.0.32.0/20\"", "\"10.0.16.0/21\"", 1)
+        .replacen(
+            "az: \"us-east-1c\", cidr: \"10.0.2.0/24\"",
+            "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"",
+            1,
+        );
     let dir = scratch("overlap");
     let path = dir.join("overlap.ron");
     std::fs::write(&path, text).unwrap();
@@ -135,25 +190,47 @@ fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     let line = line_of(path.to_str().unwrap(), "10.0.16.0/21");
-    assert!(err.contains(&format!(":{line}:")) && err.contains("vpc.subnets[4].cidr") && err.contains("overlaps subnet \"private-a\""), "{err}");
-    assert!(err.contains("vpc.subnets[2].az") && err.contains("us-east-1z"), "{err}");
+    assert!(
+        err.contains(&format!(":{line}:"))
+            && err.contains("vpc.subnets[4].cidr")
+            && err.contains("overlaps subnet \"private-a\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("vpc.subnets[2].az") && err.contains("us-east-1z"),
+        "{err}"
+    );
     assert!(err.contains("2 errors"), "{err}");
 }
 
 #[test]
 fn a_bad_variant_override_names_the_variant_and_its_line() {
-    let (code, err, path) = run_broken("variant", "\"network.mode\": \"Overlay\"", "\"network.mode\": \"Overlayy\"");
+    let (code, err, path) = run_broken(
+        "variant",
+        "\"network.mode\": \"Overlay\"",
+        "\"network.mode\": \"Overlayy\"",
+    );
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "Overlayy");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
-    assert!(err.contains("(in variant \"overlay\")") && err.contains("Underlay"), "{err}");
+    assert!(
+        err.contains("(in variant \"overlay\")") && err.contains("Underlay"),
+        "{err}"
+    );
 }
 
 #[test]
 fn out_dir_gets_results_json_and_survives_a_failed_run() {
     let dir = scratch("out");
     let out = dir.join("report");
-    let o = cnsim(&["run", QUICKSTART, "--out", out.to_str().unwrap(), "--format", "json"]);
+    let o = cnsim(&[
+        "run",
+        QUICKSTART,
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success());
     let written = std::fs::read(out.join("results.json")).unwrap();
     assert_eq!(written, o.stdout, "results.json equals the printed JSON");
@@ -169,7 +246,10 @@ fn out_dir_gets_results_json_and_survives_a_failed_run() {
 fn usage_errors_are_exit_2_and_help_is_exit_0() {
     assert_eq!(cnsim(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(cnsim(&["run"]).status.code(), Some(2));
-    assert_eq!(cnsim(&["verify", QUICKSTART, "--runs", "0"]).status.code(), Some(2));
+    assert_eq!(
+        cnsim(&["verify", QUICKSTART, "--runs", "0"]).status.code(),
+        Some(2)
+    );
     assert_eq!(cnsim(&["--help"]).status.code(), Some(0));
     assert_eq!(cnsim(&["run", "does/not/exist.ron"]).status.code(), Some(2));
 }

@@ -29,7 +29,11 @@ pub fn run_json(scenario: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", scenario, "--format", "json"];
     args.extend_from_slice(extra);
     let o = cnsim(&args);
-    assert!(o.status.success(), "cnsim run {scenario} failed: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "cnsim run {scenario} failed: {}",
+        stderr(&o)
+    );
     serde_json::from_slice(&o.stdout).expect("valid JSON")
 }
 
@@ -55,7 +59,15 @@ pub fn scenario_files() -> Vec<String> {
     }
     let mut files = Vec::new();
     walk(&root().join("scenarios"), &mut files);
-    let mut rel: Vec<String> = files.iter().map(|p| p.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/")).collect();
+    let mut rel: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
     rel.sort();
     rel
 }

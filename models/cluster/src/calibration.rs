@@ -18,7 +18,9 @@ pub fn fabric_cross_az_one_way() -> SimTime {
 /// Assumption: the "up to 10 Gbps" burst ceiling of common EKS node types; sustained load on
 /// small types runs at their baseline (m5.large ~0.75 Gbps), set per node group.
 pub fn eni_bandwidth_default() -> Bandwidth {
-    Bandwidth { bits_per_sec: 10_000_000_000 }
+    Bandwidth {
+        bits_per_sec: 10_000_000_000,
+    }
 }
 
 /// Documented: Linux DEFAULT_TX_QUEUE_LEN, a pfifo tail-drop queue.
@@ -73,7 +75,10 @@ mod tests {
         assert_eq!(tcp_mss(9001), 8949);
         assert_eq!(tcp_mss(8951), 8899);
         assert_eq!(tcp_mss(1500), 1448);
-        let overlay = Network { mode: NetworkMode::Overlay, ..Network::default() };
+        let overlay = Network {
+            mode: NetworkMode::Overlay,
+            ..Network::default()
+        };
         assert_eq!(pod_mtu(&overlay), 8951);
         assert_eq!(pod_mtu(&Network::default()), 9001);
     }

@@ -18,7 +18,10 @@ pub struct Lpm<T> {
 
 impl<T> Default for Lpm<T> {
     fn default() -> Self {
-        Lpm { levels: Vec::new(), len: 0 }
+        Lpm {
+            levels: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -61,7 +64,9 @@ impl<T> Lpm<T> {
     #[inline]
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<(u8, &T)> {
         let a = u32::from(addr);
-        self.levels.iter().find_map(|(len, map)| map.get(&(a & mask(*len))).map(|v| (*len, v)))
+        self.levels
+            .iter()
+            .find_map(|(len, map)| map.get(&(a & mask(*len))).map(|v| (*len, v)))
     }
 
     pub fn len(&self) -> usize {

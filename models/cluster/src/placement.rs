@@ -26,14 +26,21 @@ pub enum Placement {
 
 /// Places `replicas` pods of one workload given each node's current pod count (updated in
 /// place). `zones` is the number of zones.
-pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
+pub fn place_workload(
+    nodes: &[Slot],
+    used: &mut [u32],
+    zones: usize,
+    replicas: u32,
+) -> Vec<Placement> {
     assert_eq!(nodes.len(), used.len());
     let mut per_zone = vec![0u32; zones];
     let mut per_node = vec![0u32; nodes.len()];
     let mut out = Vec::with_capacity(replicas as usize);
     for _ in 0..replicas {
         let best = (0..nodes.len())
-            .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+            .filter(|&n| {
+                nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods
+            })
             .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
         match best {
             Some(n) => {
@@ -51,19 +58,34 @@ pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: 
 /// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".
 fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
     let selector = nodes.iter().filter(|s| !s.selector_ok).count();
-    let no_cidr = nodes.iter().filter(|s| s.selector_ok && !s.has_pod_cidr).count();
-    let full = nodes.iter().zip(used).filter(|(s, u)| s.selector_ok && s.has_pod_cidr && **u >= s.max_pods).count();
+    let no_cidr = nodes
+        .iter()
+        .filter(|s| s.selector_ok && !s.has_pod_cidr)
+        .count();
+    let full = nodes
+        .iter()
+        .zip(used)
+        .filter(|(s, u)| s.selector_ok && s.has_pod_cidr && **u >= s.max_pods)
+        .count();
     let mut parts = Vec::new();
     if full > 0 {
         parts.push(format!("{full} Too many pods"));
     }
     if selector > 0 {
-        parts.push(format!("{selector} node(s) didn't match Pod's node affinity/selector"));
+        parts.push(format!(
+            "{selector} node(s) didn't match Pod's node affinity/selector"
+        ));
     }
     if no_cidr > 0 {
-        parts.push(format!("{no_cidr} node(s) had no pod CIDR (network unavailable)"));
+        parts.push(format!(
+            "{no_cidr} node(s) had no pod CIDR (network unavailable)"
+        ));
     }
-    format!("0/{} nodes are available: {}.", nodes.len(), parts.join(", "))
+    format!(
+        "0/{} nodes are available: {}.",
+        nodes.len(),
+        parts.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -71,7 +93,12 @@ mod tests {
     use super::*;
 
     fn slot(zone: usize, max_pods: u32) -> Slot {
-        Slot { zone, max_pods, has_pod_cidr: true, selector_ok: true }
+        Slot {
+            zone,
+            max_pods,
+            has_pod_cidr: true,
+            selector_ok: true,
+        }
     }
 
     #[test]
@@ -80,12 +107,26 @@ mod tests {
         let nodes = [slot(0, 10), slot(0, 10), slot(1, 10)];
         let mut used = vec![0; 3];
         let got = place_workload(&nodes, &mut used, 2, 4);
-        assert_eq!(got, vec![Placement::Node(0), Placement::Node(2), Placement::Node(1), Placement::Node(2)]);
+        assert_eq!(
+            got,
+            vec![
+                Placement::Node(0),
+                Placement::Node(2),
+                Placement::Node(1),
+                Placement::Node(2)
+            ]
+        );
     }
 
     #[test]
     fn respects_max_pods_and_says_why_a_pod_is_pending() {
-        let nodes = [slot(0, 1), Slot { selector_ok: false, ..slot(0, 5) }];
+        let nodes = [
+            slot(0, 1),
+            Slot {
+                selector_ok: false,
+                ..slot(0, 5)
+            },
+        ];
         let mut used = vec![0; 2];
         let got = place_workload(&nodes, &mut used, 1, 2);
         assert_eq!(got[0], Placement::Node(0));
@@ -100,7 +141,10 @@ mod tests {
         let nodes: Vec<Slot> = (0..5).map(|i| slot(i % 3, 3 + i as u32)).collect();
         let mut used = vec![0; 5];
         let got = place_workload(&nodes, &mut used, 3, 40);
-        let placed = got.iter().filter(|p| matches!(p, Placement::Node(_))).count();
+        let placed = got
+            .iter()
+            .filter(|p| matches!(p, Placement::Node(_)))
+            .count();
         assert_eq!(placed, 3 + 4 + 5 + 6 + 7);
         assert!(used.iter().zip(&nodes).all(|(u, s)| *u <= s.max_pods));
     }

@@ -137,7 +137,12 @@ pub struct RunResult {
 }
 
 fn connections(opened: u64, completed: u64, h: &Histogram) -> Connections {
-    Connections { opened, completed, incomplete: opened - completed, latency_ns: Percentiles::of(h) }
+    Connections {
+        opened,
+        completed,
+        incomplete: opened - completed,
+        latency_ns: Percentiles::of(h),
+    }
 }
 
 pub struct CollectInput<'a> {
@@ -177,7 +182,10 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         .pods
         .iter()
         .filter_map(|p| match &p.phase {
-            PodPhase::Pending { reason } => Some(PendingPod { pod: format!("{}/{}", p.namespace, p.name), reason: reason.clone() }),
+            PodPhase::Pending { reason } => Some(PendingPod {
+                pod: format!("{}/{}", p.namespace, p.name),
+                reason: reason.clone(),
+            }),
             PodPhase::Running => None,
         })
         .collect();
@@ -200,7 +208,8 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             delivered: fm.delivered,
             dropped: fm.dropped,
             latency_ns: Percentiles::of(&fm.latency),
-            connections: (p.protocol == Protocol::TCP).then(|| connections(fm.conns_opened, fm.conns_completed, &fm.conn_latency)),
+            connections: (p.protocol == Protocol::TCP)
+                .then(|| connections(fm.conns_opened, fm.conns_completed, &fm.conn_latency)),
         })
         .collect();
     let has_tcp = i.flows.iter().any(|p| p.protocol == Protocol::TCP);
@@ -213,10 +222,20 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         ipam: w.ipam.to_string(),
         pod_mtu: w.mtu,
         nodes,
-        pods: PodSummary { total: w.pods.len() as u32, running: w.running_pods() as u32, pending },
-        packets: PacketCounts { sent: m.sent, delivered: m.delivered, dropped, in_flight: i.in_flight },
+        pods: PodSummary {
+            total: w.pods.len() as u32,
+            running: w.running_pods() as u32,
+            pending,
+        },
+        packets: PacketCounts {
+            sent: m.sent,
+            delivered: m.delivered,
+            dropped,
+            in_flight: i.in_flight,
+        },
         latency_ns: Percentiles::of(&m.latency),
-        connections: has_tcp.then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
+        connections: has_tcp
+            .then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
         cross_az: CrossAz {
             bytes: m.cross_az_bytes,
             cost_micro_usd: cross_az_cost_micro_usd(m.cross_az_bytes),

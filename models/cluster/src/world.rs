@@ -105,8 +105,14 @@ impl World {
     /// but this cannot build, which is a bug in validation.
     pub fn build(s: &Scenario) -> World {
         let catalog = InstanceCatalog::embedded();
-        let IpamConfig::HostLocal { cluster_cidr, node_cidr_mask } = s.network.ipam;
-        let mut ipam = HostLocal::new(HostLocalConfig { cluster_cidr, node_cidr_mask });
+        let IpamConfig::HostLocal {
+            cluster_cidr,
+            node_cidr_mask,
+        } = s.network.ipam;
+        let mut ipam = HostLocal::new(HostLocalConfig {
+            cluster_cidr,
+            node_cidr_mask,
+        });
 
         let subnets: Vec<SubnetInfo> = s
             .vpc
@@ -114,7 +120,12 @@ impl World {
             .iter()
             .map(|x| SubnetInfo {
                 name: x.name.clone(),
-                az: s.vpc.azs.iter().position(|a| *a == x.az).expect("validated") as u16,
+                az: s
+                    .vpc
+                    .azs
+                    .iter()
+                    .position(|a| *a == x.az)
+                    .expect("validated") as u16,
                 cidr: x.cidr,
                 route_table: 0,
             })
@@ -141,11 +152,18 @@ impl World {
             let group_subnets = refs::group_subnets(s, g);
             for k in 0..g.count {
                 let sn = group_subnets[k as usize % group_subnets.len()];
-                let ip = Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
+                let ip =
+                    Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
                 next_host[sn] += 1;
                 let id = world.nodes.len() as NodeId;
                 let name = format!("{}-{k}", g.name);
-                let join = NodeJoin { node: id, name: &name, instance, primary_ip: ip, subnet: world.subnets[sn].cidr };
+                let join = NodeJoin {
+                    node: id,
+                    name: &name,
+                    instance,
+                    primary_ip: ip,
+                    subnet: world.subnets[sn].cidr,
+                };
                 let (pod_cidr, ipam_error) = match ipam.add_node(&join, 0) {
                     Ok(a) => (a.pod_prefixes.first().copied(), None),
                     Err(e) => (None, Some(e.to_string())),
@@ -177,23 +195,39 @@ impl World {
     }
 
     fn build_route_tables(&mut self, s: &Scenario) {
-        let mut tables = vec![VpcRouteTable { name: "main".into(), routes: Lpm::new() }];
+        let mut tables = vec![VpcRouteTable {
+            name: "main".into(),
+            routes: Lpm::new(),
+        }];
         for t in &s.vpc.route_tables {
             let mut routes = Lpm::new();
             for r in &t.routes {
                 let target = match &r.target {
                     RouteTarget::InternetGateway => VpcTarget::InternetGateway,
-                    RouteTarget::NatGateway(n) => VpcTarget::NatGateway(s.vpc.nat_gateways.iter().position(|g| &g.name == n).expect("validated") as u16),
+                    RouteTarget::NatGateway(n) => VpcTarget::NatGateway(
+                        s.vpc
+                            .nat_gateways
+                            .iter()
+                            .position(|g| &g.name == n)
+                            .expect("validated") as u16,
+                    ),
                     RouteTarget::Blackhole => VpcTarget::Blackhole,
                 };
                 routes.insert(r.destination, target);
             }
             let index = tables.len() as u16;
             for name in &t.subnets {
-                let sn = self.subnets.iter().position(|x| &x.name == name).expect("validated");
+                let sn = self
+                    .subnets
+                    .iter()
+                    .position(|x| &x.name == name)
+                    .expect("validated");
                 self.subnets[sn].route_table = index;
             }
-            tables.push(VpcRouteTable { name: t.name.clone(), routes });
+            tables.push(VpcRouteTable {
+                name: t.name.clone(),
+                routes,
+            });
         }
         for t in &mut tables {
             // The local route: AWS adds it to every table and it cannot be removed.
@@ -222,10 +256,17 @@ impl World {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
                     has_pod_cidr: n.pod_cidr.is_some(),
-                    selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
+                    selector_ok: w
+                        .node_selector
+                        .iter()
+                        .all(|(k, v)| n.labels.get(k) == Some(v)),
                 })
                 .collect();
-            for (replica, placement) in place_workload(&slots, &mut used, self.azs.len(), w.replicas).into_iter().enumerate() {
+            for (replica, placement) in
+                place_workload(&slots, &mut used, self.azs.len(), w.replicas)
+                    .into_iter()
+                    .enumerate()
+            {
                 let id = self.pods.len() as PodId;
                 let mut pod = Pod {
                     name: format!("{}-{replica}", w.name),
@@ -246,7 +287,13 @@ impl World {
                                 self.nodes[n].pods.push(id);
                             }
                             // The sandbox never gets its network: kubelet reports the CNI error.
-                            Err(e) => pod.phase = PodPhase::Pending { reason: format!("ContainerCreating: failed to set up sandbox network: {e}") },
+                            Err(e) => {
+                                pod.phase = PodPhase::Pending {
+                                    reason: format!(
+                                        "ContainerCreating: failed to set up sandbox network: {e}"
+                                    ),
+                                }
+                            }
                         }
                     }
                     Placement::Pending(reason) => pod.phase = PodPhase::Pending { reason },
@@ -272,10 +319,14 @@ impl World {
 
     /// The route table of `node`'s subnet.
     pub fn route_table_of(&self, node: NodeId) -> &VpcRouteTable {
-        &self.route_tables[self.subnets[self.nodes[node as usize].subnet as usize].route_table as usize]
+        &self.route_tables
+            [self.subnets[self.nodes[node as usize].subnet as usize].route_table as usize]
     }
 
     pub fn running_pods(&self) -> usize {
-        self.pods.iter().filter(|p| p.phase == PodPhase::Running).count()
+        self.pods
+            .iter()
+            .filter(|p| p.phase == PodPhase::Running)
+            .count()
     }
 }

@@ -98,16 +98,28 @@ fn ser(bytes: u64, bps: u64) -> u64 {
 #[test]
 fn hop_latencies_are_the_sum_of_their_calibrated_costs() {
     let (veth, route) = (VETH_TRAVERSAL.as_nanos(), NODE_ROUTING.as_nanos());
-    let same_node = run(&Params { placement: "same-node", ..Params::default() });
+    let same_node = run(&Params {
+        placement: "same-node",
+        ..Params::default()
+    });
     assert_eq!(same_node.latency_ns.max, Some(2 * veth + route));
-    assert_eq!(same_node.latency_ns.p50, same_node.latency_ns.max, "one path, one latency");
+    assert_eq!(
+        same_node.latency_ns.p50, same_node.latency_ns.max,
+        "one path, one latency"
+    );
     let wire = ser(512, 10_000_000_000);
-    let same_az = run(&Params { placement: "same-az", ..Params::default() });
+    let same_az = run(&Params {
+        placement: "same-az",
+        ..Params::default()
+    });
     let expected = 2 * veth + 2 * route + wire + fabric_same_az_one_way().as_nanos();
     assert_eq!(same_az.latency_ns.max, Some(expected));
     assert_eq!(same_az.latency_ns.p50, Some(expected));
     let cross = run(&Params::default());
-    assert_eq!(cross.latency_ns.max, Some(2 * veth + 2 * route + wire + fabric_cross_az_one_way().as_nanos()));
+    assert_eq!(
+        cross.latency_ns.max,
+        Some(2 * veth + 2 * route + wire + fabric_cross_az_one_way().as_nanos())
+    );
     assert_eq!(same_az.cross_az.bytes, 0);
     assert_eq!(cross.cross_az.bytes, cross.packets.delivered * 512);
 }
@@ -115,24 +127,47 @@ fn hop_latencies_are_the_sum_of_their_calibrated_costs() {
 #[test]
 fn overlay_adds_vxlan_bytes_and_encap_costs() {
     let under = run(&Params::default());
-    let over = run(&Params { mode: "Overlay", ..Params::default() });
+    let over = run(&Params {
+        mode: "Overlay",
+        ..Params::default()
+    });
     assert_eq!(under.packets.delivered, over.packets.delivered);
-    assert_eq!(over.cross_az.bytes, over.packets.delivered * (512 + u64::from(VXLAN_OVERHEAD_BYTES)));
-    let extra = VXLAN_ENCAP.as_nanos() + VXLAN_DECAP.as_nanos() + ser(512 + 50, 10_000_000_000) - ser(512, 10_000_000_000);
-    assert_eq!(over.latency_ns.max.unwrap(), under.latency_ns.max.unwrap() + extra);
+    assert_eq!(
+        over.cross_az.bytes,
+        over.packets.delivered * (512 + u64::from(VXLAN_OVERHEAD_BYTES))
+    );
+    let extra = VXLAN_ENCAP.as_nanos() + VXLAN_DECAP.as_nanos() + ser(512 + 50, 10_000_000_000)
+        - ser(512, 10_000_000_000);
+    assert_eq!(
+        over.latency_ns.max.unwrap(),
+        under.latency_ns.max.unwrap() + extra
+    );
     assert_eq!(over.pod_mtu, VPC_MTU - VXLAN_OVERHEAD_BYTES);
 }
 
 #[test]
 fn a_slow_eni_queues_then_tail_drops() {
     // 1 Mbps drains 1e6 / (512*8) = 244.1 packets/s; 1000 packets/s arrive; the queue holds 20.
-    let r = run(&Params { bandwidth: "1Mbps", queue: 20, rate: "1000pps", ..Params::default() });
-    let drops = r.packets.dropped.get("eni-tx-queue-full").copied().unwrap_or(0);
+    let r = run(&Params {
+        bandwidth: "1Mbps",
+        queue: 20,
+        rate: "1000pps",
+        ..Params::default()
+    });
+    let drops = r
+        .packets
+        .dropped
+        .get("eni-tx-queue-full")
+        .copied()
+        .unwrap_or(0);
     assert!(drops > 700, "{:?}", r.packets);
     // Delivered is bounded by what the link could carry in 1 s (+ the queue it started with).
     assert!(r.packets.delivered <= 245, "{:?}", r.packets);
     assert!(r.packets.delivered >= 200, "{:?}", r.packets);
-    assert_eq!(r.packets.sent, r.packets.delivered + drops + r.packets.in_flight);
+    assert_eq!(
+        r.packets.sent,
+        r.packets.delivered + drops + r.packets.in_flight
+    );
     let n0 = &r.nodes[0];
     assert_eq!((n0.eni_queue_drops, n0.eni_queue_max), (drops, 20));
     // Queueing shows in the tail: the last packets waited behind a full queue.
@@ -142,10 +177,21 @@ fn a_slow_eni_queues_then_tail_drops() {
 #[test]
 fn a_tcp_connection_is_handshake_request_and_response() {
     // 20000-byte response at MSS 8949: 3 segments; 1000-byte request: 1 segment.
-    let r = run(&Params { protocol: "TCP", rate: "1pps", request: 1000, response: 20000, placement: "same-node", ..Params::default() });
+    let r = run(&Params {
+        protocol: "TCP",
+        rate: "1pps",
+        request: 1000,
+        response: 20000,
+        placement: "same-node",
+        ..Params::default()
+    });
     let c = r.connections.as_ref().unwrap();
     assert_eq!((c.opened, c.completed), (1, 1));
-    assert_eq!(r.packets.sent, 3 + 1 + 3, "SYN, SYN-ACK, ACK, 1 request and 3 response segments");
+    assert_eq!(
+        r.packets.sent,
+        3 + 1 + 3,
+        "SYN, SYN-ACK, ACK, 1 request and 3 response segments"
+    );
     assert_eq!(r.packets.delivered, r.packets.sent);
     // Same node, no queueing at 10 Gbps beyond serialization: one round trip for the
     // handshake, then the request and the response one way each; each leg costs
@@ -157,32 +203,61 @@ fn a_tcp_connection_is_handshake_request_and_response() {
 #[test]
 fn pods_that_do_not_fit_are_pending_with_the_schedulers_reason() {
     // Servers pinned to n2, which takes 2 pods: the third is Pending.
-    let r = run(&Params { server_replicas: 3, max_pods: 2, ..Params::default() });
+    let r = run(&Params {
+        server_replicas: 3,
+        max_pods: 2,
+        ..Params::default()
+    });
     assert_eq!((r.pods.total, r.pods.running), (4, 3));
     assert_eq!(r.pods.pending.len(), 1);
     let reason = &r.pods.pending[0].reason;
-    assert!(reason.starts_with("0/3 nodes are available: 1 Too many pods, 2 node(s) didn't match"), "{reason}");
+    assert!(
+        reason.starts_with("0/3 nodes are available: 1 Too many pods, 2 node(s) didn't match"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn host_local_range_exhaustion_leaves_pods_in_container_creating() {
     // A /29 node range holds 5 pod addresses (.2 to .6).
-    let r = run(&Params { server_replicas: 7, node_cidr_mask: 29, ..Params::default() });
+    let r = run(&Params {
+        server_replicas: 7,
+        node_cidr_mask: 29,
+        ..Params::default()
+    });
     assert_eq!(r.pods.running, 1 + 5);
     assert_eq!(r.pods.pending.len(), 2);
-    assert!(r.pods.pending[0].reason.contains("no IP addresses available in range set"), "{:?}", r.pods.pending);
+    assert!(
+        r.pods.pending[0]
+            .reason
+            .contains("no IP addresses available in range set"),
+        "{:?}",
+        r.pods.pending
+    );
     // Traffic only reaches servers that have an address.
     assert_eq!(r.flows[0].destinations_running, 5);
 }
 
 #[test]
 fn a_flow_to_a_workload_with_no_running_pod_drops_every_packet_with_its_reason() {
-    let text = scenario(&Params::default()).replace(r#"node_selector: {"n": "n2"}"#, r#"node_selector: {"n": "nowhere"}"#);
+    let text = scenario(&Params::default()).replace(
+        r#"node_selector: {"n": "n2"}"#,
+        r#"node_selector: {"n": "nowhere"}"#,
+    );
     let loaded = load_str("t.ron", "t", &text, &[]).unwrap();
-    assert!(loaded.warnings.iter().any(|w| w.field == "workloads[1].node_selector"), "a warning says the pods will be Pending");
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.field == "workloads[1].node_selector"),
+        "a warning says the pods will be Pending"
+    );
     let r = run_variant(&loaded.variants[0]);
     assert_eq!(r.packets.delivered, 0);
-    assert_eq!(r.packets.dropped.get("no-running-destination"), Some(&r.packets.sent));
+    assert_eq!(
+        r.packets.dropped.get("no-running-destination"),
+        Some(&r.packets.sent)
+    );
 }
 
 proptest! {

@@ -71,7 +71,11 @@ impl HostLocal {
             config.node_cidr_mask,
             config.cluster_cidr
         );
-        HostLocal { config, nodes: Vec::new(), used_blocks: BTreeMap::new() }
+        HostLocal {
+            config,
+            nodes: Vec::new(),
+            used_blocks: BTreeMap::new(),
+        }
     }
 
     pub fn config(&self) -> &HostLocalConfig {
@@ -88,9 +92,12 @@ impl HostLocal {
     }
 
     fn range_mut(&mut self, node: NodeId) -> Result<&mut NodeRange, IpamError> {
-        self.nodes.get_mut(node as usize).and_then(Option::as_mut).ok_or_else(|| IpamError::Invalid {
-            message: format!("node {node} has no pod CIDR"),
-        })
+        self.nodes
+            .get_mut(node as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| IpamError::Invalid {
+                message: format!("node {node} has no pod CIDR"),
+            })
     }
 
     fn block(&self, index: u64) -> Ipv4Net {
@@ -112,7 +119,9 @@ impl IpamEngine for HostLocal {
             self.nodes.resize(slot + 1, None);
         }
         if self.nodes[slot].is_some() {
-            return Err(IpamError::Invalid { message: format!("node {} joined twice", join.name) });
+            return Err(IpamError::Invalid {
+                message: format!("node {} joined twice", join.name),
+            });
         }
         let count = self.config.node_cidr_count().expect("checked in new");
         let index = (0..count).find(|i| !self.used_blocks.contains_key(i)).ok_or_else(|| {
@@ -142,10 +151,17 @@ impl IpamEngine for HostLocal {
         })
     }
 
-    fn assign_pod(&mut self, node: NodeId, pod: PodId, _now_ns: u64) -> Result<Ipv4Addr, IpamError> {
+    fn assign_pod(
+        &mut self,
+        node: NodeId,
+        pod: PodId,
+        _now_ns: u64,
+    ) -> Result<Ipv4Addr, IpamError> {
         let range = self.range_mut(node)?;
         if range.by_pod.contains_key(&pod) {
-            return Err(IpamError::Invalid { message: format!("pod {pod} already has an address") });
+            return Err(IpamError::Invalid {
+                message: format!("pod {pod} already has an address"),
+            });
         }
         let span = range.last - range.first + 1;
         let start = match range.last_reserved {
@@ -171,11 +187,19 @@ impl IpamEngine for HostLocal {
         Ok(Ipv4Addr::from(addr))
     }
 
-    fn release_pod(&mut self, node: NodeId, pod: PodId, _now_ns: u64) -> Result<Ipv4Addr, IpamError> {
+    fn release_pod(
+        &mut self,
+        node: NodeId,
+        pod: PodId,
+        _now_ns: u64,
+    ) -> Result<Ipv4Addr, IpamError> {
         let range = self.range_mut(node)?;
-        let addr = range.by_pod.remove(&pod).ok_or_else(|| IpamError::Invalid {
-            message: format!("pod {pod} holds no address on node {node}"),
-        })?;
+        let addr = range
+            .by_pod
+            .remove(&pod)
+            .ok_or_else(|| IpamError::Invalid {
+                message: format!("pod {pod} holds no address on node {node}"),
+            })?;
         let holder = range.by_address.remove(&addr);
         assert_eq!(holder, Some(pod), "address table and pod table disagree");
         Ok(Ipv4Addr::from(addr))
@@ -204,7 +228,10 @@ mod tests {
     }
 
     fn engine(cluster: &str, mask: u8) -> HostLocal {
-        HostLocal::new(HostLocalConfig { cluster_cidr: cluster.parse().unwrap(), node_cidr_mask: mask })
+        HostLocal::new(HostLocalConfig {
+            cluster_cidr: cluster.parse().unwrap(),
+            node_cidr_mask: mask,
+        })
     }
 
     #[test]
@@ -212,11 +239,23 @@ mod tests {
         let mut ipam = engine("10.244.0.0/16", 24);
         let a = ipam.add_node(&join(0), 0).unwrap();
         let b = ipam.add_node(&join(1), 0).unwrap();
-        assert_eq!(a.pod_prefixes, vec!["10.244.0.0/24".parse::<Ipv4Net>().unwrap()]);
-        assert_eq!(b.pod_prefixes, vec!["10.244.1.0/24".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(
+            a.pod_prefixes,
+            vec!["10.244.0.0/24".parse::<Ipv4Net>().unwrap()]
+        );
+        assert_eq!(
+            b.pod_prefixes,
+            vec!["10.244.1.0/24".parse::<Ipv4Net>().unwrap()]
+        );
         assert_eq!(a.address_capacity, 253);
-        assert_eq!(ipam.assign_pod(1, 7, 0).unwrap(), Ipv4Addr::new(10, 244, 1, 2));
-        assert_eq!(ipam.assign_pod(1, 8, 0).unwrap(), Ipv4Addr::new(10, 244, 1, 3));
+        assert_eq!(
+            ipam.assign_pod(1, 7, 0).unwrap(),
+            Ipv4Addr::new(10, 244, 1, 2)
+        );
+        assert_eq!(
+            ipam.assign_pod(1, 8, 0).unwrap(),
+            Ipv4Addr::new(10, 244, 1, 3)
+        );
     }
 
     #[test]
@@ -227,9 +266,19 @@ mod tests {
             ipam.assign_pod(0, pod, 0).unwrap();
         }
         let err = ipam.assign_pod(0, 5, 0).unwrap_err();
-        assert!(err.to_string().contains("no IP addresses available in range set: 10.0.0.2-10.0.0.6"), "{err}");
-        assert_eq!(ipam.release_pod(0, 1, 0).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
-        assert_eq!(ipam.assign_pod(0, 5, 0).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
+        assert!(
+            err.to_string()
+                .contains("no IP addresses available in range set: 10.0.0.2-10.0.0.6"),
+            "{err}"
+        );
+        assert_eq!(
+            ipam.release_pod(0, 1, 0).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 3)
+        );
+        assert_eq!(
+            ipam.assign_pod(0, 5, 0).unwrap(),
+            Ipv4Addr::new(10, 0, 0, 3)
+        );
     }
 
     #[test]
@@ -239,7 +288,11 @@ mod tests {
         ipam.add_node(&join(1), 0).unwrap();
         let err = ipam.add_node(&join(2), 0).unwrap_err();
         assert!(matches!(err, IpamError::Exhausted { .. }));
-        assert!(err.to_string().contains("no remaining CIDRs left to allocate"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("no remaining CIDRs left to allocate"),
+            "{err}"
+        );
     }
 
     #[derive(Clone, Debug)]

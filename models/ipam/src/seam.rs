@@ -43,7 +43,10 @@ pub enum IpamError {
     /// No address can ever be had for this request in the current state (range or pool empty).
     Exhausted { message: String },
     /// Not now; the kubelet retries the sandbox after `retry_after_ns` (e.g. an ENI attaching).
-    Retry { retry_after_ns: u64, message: String },
+    Retry {
+        retry_after_ns: u64,
+        message: String,
+    },
     /// The request itself is wrong (unknown node, pod already has an address).
     Invalid { message: String },
 }
@@ -51,8 +54,13 @@ pub enum IpamError {
 impl fmt::Display for IpamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IpamError::Exhausted { message } | IpamError::Invalid { message } => f.write_str(message),
-            IpamError::Retry { retry_after_ns, message } => {
+            IpamError::Exhausted { message } | IpamError::Invalid { message } => {
+                f.write_str(message)
+            }
+            IpamError::Retry {
+                retry_after_ns,
+                message,
+            } => {
                 write!(f, "{message} (retry in {retry_after_ns} ns)")
             }
         }
@@ -70,7 +78,8 @@ pub trait IpamEngine {
     /// A pod sandbox on `node` asks for its address (the CNI ADD call).
     fn assign_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
     /// The pod is gone (the CNI DEL call); its address goes back to the node.
-    fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
+    fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64)
+        -> Result<Ipv4Addr, IpamError>;
     /// Addresses currently assigned to pods on `node`.
     fn assigned_on(&self, node: NodeId) -> u32;
 }

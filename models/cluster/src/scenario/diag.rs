@@ -59,11 +59,21 @@ pub struct Finding {
 
 impl Finding {
     pub fn error(field: impl Into<String>, message: impl Into<String>) -> Finding {
-        Finding { severity: Severity::Error, field: field.into(), message: message.into(), valid: None }
+        Finding {
+            severity: Severity::Error,
+            field: field.into(),
+            message: message.into(),
+            valid: None,
+        }
     }
 
     pub fn warning(field: impl Into<String>, message: impl Into<String>) -> Finding {
-        Finding { severity: Severity::Warning, field: field.into(), message: message.into(), valid: None }
+        Finding {
+            severity: Severity::Warning,
+            field: field.into(),
+            message: message.into(),
+            valid: None,
+        }
     }
 
     pub fn valid(mut self, valid: impl Into<String>) -> Finding {
@@ -108,7 +118,11 @@ impl fmt::Display for Diagnostics {
 /// Joins names for a "valid:" line: `a, b or c`; long lists are cut with a count.
 pub fn one_of<S: AsRef<str>>(names: &[S]) -> String {
     const SHOWN: usize = 12;
-    let quoted: Vec<String> = names.iter().take(SHOWN).map(|n| format!("{:?}", n.as_ref())).collect();
+    let quoted: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{:?}", n.as_ref()))
+        .collect();
     let mut text = match quoted.len() {
         0 => "(none declared)".to_string(),
         1 => quoted[0].clone(),

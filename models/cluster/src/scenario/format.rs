@@ -120,7 +120,7 @@ pub struct NatGateway {
     pub subnet: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     #[serde(default)]
@@ -131,12 +131,6 @@ pub struct Network {
     /// bytes less); see models/cluster/CALIBRATION.md.
     #[serde(default)]
     pub mtu: Option<u32>,
-}
-
-impl Default for Network {
-    fn default() -> Self {
-        Network { mode: NetworkMode::default(), ipam: IpamConfig::default(), mtu: None }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +155,10 @@ pub enum IpamConfig {
 
 impl Default for IpamConfig {
     fn default() -> Self {
-        IpamConfig::HostLocal { cluster_cidr: default_cluster_cidr(), node_cidr_mask: default_node_cidr_mask() }
+        IpamConfig::HostLocal {
+            cluster_cidr: default_cluster_cidr(),
+            node_cidr_mask: default_node_cidr_mask(),
+        }
     }
 }
 
@@ -229,7 +226,9 @@ pub struct Namespace {
     pub labels: Labels,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Protocol {
     #[default]
     TCP,

@@ -55,12 +55,20 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, Diagnostics> {
         });
         d
     })?;
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     load_str(&file, &stem, &text, &[])
 }
 
 /// Loads from text. `extra` overrides apply to the base before variants (a sweep point).
-pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) -> Result<LoadedScenario, Diagnostics> {
+pub fn load_str(
+    file: &str,
+    stem: &str,
+    text: &str,
+    extra: &[(String, String)],
+) -> Result<LoadedScenario, Diagnostics> {
     let map = SourceMap::scan(text);
     let locate = |f: Finding, variant: Option<&str>, at: Option<Position>| {
         let pos = at.unwrap_or_else(|| map.locate(&f.field));
@@ -88,7 +96,12 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
     };
     if !extra.is_empty() {
         match overrides::apply(&base, extra, "--set") {
-            Ok((s, _)) => base = Scenario { variants: base.variants.clone(), ..s },
+            Ok((s, _)) => {
+                base = Scenario {
+                    variants: base.variants.clone(),
+                    ..s
+                }
+            }
             Err(findings) => {
                 for f in findings {
                     diags.push(locate(f, None, Some(Position { line: 0, column: 0 })));
@@ -104,13 +117,24 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
     }
     let mut variants = Vec::new();
     if base.variants.is_empty() {
-        variants.push(VariantSpec { name: "base".into(), description: String::new(), scenario: base.clone(), overrides: Vec::new() });
+        variants.push(VariantSpec {
+            name: "base".into(),
+            description: String::new(),
+            scenario: base.clone(),
+            overrides: Vec::new(),
+        });
     }
     for (i, v) in base.variants.iter().enumerate() {
-        let sets: Vec<(String, String)> = v.set.iter().map(|(k, val)| (k.clone(), val.clone())).collect();
+        let sets: Vec<(String, String)> = v
+            .set
+            .iter()
+            .map(|(k, val)| (k.clone(), val.clone()))
+            .collect();
         let prefix = format!("variants[{i}].set");
         match overrides::apply(&base, &sets, &prefix) {
-            Err(findings) => findings.into_iter().for_each(|f| diags.push(locate(f, Some(&v.name), None))),
+            Err(findings) => findings
+                .into_iter()
+                .for_each(|f| diags.push(locate(f, Some(&v.name), None))),
             Ok((mut scenario, applied)) => {
                 scenario.variants.clear();
                 for f in validate(&scenario, catalog) {
@@ -118,11 +142,19 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
                         continue; // reported once, for the base
                     }
                     // Point at the override that changed this field, if one did.
-                    let culprit = applied.iter().zip(&sets).find(|(a, _)| related(&a.path, &f.field));
+                    let culprit = applied
+                        .iter()
+                        .zip(&sets)
+                        .find(|(a, _)| related(&a.path, &f.field));
                     let at = culprit.map(|(_, (k, _))| map.locate(&join(&prefix, &key_segment(k))));
                     diags.push(locate(f, Some(&v.name), at));
                 }
-                variants.push(VariantSpec { name: v.name.clone(), description: v.description.clone(), scenario, overrides: applied });
+                variants.push(VariantSpec {
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                    scenario,
+                    overrides: applied,
+                });
             }
         }
     }
@@ -130,12 +162,21 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
         return Err(diags);
     }
     let name = base.name.clone().unwrap_or_else(|| stem.to_string());
-    Ok(LoadedScenario { file: file.to_string(), text: text.to_string(), name, base, variants, warnings: diags.warnings })
+    Ok(LoadedScenario {
+        file: file.to_string(),
+        text: text.to_string(),
+        name,
+        base,
+        variants,
+        warnings: diags.warnings,
+    })
 }
 
 /// Whether an override at `set` and a finding at `field` concern the same value.
 fn related(set: &str, field: &str) -> bool {
-    let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["));
+    let under = |a: &str, b: &str| {
+        a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["))
+    };
     under(field, set) || under(set, field)
 }
 
@@ -151,7 +192,10 @@ fn parse(text: &str) -> Result<Scenario, (Finding, Position)> {
             Ok(()) => Ok(s),
             Err(e) => {
                 let spanned = de.span_error(e);
-                Err((Finding::error("", format!("{} after the scenario", spanned.code)), pos(&spanned.span.start)))
+                Err((
+                    Finding::error("", format!("{} after the scenario", spanned.code)),
+                    pos(&spanned.span.start),
+                ))
             }
         },
         Err(e) => {
@@ -168,15 +212,24 @@ fn parse(text: &str) -> Result<Scenario, (Finding, Position)> {
 }
 
 fn pos(p: &ron::error::Position) -> Position {
-    Position { line: p.line, column: p.col }
+    Position {
+        line: p.line,
+        column: p.col,
+    }
 }
 
 /// A "valid:" line for the parse errors people hit most.
 fn hint(e: &ron::Error) -> Option<String> {
     match e {
-        ron::Error::MissingStructField { field, .. } => Some(format!("add `{field}: ...` (see scenarios/quickstart.ron for a complete example)")),
-        ron::Error::NoSuchStructField { expected, .. } => Some(format!("one of: {}", expected.join(", "))),
-        ron::Error::NoSuchEnumVariant { expected, .. } => Some(format!("one of: {}", expected.join(", "))),
+        ron::Error::MissingStructField { field, .. } => Some(format!(
+            "add `{field}: ...` (see scenarios/quickstart.ron for a complete example)"
+        )),
+        ron::Error::NoSuchStructField { expected, .. } => {
+            Some(format!("one of: {}", expected.join(", ")))
+        }
+        ron::Error::NoSuchEnumVariant { expected, .. } => {
+            Some(format!("one of: {}", expected.join(", ")))
+        }
         _ => None,
     }
 }

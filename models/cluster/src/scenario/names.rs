@@ -5,7 +5,9 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err(format!("{s:?} must be 1 to 63 characters"));
     }
-    let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_chars = s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let ends = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if !ok_chars || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
         return Err(format!("{s:?} must be lowercase letters, digits and '-', starting and ending with a letter or digit"));
@@ -27,7 +29,9 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err(format!("{s:?} must be 1 to 63 characters"));
     }
-    let ok = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let ok = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     let ends = |b: u8| b.is_ascii_alphanumeric();
     if !ok || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
         return Err(format!("{s:?} must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"));
@@ -59,7 +63,8 @@ pub fn label_value(s: &str) -> Result<(), String> {
 pub fn port_name(s: &str) -> Result<(), String> {
     let valid = !s.is_empty()
         && s.len() <= 15
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && s.bytes().any(|b| b.is_ascii_lowercase())
         && !s.starts_with('-')
         && !s.ends_with('-')

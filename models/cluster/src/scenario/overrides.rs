@@ -21,7 +21,11 @@ pub struct Applied {
 const FORBIDDEN: [&str; 2] = ["version", "variants"];
 
 /// Applies `sets` (path, value text) in order; every problem is returned, not just the first.
-pub fn apply(base: &Scenario, sets: &[(String, String)], field_prefix: &str) -> Result<(Scenario, Vec<Applied>), Vec<Finding>> {
+pub fn apply(
+    base: &Scenario,
+    sets: &[(String, String)],
+    field_prefix: &str,
+) -> Result<(Scenario, Vec<Applied>), Vec<Finding>> {
     let mut tree = serde_json::to_value(base).expect("a scenario always serializes");
     let mut findings = Vec::new();
     let mut applied = Vec::new();
@@ -29,7 +33,10 @@ pub fn apply(base: &Scenario, sets: &[(String, String)], field_prefix: &str) -> 
         let at = join(field_prefix, &key_segment(path));
         let value = parse_value(text);
         match set_path(&mut tree, path, value.clone()) {
-            Ok(canonical) => applied.push(Applied { path: canonical, value }),
+            Ok(canonical) => applied.push(Applied {
+                path: canonical,
+                value,
+            }),
             Err(f) => findings.push(Finding { field: at, ..f }),
         }
     }
@@ -44,10 +51,17 @@ pub fn apply(base: &Scenario, sets: &[(String, String)], field_prefix: &str) -> 
             let culprit = sets
                 .iter()
                 .zip(&applied)
-                .find(|(_, a)| path == a.path || path.starts_with(&format!("{}.", a.path)) || path.starts_with(&format!("{}[", a.path)))
+                .find(|(_, a)| {
+                    path == a.path
+                        || path.starts_with(&format!("{}.", a.path))
+                        || path.starts_with(&format!("{}[", a.path))
+                })
                 .map(|((p, _), _)| join(field_prefix, &key_segment(p)))
                 .unwrap_or_else(|| path.clone());
-            Err(vec![Finding::error(culprit, format!("{path}: {}", e.inner()))])
+            Err(vec![Finding::error(
+                culprit,
+                format!("{path}: {}", e.inner()),
+            )])
         }
     }
 }
@@ -87,7 +101,10 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
     let segs = segments(path).map_err(|m| Finding::error("", format!("bad path {path:?}: {m}")))?;
     if let Some(first) = segs.first() {
         if FORBIDDEN.contains(&first.as_str()) {
-            return Err(Finding::error("", format!("a variant cannot set {first:?}")));
+            return Err(Finding::error(
+                "",
+                format!("a variant cannot set {first:?}"),
+            ));
         }
     }
     let mut node = tree;
@@ -99,8 +116,11 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
                 let key = seg.trim_start_matches('[').trim_end_matches(']');
                 if !map.contains_key(key) {
                     let keys: Vec<&String> = map.keys().collect();
-                    return Err(Finding::error("", format!("{path}: no field {key:?} at {canonical:?}"))
-                        .valid(super::diag::one_of(&keys)));
+                    return Err(Finding::error(
+                        "",
+                        format!("{path}: no field {key:?} at {canonical:?}"),
+                    )
+                    .valid(super::diag::one_of(&keys)));
                 }
                 canonical = join(&canonical, &key_segment(key));
                 map.get_mut(key).expect("checked")
@@ -113,19 +133,36 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
                         .iter()
                         .position(|it| it.get("name").and_then(Value::as_str) == Some(wanted))
                         .ok_or_else(|| {
-                            let names: Vec<&str> = items.iter().filter_map(|it| it.get("name").and_then(Value::as_str)).collect();
-                            Finding::error("", format!("{path}: no element named {wanted:?} in {canonical}"))
-                                .valid(super::diag::one_of(&names))
+                            let names: Vec<&str> = items
+                                .iter()
+                                .filter_map(|it| it.get("name").and_then(Value::as_str))
+                                .collect();
+                            Finding::error(
+                                "",
+                                format!("{path}: no element named {wanted:?} in {canonical}"),
+                            )
+                            .valid(super::diag::one_of(&names))
                         })?,
                 };
                 if index >= items.len() {
-                    return Err(Finding::error("", format!("{path}: index {index} is past the end of {canonical} ({} elements)", items.len())));
+                    return Err(Finding::error(
+                        "",
+                        format!(
+                            "{path}: index {index} is past the end of {canonical} ({} elements)",
+                            items.len()
+                        ),
+                    ));
                 }
                 canonical = format!("{canonical}[{index}]");
                 &mut items[index]
             }
             // An enum struct variant: `{"HostLocal": {...}}` is addressed through its fields.
-            _ => return Err(Finding::error("", format!("{path}: {canonical} has no fields to set"))),
+            _ => {
+                return Err(Finding::error(
+                    "",
+                    format!("{path}: {canonical} has no fields to set"),
+                ))
+            }
         };
         if last {
             *next = value;
@@ -133,9 +170,12 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
         }
         // Step through an externally tagged enum transparently: ipam.cluster_cidr.
         let following = segs[i + 1].trim_start_matches('[').trim_end_matches(']');
-        let is_enum = matches!(&*next, Value::Object(map) if map.len() == 1 && !map.contains_key(following));
+        let is_enum =
+            matches!(&*next, Value::Object(map) if map.len() == 1 && !map.contains_key(following));
         node = if is_enum {
-            next.as_object_mut().and_then(|m| m.values_mut().next()).expect("one entry")
+            next.as_object_mut()
+                .and_then(|m| m.values_mut().next())
+                .expect("one entry")
         } else {
             next
         };
@@ -169,13 +209,26 @@ mod tests {
             "groups": [{"name": "a", "count": 1}, {"name": "b", "count": 2}],
             "ipam": {"HostLocal": {"mask": 24}},
         });
-        assert_eq!(set_path(&mut tree, "groups.b.count", Value::from(5)).unwrap(), "groups[1].count");
-        assert_eq!(set_path(&mut tree, "groups[0].count", Value::from(7)).unwrap(), "groups[0].count");
-        assert_eq!(set_path(&mut tree, "ipam.mask", Value::from(26)).unwrap(), "ipam.mask");
+        assert_eq!(
+            set_path(&mut tree, "groups.b.count", Value::from(5)).unwrap(),
+            "groups[1].count"
+        );
+        assert_eq!(
+            set_path(&mut tree, "groups[0].count", Value::from(7)).unwrap(),
+            "groups[0].count"
+        );
+        assert_eq!(
+            set_path(&mut tree, "ipam.mask", Value::from(26)).unwrap(),
+            "ipam.mask"
+        );
         assert_eq!(tree["groups"][1]["count"], 5);
         assert_eq!(tree["groups"][0]["count"], 7);
         assert_eq!(tree["ipam"]["HostLocal"]["mask"], 26);
-        assert!(set_path(&mut tree, "groups.c.count", Value::from(1)).unwrap_err().valid.unwrap().contains("\"a\""));
+        assert!(set_path(&mut tree, "groups.c.count", Value::from(1))
+            .unwrap_err()
+            .valid
+            .unwrap()
+            .contains("\"a\""));
         assert!(set_path(&mut tree, "groups[9].count", Value::from(1)).is_err());
         assert!(set_path(&mut tree, "nope", Value::from(1)).is_err());
         assert!(set_path(&mut tree, "variants", Value::from(1)).is_err());

@@ -38,9 +38,15 @@ pub struct RefError {
 pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
     let (ns, name) = text.split_once('/').ok_or_else(|| RefError {
         message: format!("{text:?} is not NAMESPACE/NAME"),
-        valid: "NAMESPACE/WORKLOAD or NAMESPACE/POD, e.g. \"shop/frontend\" or \"shop/frontend-0\"".into(),
+        valid: "NAMESPACE/WORKLOAD or NAMESPACE/POD, e.g. \"shop/frontend\" or \"shop/frontend-0\""
+            .into(),
     })?;
-    let in_ns: Vec<(usize, &Workload)> = s.workloads.iter().enumerate().filter(|(_, w)| w.namespace == ns).collect();
+    let in_ns: Vec<(usize, &Workload)> = s
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.namespace == ns)
+        .collect();
     if let Some((i, _)) = in_ns.iter().find(|(_, w)| w.name == name) {
         return Ok(PodSet::Workload(*i));
     }
@@ -48,23 +54,39 @@ pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
         if let Ok(replica) = replica.parse::<u32>() {
             if let Some((i, w)) = in_ns.iter().find(|(_, w)| w.name == base) {
                 if replica < w.replicas {
-                    return Ok(PodSet::Pod { workload: *i, replica });
+                    return Ok(PodSet::Pod {
+                        workload: *i,
+                        replica,
+                    });
                 }
                 return Err(RefError {
                     message: format!("{text:?}: workload {ns}/{base} has {} replicas", w.replicas),
-                    valid: format!("{ns}/{base}-0 .. {ns}/{base}-{}", w.replicas.saturating_sub(1)),
+                    valid: format!(
+                        "{ns}/{base}-0 .. {ns}/{base}-{}",
+                        w.replicas.saturating_sub(1)
+                    ),
                 });
             }
         }
     }
-    let names: Vec<String> = in_ns.iter().map(|(_, w)| format!("{ns}/{}", w.name)).collect();
+    let names: Vec<String> = in_ns
+        .iter()
+        .map(|(_, w)| format!("{ns}/{}", w.name))
+        .collect();
     let valid = if names.is_empty() {
-        let all: Vec<String> = s.workloads.iter().map(|w| format!("{}/{}", w.namespace, w.name)).collect();
+        let all: Vec<String> = s
+            .workloads
+            .iter()
+            .map(|w| format!("{}/{}", w.namespace, w.name))
+            .collect();
         super::diag::one_of(&all)
     } else {
         super::diag::one_of(&names)
     };
-    Err(RefError { message: format!("no workload or pod {text:?}"), valid })
+    Err(RefError {
+        message: format!("no workload or pod {text:?}"),
+        valid,
+    })
 }
 
 /// Resolves `NAMESPACE/NAME:PORT`.
@@ -76,17 +98,29 @@ pub fn target(s: &Scenario, text: &str) -> Result<(PodSet, PortRef), RefError> {
     let set = pod_set(s, who)?;
     let port = match port.parse::<u16>() {
         Ok(0) => {
-            return Err(RefError { message: "port 0".into(), valid: "a port from 1 to 65535".into() });
+            return Err(RefError {
+                message: "port 0".into(),
+                valid: "a port from 1 to 65535".into(),
+            });
         }
         Ok(n) => PortRef::Number(n),
         Err(_) if !port.is_empty() => PortRef::Name(port.to_string()),
-        Err(_) => return Err(RefError { message: format!("{text:?} has an empty port"), valid: "a port from 1 to 65535 or a port name".into() }),
+        Err(_) => {
+            return Err(RefError {
+                message: format!("{text:?} has an empty port"),
+                valid: "a port from 1 to 65535 or a port name".into(),
+            })
+        }
     };
     Ok((set, port))
 }
 
 /// The destination port number for `port` on `workload`'s pods, speaking `protocol`.
-pub fn resolve_port(workload: &Workload, port: &PortRef, protocol: Protocol) -> Result<u16, RefError> {
+pub fn resolve_port(
+    workload: &Workload,
+    port: &PortRef,
+    protocol: Protocol,
+) -> Result<u16, RefError> {
     match port {
         PortRef::Number(n) => Ok(*n),
         PortRef::Name(name) => workload
@@ -98,10 +132,17 @@ pub fn resolve_port(workload: &Workload, port: &PortRef, protocol: Protocol) -> 
                 let named: Vec<String> = workload
                     .ports
                     .iter()
-                    .filter_map(|p| p.name.as_ref().map(|n| format!("{n} ({:?} {})", p.protocol, p.port)))
+                    .filter_map(|p| {
+                        p.name
+                            .as_ref()
+                            .map(|n| format!("{n} ({:?} {})", p.protocol, p.port))
+                    })
                     .collect();
                 RefError {
-                    message: format!("{}/{} has no {protocol:?} port named {name:?}", workload.namespace, workload.name),
+                    message: format!(
+                        "{}/{} has no {protocol:?} port named {name:?}",
+                        workload.namespace, workload.name
+                    ),
                     valid: super::diag::one_of(&named),
                 }
             }),
@@ -113,9 +154,15 @@ pub fn resolve_port(workload: &Workload, port: &PortRef, protocol: Protocol) -> 
 /// reports them).
 pub fn group_subnets(s: &Scenario, group: &super::format::NodeGroup) -> Vec<usize> {
     if group.subnets.is_empty() {
-        (0..s.vpc.subnets.len()).filter(|&i| s.vpc.subnets[i].kind == super::format::SubnetKind::Private).collect()
+        (0..s.vpc.subnets.len())
+            .filter(|&i| s.vpc.subnets[i].kind == super::format::SubnetKind::Private)
+            .collect()
     } else {
-        group.subnets.iter().filter_map(|n| s.vpc.subnets.iter().position(|x| &x.name == n)).collect()
+        group
+            .subnets
+            .iter()
+            .filter_map(|n| s.vpc.subnets.iter().position(|x| &x.name == n))
+            .collect()
     }
 }
 

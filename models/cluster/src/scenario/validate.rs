@@ -35,10 +35,22 @@ const MIN_MTU: u32 = 576;
 pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     let mut out = Vec::new();
     if s.version != SCENARIO_VERSION {
-        out.push(Finding::error("version", format!("scenario format version {} is not supported", s.version)).valid(format!("{SCENARIO_VERSION}")));
+        out.push(
+            Finding::error(
+                "version",
+                format!("scenario format version {} is not supported", s.version),
+            )
+            .valid(format!("{SCENARIO_VERSION}")),
+        );
     }
     if s.duration == SimTime::ZERO || s.duration > MAX_DURATION {
-        out.push(Finding::error("duration", format!("duration {} is out of range", s.duration)).valid(format!("more than 0s and at most {MAX_DURATION}")));
+        out.push(
+            Finding::error(
+                "duration",
+                format!("duration {} is out of range", s.duration),
+            )
+            .valid(format!("more than 0s and at most {MAX_DURATION}")),
+        );
     }
     vpc(s, &mut out);
     network(s, &mut out);
@@ -50,61 +62,143 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     out
 }
 
-fn duplicates<'a>(names: impl Iterator<Item = &'a str>, field: impl Fn(usize) -> String, what: &str, out: &mut Vec<Finding>) {
+fn duplicates<'a>(
+    names: impl Iterator<Item = &'a str>,
+    field: impl Fn(usize) -> String,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
     let mut seen = BTreeSet::new();
     for (i, n) in names.enumerate() {
         if !seen.insert(n) {
-            out.push(Finding::error(field(i), format!("duplicate {what} name {n:?}")).valid("names unique within the list"));
+            out.push(
+                Finding::error(field(i), format!("duplicate {what} name {n:?}"))
+                    .valid("names unique within the list"),
+            );
         }
     }
 }
 
 fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
     let v = &s.vpc;
-    let cidrs: Vec<Ipv4Net> = std::iter::once(v.cidr).chain(v.secondary_cidrs.iter().copied()).collect();
+    let cidrs: Vec<Ipv4Net> = std::iter::once(v.cidr)
+        .chain(v.secondary_cidrs.iter().copied())
+        .collect();
     for (i, c) in cidrs.iter().enumerate() {
-        let field = if i == 0 { "vpc.cidr".to_string() } else { format!("vpc.secondary_cidrs[{}]", i - 1) };
+        let field = if i == 0 {
+            "vpc.cidr".to_string()
+        } else {
+            format!("vpc.secondary_cidrs[{}]", i - 1)
+        };
         if !(AWS_MIN_PREFIX..=AWS_MAX_PREFIX).contains(&c.prefix_len()) {
-            out.push(Finding::error(&field, format!("VPC CIDR {c} has a /{} prefix", c.prefix_len())).valid("a prefix from /16 to /28 (AWS VPC limits)"));
+            out.push(
+                Finding::error(
+                    &field,
+                    format!("VPC CIDR {c} has a /{} prefix", c.prefix_len()),
+                )
+                .valid("a prefix from /16 to /28 (AWS VPC limits)"),
+            );
         }
         if *c != c.trunc() {
-            out.push(Finding::error(&field, format!("{c} has host bits set")).valid(format!("{}", c.trunc())));
+            out.push(
+                Finding::error(&field, format!("{c} has host bits set"))
+                    .valid(format!("{}", c.trunc())),
+            );
         }
         for (j, d) in cidrs.iter().enumerate().take(i) {
             if overlaps(c, d) {
-                out.push(Finding::error(&field, format!("VPC CIDR {c} overlaps VPC CIDR {d} (#{j})")));
+                out.push(Finding::error(
+                    &field,
+                    format!("VPC CIDR {c} overlaps VPC CIDR {d} (#{j})"),
+                ));
             }
         }
     }
     if v.azs.is_empty() {
-        out.push(Finding::error("vpc.azs", "a VPC needs at least one availability zone").valid("e.g. [\"us-east-1a\", \"us-east-1b\"]"));
+        out.push(
+            Finding::error("vpc.azs", "a VPC needs at least one availability zone")
+                .valid("e.g. [\"us-east-1a\", \"us-east-1b\"]"),
+        );
     }
-    duplicates(v.azs.iter().map(String::as_str), |i| format!("vpc.azs[{i}]"), "availability zone", out);
-    duplicates(v.subnets.iter().map(|x| x.name.as_str()), |i| format!("vpc.subnets[{i}].name"), "subnet", out);
+    duplicates(
+        v.azs.iter().map(String::as_str),
+        |i| format!("vpc.azs[{i}]"),
+        "availability zone",
+        out,
+    );
+    duplicates(
+        v.subnets.iter().map(|x| x.name.as_str()),
+        |i| format!("vpc.subnets[{i}].name"),
+        "subnet",
+        out,
+    );
     for (i, sn) in v.subnets.iter().enumerate() {
         let f = |x: &str| format!("vpc.subnets[{i}].{x}");
         if !v.azs.contains(&sn.az) {
-            out.push(Finding::error(f("az"), format!("subnet {:?} is in unknown availability zone {:?}", sn.name, sn.az)).valid(one_of(&v.azs)));
+            out.push(
+                Finding::error(
+                    f("az"),
+                    format!(
+                        "subnet {:?} is in unknown availability zone {:?}",
+                        sn.name, sn.az
+                    ),
+                )
+                .valid(one_of(&v.azs)),
+            );
         }
         if sn.cidr != sn.cidr.trunc() {
-            out.push(Finding::error(f("cidr"), format!("{} has host bits set", sn.cidr)).valid(format!("{}", sn.cidr.trunc())));
+            out.push(
+                Finding::error(f("cidr"), format!("{} has host bits set", sn.cidr))
+                    .valid(format!("{}", sn.cidr.trunc())),
+            );
         }
         if !(AWS_MIN_PREFIX..=AWS_MAX_PREFIX).contains(&sn.cidr.prefix_len()) {
-            out.push(Finding::error(f("cidr"), format!("subnet {} has a /{} prefix", sn.cidr, sn.cidr.prefix_len())).valid("a prefix from /16 to /28 (AWS subnet limits)"));
+            out.push(
+                Finding::error(
+                    f("cidr"),
+                    format!("subnet {} has a /{} prefix", sn.cidr, sn.cidr.prefix_len()),
+                )
+                .valid("a prefix from /16 to /28 (AWS subnet limits)"),
+            );
         }
         if !cidrs.iter().any(|c| c.contains(&sn.cidr)) {
             let list: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
-            out.push(Finding::error(f("cidr"), format!("subnet {:?} ({}) is outside the VPC CIDR {}", sn.name, sn.cidr, list.join(", "))).valid(format!("a CIDR inside {}", list.join(" or "))));
+            out.push(
+                Finding::error(
+                    f("cidr"),
+                    format!(
+                        "subnet {:?} ({}) is outside the VPC CIDR {}",
+                        sn.name,
+                        sn.cidr,
+                        list.join(", ")
+                    ),
+                )
+                .valid(format!("a CIDR inside {}", list.join(" or "))),
+            );
         }
         for other in &v.subnets[..i] {
             if overlaps(&sn.cidr, &other.cidr) {
-                out.push(Finding::error(f("cidr"), format!("subnet {:?} ({}) overlaps subnet {:?} ({})", sn.name, sn.cidr, other.name, other.cidr)).valid("subnets that share no address"));
+                out.push(
+                    Finding::error(
+                        f("cidr"),
+                        format!(
+                            "subnet {:?} ({}) overlaps subnet {:?} ({})",
+                            sn.name, sn.cidr, other.name, other.cidr
+                        ),
+                    )
+                    .valid("subnets that share no address"),
+                );
             }
         }
     }
     let subnet_names: Vec<&str> = v.subnets.iter().map(|x| x.name.as_str()).collect();
     let nat_names: Vec<&str> = v.nat_gateways.iter().map(|n| n.name.as_str()).collect();
-    duplicates(v.nat_gateways.iter().map(|n| n.name.as_str()), |i| format!("vpc.nat_gateways[{i}].name"), "NAT gateway", out);
+    duplicates(
+        v.nat_gateways.iter().map(|n| n.name.as_str()),
+        |i| format!("vpc.nat_gateways[{i}].name"),
+        "NAT gateway",
+        out,
+    );
     for (i, nat) in v.nat_gateways.iter().enumerate() {
         match v.subnets.iter().find(|x| x.name == nat.subnet) {
             None => out.push(Finding::error(format!("vpc.nat_gateways[{i}].subnet"), format!("unknown subnet {:?}", nat.subnet)).valid(one_of(&subnet_names))),
@@ -112,38 +206,82 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
             Some(_) => {}
         }
     }
-    duplicates(v.route_tables.iter().map(|t| t.name.as_str()), |i| format!("vpc.route_tables[{i}].name"), "route table", out);
+    duplicates(
+        v.route_tables.iter().map(|t| t.name.as_str()),
+        |i| format!("vpc.route_tables[{i}].name"),
+        "route table",
+        out,
+    );
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
     for (i, t) in v.route_tables.iter().enumerate() {
         for (j, sn) in t.subnets.iter().enumerate() {
             let field = format!("vpc.route_tables[{i}].subnets[{j}]");
             if !subnet_names.contains(&sn.as_str()) {
-                out.push(Finding::error(&field, format!("unknown subnet {sn:?}")).valid(one_of(&subnet_names)));
+                out.push(
+                    Finding::error(&field, format!("unknown subnet {sn:?}"))
+                        .valid(one_of(&subnet_names)),
+                );
             } else if let Some(prev) = owner.insert(sn, &t.name) {
-                out.push(Finding::error(&field, format!("subnet {sn:?} is already associated with route table {prev:?}")).valid("each subnet in at most one route table (AWS)"));
+                out.push(
+                    Finding::error(
+                        &field,
+                        format!("subnet {sn:?} is already associated with route table {prev:?}"),
+                    )
+                    .valid("each subnet in at most one route table (AWS)"),
+                );
             }
         }
         let mut dests = BTreeSet::new();
         for (j, r) in t.routes.iter().enumerate() {
             let field = format!("vpc.route_tables[{i}].routes[{j}]");
             if !dests.insert(r.destination) {
-                out.push(Finding::error(format!("{field}.destination"), format!("route table {:?} has two routes to {}", t.name, r.destination)));
+                out.push(Finding::error(
+                    format!("{field}.destination"),
+                    format!(
+                        "route table {:?} has two routes to {}",
+                        t.name, r.destination
+                    ),
+                ));
             }
             if r.destination != r.destination.trunc() {
-                out.push(Finding::error(format!("{field}.destination"), format!("{} has host bits set", r.destination)).valid(format!("{}", r.destination.trunc())));
+                out.push(
+                    Finding::error(
+                        format!("{field}.destination"),
+                        format!("{} has host bits set", r.destination),
+                    )
+                    .valid(format!("{}", r.destination.trunc())),
+                );
             }
             match &r.target {
                 RouteTarget::InternetGateway if v.internet_gateway.is_none() => {
-                    out.push(Finding::error(format!("{field}.target"), "route to an internet gateway, but the VPC declares none").valid("set vpc.internet_gateway: Some(\"igw\")"));
+                    out.push(
+                        Finding::error(
+                            format!("{field}.target"),
+                            "route to an internet gateway, but the VPC declares none",
+                        )
+                        .valid("set vpc.internet_gateway: Some(\"igw\")"),
+                    );
                 }
                 RouteTarget::NatGateway(n) if !nat_names.contains(&n.as_str()) => {
-                    out.push(Finding::error(format!("{field}.target"), format!("unknown NAT gateway {n:?}")).valid(one_of(&nat_names)));
+                    out.push(
+                        Finding::error(
+                            format!("{field}.target"),
+                            format!("unknown NAT gateway {n:?}"),
+                        )
+                        .valid(one_of(&nat_names)),
+                    );
                 }
                 _ => {}
             }
         }
         if t.routes.len() > AWS_ROUTES_MAX {
-            out.push(Finding::error(format!("vpc.route_tables[{i}].routes"), format!("{} routes; AWS allows at most {AWS_ROUTES_MAX} per route table", t.routes.len())));
+            out.push(Finding::error(
+                format!("vpc.route_tables[{i}].routes"),
+                format!(
+                    "{} routes; AWS allows at most {AWS_ROUTES_MAX} per route table",
+                    t.routes.len()
+                ),
+            ));
         }
     }
 }
@@ -157,10 +295,22 @@ fn total_nodes(s: &Scenario) -> u64 {
 }
 
 fn network(s: &Scenario, out: &mut Vec<Finding>) {
-    let IpamConfig::HostLocal { cluster_cidr, node_cidr_mask } = s.network.ipam;
-    let config = cnsim_ipam::HostLocalConfig { cluster_cidr, node_cidr_mask };
+    let IpamConfig::HostLocal {
+        cluster_cidr,
+        node_cidr_mask,
+    } = s.network.ipam;
+    let config = cnsim_ipam::HostLocalConfig {
+        cluster_cidr,
+        node_cidr_mask,
+    };
     if cluster_cidr != cluster_cidr.trunc() {
-        out.push(Finding::error("network.ipam.cluster_cidr", format!("{cluster_cidr} has host bits set")).valid(format!("{}", cluster_cidr.trunc())));
+        out.push(
+            Finding::error(
+                "network.ipam.cluster_cidr",
+                format!("{cluster_cidr} has host bits set"),
+            )
+            .valid(format!("{}", cluster_cidr.trunc())),
+        );
     }
     match config.node_cidr_count() {
         None => out.push(
@@ -190,45 +340,84 @@ fn network(s: &Scenario, out: &mut Vec<Finding>) {
     }
     if let Some(mtu) = s.network.mtu {
         if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-            out.push(Finding::error("network.mtu", format!("MTU {mtu} is out of range")).valid(format!("{MIN_MTU} to {MAX_MTU}")));
+            out.push(
+                Finding::error("network.mtu", format!("MTU {mtu} is out of range"))
+                    .valid(format!("{MIN_MTU} to {MAX_MTU}")),
+            );
         }
     }
 }
 
 fn fabric(f: &Fabric, out: &mut Vec<Finding>) {
     let second = SimTime::from_secs(1);
-    for (field, t) in [("fabric.same_az_latency", f.same_az_latency), ("fabric.cross_az_latency", f.cross_az_latency)] {
+    for (field, t) in [
+        ("fabric.same_az_latency", f.same_az_latency),
+        ("fabric.cross_az_latency", f.cross_az_latency),
+    ] {
         if t > second {
-            out.push(Finding::error(field, format!("{t} is longer than any VPC path")).valid("at most 1s"));
+            out.push(
+                Finding::error(field, format!("{t} is longer than any VPC path"))
+                    .valid("at most 1s"),
+            );
         }
     }
     if f.eni_bandwidth.bits_per_sec == 0 {
         out.push(Finding::error("fabric.eni_bandwidth", "zero bandwidth").valid("e.g. \"10Gbps\""));
     }
     if !(1..=1_000_000).contains(&f.eni_tx_queue) {
-        out.push(Finding::error("fabric.eni_tx_queue", format!("{} packets", f.eni_tx_queue)).valid("1 to 1000000 packets"));
+        out.push(
+            Finding::error("fabric.eni_tx_queue", format!("{} packets", f.eni_tx_queue))
+                .valid("1 to 1000000 packets"),
+        );
     }
 }
 
 fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) {
     if s.node_groups.is_empty() {
-        out.push(Finding::error("node_groups", "a cluster needs at least one node group"));
+        out.push(Finding::error(
+            "node_groups",
+            "a cluster needs at least one node group",
+        ));
     }
-    duplicates(s.node_groups.iter().map(|g| g.name.as_str()), |i| format!("node_groups[{i}].name"), "node group", out);
+    duplicates(
+        s.node_groups.iter().map(|g| g.name.as_str()),
+        |i| format!("node_groups[{i}].name"),
+        "node group",
+        out,
+    );
     let subnet_names: Vec<&str> = s.vpc.subnets.iter().map(|x| x.name.as_str()).collect();
     for (i, g) in s.node_groups.iter().enumerate() {
         let f = |x: &str| format!("node_groups[{i}].{x}");
         if catalog.get(&g.instance_type).is_none() {
             let near = catalog.suggest(&g.instance_type, 8);
-            out.push(Finding::error(f("instance_type"), format!("unknown instance type {:?}", g.instance_type)).valid(format!("an EC2 instance type from the catalog ({} types), e.g. {}", catalog.len(), one_of(&near))));
+            out.push(
+                Finding::error(
+                    f("instance_type"),
+                    format!("unknown instance type {:?}", g.instance_type),
+                )
+                .valid(format!(
+                    "an EC2 instance type from the catalog ({} types), e.g. {}",
+                    catalog.len(),
+                    one_of(&near)
+                )),
+            );
         }
         if let Err(e) = names::dns1123_subdomain(&g.name) {
             out.push(Finding::error(f("name"), e));
         }
         for (j, sn) in g.subnets.iter().enumerate() {
             match s.vpc.subnets.iter().find(|x| &x.name == sn) {
-                None => out.push(Finding::error(format!("node_groups[{i}].subnets[{j}]"), format!("unknown subnet {sn:?}")).valid(one_of(&subnet_names))),
-                Some(x) if x.kind == SubnetKind::Pod => out.push(Finding::error(format!("node_groups[{i}].subnets[{j}]"), format!("subnet {sn:?} is a Pod subnet; nodes go in Private or Public subnets"))),
+                None => out.push(
+                    Finding::error(
+                        format!("node_groups[{i}].subnets[{j}]"),
+                        format!("unknown subnet {sn:?}"),
+                    )
+                    .valid(one_of(&subnet_names)),
+                ),
+                Some(x) if x.kind == SubnetKind::Pod => out.push(Finding::error(
+                    format!("node_groups[{i}].subnets[{j}]"),
+                    format!("subnet {sn:?} is a Pod subnet; nodes go in Private or Public subnets"),
+                )),
                 Some(_) => {}
             }
         }
@@ -236,7 +425,10 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
             out.push(Finding::error(f("subnets"), format!("node group {:?} names no subnets and the VPC has no Private subnet to default to", g.name)).valid(one_of(&subnet_names)));
         }
         if g.max_pods == Some(0) {
-            out.push(Finding::error(f("max_pods"), "max_pods 0 leaves the node unusable").valid("1 or more (kubelet default 110)"));
+            out.push(
+                Finding::error(f("max_pods"), "max_pods 0 leaves the node unusable")
+                    .valid("1 or more (kubelet default 110)"),
+            );
         }
         if g.bandwidth.is_some_and(|b| b.bits_per_sec == 0) {
             out.push(Finding::error(f("bandwidth"), "zero bandwidth").valid("e.g. \"10Gbps\""));
@@ -262,7 +454,10 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
         }
     }
     if total_nodes(s) > MAX_NODES {
-        out.push(Finding::error("node_groups", format!("{} nodes in all", total_nodes(s))).valid(format!("at most {MAX_NODES} nodes in one run")));
+        out.push(
+            Finding::error("node_groups", format!("{} nodes in all", total_nodes(s)))
+                .valid(format!("at most {MAX_NODES} nodes in one run")),
+        );
     }
 }
 
@@ -277,7 +472,12 @@ fn label(parent: &str, k: &str, v: &str, out: &mut Vec<Finding>) {
 }
 
 fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
-    duplicates(s.namespaces.iter().map(|n| n.name.as_str()), |i| format!("namespaces[{i}].name"), "namespace", out);
+    duplicates(
+        s.namespaces.iter().map(|n| n.name.as_str()),
+        |i| format!("namespaces[{i}].name"),
+        "namespace",
+        out,
+    );
     for (i, ns) in s.namespaces.iter().enumerate() {
         if let Err(e) = names::dns1123_label(&ns.name) {
             out.push(Finding::error(format!("namespaces[{i}].name"), e));
@@ -292,10 +492,22 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
     for (i, w) in s.workloads.iter().enumerate() {
         let f = |x: &str| format!("workloads[{i}].{x}");
         if !ns_names.contains(&w.namespace.as_str()) {
-            out.push(Finding::error(f("namespace"), format!("namespace {:?} is not declared in `namespaces`", w.namespace)).valid(one_of(&ns_names)));
+            out.push(
+                Finding::error(
+                    f("namespace"),
+                    format!(
+                        "namespace {:?} is not declared in `namespaces`",
+                        w.namespace
+                    ),
+                )
+                .valid(one_of(&ns_names)),
+            );
         }
         if !seen.insert((w.namespace.as_str(), w.name.as_str())) {
-            out.push(Finding::error(f("name"), format!("duplicate workload {}/{}", w.namespace, w.name)));
+            out.push(Finding::error(
+                f("name"),
+                format!("duplicate workload {}/{}", w.namespace, w.name),
+            ));
         }
         if let Err(e) = names::dns1123_label(&w.name) {
             out.push(Finding::error(f("name"), e));
@@ -312,33 +524,55 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
                 out.push(Finding::error(format!("{pf}.port"), "port 0").valid("1 to 65535"));
             }
             if !port_keys.insert((p.port, p.protocol)) {
-                out.push(Finding::error(format!("{pf}.port"), format!("duplicate container port {} {:?}", p.port, p.protocol)));
+                out.push(Finding::error(
+                    format!("{pf}.port"),
+                    format!("duplicate container port {} {:?}", p.port, p.protocol),
+                ));
             }
             if let Some(name) = &p.name {
                 if let Err(e) = names::port_name(name) {
                     out.push(Finding::error(format!("{pf}.name"), e));
                 }
                 if !port_names.insert(name.as_str()) {
-                    out.push(Finding::error(format!("{pf}.name"), format!("duplicate port name {name:?}")));
+                    out.push(Finding::error(
+                        format!("{pf}.name"),
+                        format!("duplicate port name {name:?}"),
+                    ));
                 }
             }
         }
         if !w.node_selector.is_empty() {
-            let matches_some = s.node_groups.iter().any(|g| g.count > 0 && w.node_selector.iter().all(|(k, v)| g.labels.get(k) == Some(v)));
+            let matches_some = s.node_groups.iter().any(|g| {
+                g.count > 0
+                    && w.node_selector
+                        .iter()
+                        .all(|(k, v)| g.labels.get(k) == Some(v))
+            });
             if !matches_some {
                 out.push(Finding::warning(f("node_selector"), format!("no node group carries the labels {:?}: every pod of {}/{} will stay Pending", w.node_selector, w.namespace, w.name)));
             }
         }
     }
     if pods > MAX_PODS {
-        out.push(Finding::error("workloads", format!("{pods} pods in all")).valid(format!("at most {MAX_PODS} pods in one run")));
+        out.push(
+            Finding::error("workloads", format!("{pods} pods in all"))
+                .valid(format!("at most {MAX_PODS} pods in one run")),
+        );
     }
 }
 
 fn flows(s: &Scenario, out: &mut Vec<Finding>) {
-    duplicates(s.traffic.iter().map(|t| t.name.as_str()), |i| format!("traffic[{i}].name"), "flow", out);
+    duplicates(
+        s.traffic.iter().map(|t| t.name.as_str()),
+        |i| format!("traffic[{i}].name"),
+        "flow",
+        out,
+    );
     if s.traffic.len() > MAX_FLOWS {
-        out.push(Finding::error("traffic", format!("{} flows", s.traffic.len())).valid(format!("at most {MAX_FLOWS}")));
+        out.push(
+            Finding::error("traffic", format!("{} flows", s.traffic.len()))
+                .valid(format!("at most {MAX_FLOWS}")),
+        );
     }
     let mtu = u64::from(crate::calibration::pod_mtu(&s.network));
     for (i, fl) in s.traffic.iter().enumerate() {
@@ -349,32 +583,59 @@ fn flows(s: &Scenario, out: &mut Vec<Finding>) {
         match refs::target(s, &fl.to) {
             Err(e) => out.push(Finding::error(f("to"), e.message).valid(e.valid)),
             Ok((set, port)) => {
-                if let Err(e) = refs::resolve_port(&s.workloads[set.workload()], &port, fl.protocol) {
+                if let Err(e) = refs::resolve_port(&s.workloads[set.workload()], &port, fl.protocol)
+                {
                     out.push(Finding::error(f("to"), e.message).valid(e.valid));
                 }
             }
         }
         if fl.protocol == Protocol::SCTP {
-            out.push(Finding::error(f("protocol"), "SCTP traffic is not simulated yet").valid("TCP or UDP"));
+            out.push(
+                Finding::error(f("protocol"), "SCTP traffic is not simulated yet")
+                    .valid("TCP or UDP"),
+            );
         }
         if fl.rate.per_sec > MAX_RATE_PPS {
-            out.push(Finding::error(f("rate"), format!("{} per second per pod", fl.rate.per_sec)).valid(format!("at most {MAX_RATE_PPS} per second")));
+            out.push(
+                Finding::error(f("rate"), format!("{} per second per pod", fl.rate.per_sec))
+                    .valid(format!("at most {MAX_RATE_PPS} per second")),
+            );
         }
         if fl.protocol == Protocol::UDP && !(MIN_UDP_PACKET..=mtu).contains(&fl.packet_size.0) {
             out.push(Finding::error(f("packet_size"), format!("{}-byte packets with a {mtu}-byte pod MTU (fragmentation is not simulated)", fl.packet_size.0)).valid(format!("{MIN_UDP_PACKET} to {mtu} bytes")));
         }
         let stop = fl.stop.unwrap_or(s.duration);
         if fl.start >= stop || stop > s.duration {
-            out.push(Finding::error(f("start"), format!("flow runs from {} to {} in a {} scenario", fl.start, stop, s.duration)).valid(format!("start < stop <= duration ({})", s.duration)));
+            out.push(
+                Finding::error(
+                    f("start"),
+                    format!(
+                        "flow runs from {} to {} in a {} scenario",
+                        fl.start, stop, s.duration
+                    ),
+                )
+                .valid(format!("start < stop <= duration ({})", s.duration)),
+            );
         }
     }
 }
 
 fn variants(s: &Scenario, out: &mut Vec<Finding>) {
-    duplicates(s.variants.iter().map(|v| v.name.as_str()), |i| format!("variants[{i}].name"), "variant", out);
+    duplicates(
+        s.variants.iter().map(|v| v.name.as_str()),
+        |i| format!("variants[{i}].name"),
+        "variant",
+        out,
+    );
     for (i, v) in s.variants.iter().enumerate() {
         if v.name.is_empty() || v.name.len() > 64 || v.name.chars().any(|c| c.is_control()) {
-            out.push(Finding::error(format!("variants[{i}].name"), format!("variant name {:?}", v.name)).valid("1 to 64 printable characters"));
+            out.push(
+                Finding::error(
+                    format!("variants[{i}].name"),
+                    format!("variant name {:?}", v.name),
+                )
+                .valid("1 to 64 printable characters"),
+            );
         }
     }
 }

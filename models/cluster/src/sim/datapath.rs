@@ -13,14 +13,18 @@ use super::metrics::{DropReason, Metrics};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
 use super::tcp::{self, Conn, ConnSlab};
 use super::traffic::{FlowPlan, Source, EPHEMERAL_FIRST, EPHEMERAL_LAST};
-use crate::calibration::{NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES};
+use crate::calibration::{
+    NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP,
+    VXLAN_OVERHEAD_BYTES,
+};
 use crate::scenario::format::{NetworkMode, Protocol};
 use crate::world::{NodeId, PodId, VpcTarget, World};
 use sim_core::{Engine, SimTime};
 use std::collections::VecDeque;
 
 /// Bytes of headers on a TCP data segment: IPv4 + TCP + the timestamp option Linux sends.
-const TCP_OVERHEAD: u32 = crate::calibration::TCP_IP_HEADER_BYTES + crate::calibration::TCP_TIMESTAMP_OPTION_BYTES;
+const TCP_OVERHEAD: u32 =
+    crate::calibration::TCP_IP_HEADER_BYTES + crate::calibration::TCP_TIMESTAMP_OPTION_BYTES;
 
 /// A node ENI's transmit side: a FIFO drained at the ENI's bandwidth, tail-dropping past its
 /// limit. `departures` holds the finish times of queued packets (nondecreasing).
@@ -47,14 +51,24 @@ pub struct Model<'w> {
 }
 
 impl<'w> Model<'w> {
-    pub fn new(world: &'w World, fabric: &crate::scenario::format::Fabric, flows: Vec<FlowPlan>, sources: Vec<Source>) -> Model<'w> {
+    pub fn new(
+        world: &'w World,
+        fabric: &crate::scenario::format::Fabric,
+        flows: Vec<FlowPlan>,
+        sources: Vec<Source>,
+    ) -> Model<'w> {
         let mut model = Model {
             world,
             engine: Engine::new(),
             packets: PacketSlab::default(),
             conns: ConnSlab::default(),
             metrics: Metrics::new(flows.len(), world.nodes.len()),
-            enis: (0..world.nodes.len()).map(|_| EniQueue { busy_until: SimTime::ZERO, departures: VecDeque::new() }).collect(),
+            enis: (0..world.nodes.len())
+                .map(|_| EniQueue {
+                    busy_until: SimTime::ZERO,
+                    departures: VecDeque::new(),
+                })
+                .collect(),
             eni_limit: fabric.eni_tx_queue as usize,
             same_az: fabric.same_az_latency,
             cross_az: fabric.cross_az_latency,
@@ -66,7 +80,9 @@ impl<'w> Model<'w> {
         for i in 0..model.sources.len() {
             let plan = &model.flows[model.sources[i].flow as usize];
             if let Some(at) = model.sources[i].next_arrival(plan, SimTime::ZERO) {
-                model.engine.schedule_at(at, Ev::Arrival { source: i as u32 });
+                model
+                    .engine
+                    .schedule_at(at, Ev::Arrival { source: i as u32 });
             }
         }
         model
@@ -77,7 +93,11 @@ impl<'w> Model<'w> {
         while let Some(ev) = self.engine.next_event(until) {
             match ev {
                 Ev::Arrival { source } => self.on_arrival(source),
-                Ev::Hop { hop, packet, header } => match hop {
+                Ev::Hop {
+                    hop,
+                    packet,
+                    header,
+                } => match hop {
                     Hop::NodeEgress => self.on_node_egress(packet, header),
                     Hop::EniTx => self.on_eni_tx(packet, header),
                     Hop::NodeIngress => self.on_node_ingress(packet, header),
@@ -123,18 +143,39 @@ impl<'w> Model<'w> {
         match plan.protocol {
             Protocol::UDP => {
                 // One socket per source: a fixed ephemeral port.
-                let sport = EPHEMERAL_FIRST + (source % u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1)) as u16;
+                let sport = EPHEMERAL_FIRST
+                    + (source % u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1)) as u16;
                 let len = plan.packet_size.0 as u16;
                 debug_assert!(u32::from(len) >= UDP_IP_HEADER_BYTES);
-                self.send(flow, NO_CONN, client, server, sport, dport, PROTO_UDP, 0, len);
+                self.send(
+                    flow, NO_CONN, client, server, sport, dport, PROTO_UDP, 0, len,
+                );
             }
             Protocol::TCP => {
                 let (request, response) = (plan.request.0, plan.response.0);
                 let sport = self.next_ephemeral(client);
-                let conn = self.conns.insert(Conn { flow, client, server, sport, opened_at: now, request_left: request, response_left: response });
+                let conn = self.conns.insert(Conn {
+                    flow,
+                    client,
+                    server,
+                    sport,
+                    opened_at: now,
+                    request_left: request,
+                    response_left: response,
+                });
                 self.metrics.conns_opened += 1;
                 self.metrics.flows[flow as usize].conns_opened += 1;
-                self.send(flow, conn, client, server, sport, dport, PROTO_TCP, tcp_flags::SYN, tcp::SYN_LEN);
+                self.send(
+                    flow,
+                    conn,
+                    client,
+                    server,
+                    sport,
+                    dport,
+                    PROTO_TCP,
+                    tcp_flags::SYN,
+                    tcp::SYN_LEN,
+                );
             }
             Protocol::SCTP => unreachable!("validation rejects SCTP flows"),
         }
@@ -143,13 +184,28 @@ impl<'w> Model<'w> {
     fn next_ephemeral(&mut self, pod: PodId) -> u16 {
         let port = &mut self.ephemeral[pod as usize];
         let out = *port;
-        *port = if out == EPHEMERAL_LAST { EPHEMERAL_FIRST } else { out + 1 };
+        *port = if out == EPHEMERAL_LAST {
+            EPHEMERAL_FIRST
+        } else {
+            out + 1
+        };
         out
     }
 
     /// A packet leaves `from`'s eth0 now and crosses its veth into the node.
     #[allow(clippy::too_many_arguments)]
-    fn send(&mut self, flow: u32, conn: u32, from: PodId, to: PodId, sport: u16, dport: u16, proto: u8, flags: u8, len: u16) {
+    fn send(
+        &mut self,
+        flow: u32,
+        conn: u32,
+        from: PodId,
+        to: PodId,
+        sport: u16,
+        dport: u16,
+        proto: u8,
+        flags: u8,
+        len: u16,
+    ) {
         let pods = &self.world.pods;
         let (src, dst) = (&pods[from as usize], &pods[to as usize]);
         let header = Header {
@@ -175,7 +231,14 @@ impl<'w> Model<'w> {
         });
         self.metrics.sent += 1;
         self.metrics.flows[flow as usize].sent += 1;
-        self.engine.schedule_at(now + VETH_TRAVERSAL, Ev::Hop { hop: Hop::NodeEgress, packet, header });
+        self.engine.schedule_at(
+            now + VETH_TRAVERSAL,
+            Ev::Hop {
+                hop: Hop::NodeEgress,
+                packet,
+                header,
+            },
+        );
     }
 
     fn drop_packet(&mut self, packet: u32, reason: DropReason) {
@@ -190,8 +253,18 @@ impl<'w> Model<'w> {
         let node = meta.src_node;
         let world = self.world;
         let dst_ip = header.dst_ip();
-        if world.nodes[node as usize].pod_cidr.is_some_and(|c| c.contains(&dst_ip)) {
-            self.engine.schedule_at(now + NODE_ROUTING + VETH_TRAVERSAL, Ev::Hop { hop: Hop::PodRx, packet, header });
+        if world.nodes[node as usize]
+            .pod_cidr
+            .is_some_and(|c| c.contains(&dst_ip))
+        {
+            self.engine.schedule_at(
+                now + NODE_ROUTING + VETH_TRAVERSAL,
+                Ev::Hop {
+                    hop: Hop::PodRx,
+                    packet,
+                    header,
+                },
+            );
             return;
         }
         let mut ready = now + NODE_ROUTING;
@@ -200,7 +273,7 @@ impl<'w> Model<'w> {
             let m = self.packets.get_mut(packet);
             m.encapsulated = true;
             m.wire_len += VXLAN_OVERHEAD_BYTES;
-            ready = ready + VXLAN_ENCAP;
+            ready += VXLAN_ENCAP;
         }
         let wire_len = self.packets.get(packet).wire_len;
         let eni = &mut self.enis[node as usize];
@@ -213,7 +286,10 @@ impl<'w> Model<'w> {
             return;
         }
         let start = ready.max(eni.busy_until);
-        let done = start + world.nodes[node as usize].bandwidth.serialization_time(u64::from(wire_len));
+        let done = start
+            + world.nodes[node as usize]
+                .bandwidth
+                .serialization_time(u64::from(wire_len));
         eni.busy_until = done;
         eni.departures.push_back(done);
         let queued = eni.departures.len() as u32;
@@ -221,7 +297,14 @@ impl<'w> Model<'w> {
         nm.max_queue = nm.max_queue.max(queued);
         nm.tx_packets += 1;
         nm.tx_bytes += u64::from(wire_len);
-        self.engine.schedule_at(done, Ev::Hop { hop: Hop::EniTx, packet, header });
+        self.engine.schedule_at(
+            done,
+            Ev::Hop {
+                hop: Hop::EniTx,
+                packet,
+                header,
+            },
+        );
     }
 
     /// Transmitted: the source subnet's VPC route table decides where it goes.
@@ -237,18 +320,29 @@ impl<'w> Model<'w> {
         } else {
             header.dst_ip()
         };
-        let target = world.route_table_of(meta.src_node).routes.lookup(outer_dst).map(|(_, t)| *t);
+        let target = world
+            .route_table_of(meta.src_node)
+            .routes
+            .lookup(outer_dst)
+            .map(|(_, t)| *t);
         let far: NodeId = match target {
             None => return self.drop_packet(packet, DropReason::VpcNoRoute),
-            Some(VpcTarget::Blackhole) => return self.drop_packet(packet, DropReason::VpcBlackhole),
-            Some(VpcTarget::InternetGateway) | Some(VpcTarget::NatGateway(_)) => return self.drop_packet(packet, DropReason::VpcEgressNotSimulated),
+            Some(VpcTarget::Blackhole) => {
+                return self.drop_packet(packet, DropReason::VpcBlackhole)
+            }
+            Some(VpcTarget::InternetGateway) | Some(VpcTarget::NatGateway(_)) => {
+                return self.drop_packet(packet, DropReason::VpcEgressNotSimulated)
+            }
             Some(VpcTarget::NodeEni(n)) => n,
             Some(VpcTarget::Local) => match world.node_by_ip(outer_dst) {
                 Some(n) => n,
                 None => return self.drop_packet(packet, DropReason::VpcNoSuchAddress),
             },
         };
-        let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
+        let (a, b) = (
+            world.nodes[meta.src_node as usize].az,
+            world.nodes[far as usize].az,
+        );
         let latency = if a == b {
             self.same_az
         } else {
@@ -256,7 +350,14 @@ impl<'w> Model<'w> {
             self.cross_az
         };
         self.packets.get_mut(packet).dst_node = far;
-        self.engine.schedule_at(now + latency, Ev::Hop { hop: Hop::NodeIngress, packet, header });
+        self.engine.schedule_at(
+            now + latency,
+            Ev::Hop {
+                hop: Hop::NodeIngress,
+                packet,
+                header,
+            },
+        );
     }
 
     /// Far node: decapsulate, route to the pod's veth.
@@ -268,8 +369,19 @@ impl<'w> Model<'w> {
         if !node.pod_cidr.is_some_and(|c| c.contains(&header.dst_ip())) {
             return self.drop_packet(packet, DropReason::NodeNoSuchPod);
         }
-        let decap = if meta.encapsulated { VXLAN_DECAP } else { SimTime::ZERO };
-        self.engine.schedule_at(now + decap + NODE_ROUTING + VETH_TRAVERSAL, Ev::Hop { hop: Hop::PodRx, packet, header });
+        let decap = if meta.encapsulated {
+            VXLAN_DECAP
+        } else {
+            SimTime::ZERO
+        };
+        self.engine.schedule_at(
+            now + decap + NODE_ROUTING + VETH_TRAVERSAL,
+            Ev::Hop {
+                hop: Hop::PodRx,
+                packet,
+                header,
+            },
+        );
     }
 
     /// Delivered to the pod; TCP endpoints answer.
@@ -299,13 +411,40 @@ impl<'w> Model<'w> {
         let to_server = Some(h.dst) == server_ip && h.dport == svc_port && h.sport == conn.sport;
         let payload = u64::from(h.len).saturating_sub(u64::from(TCP_OVERHEAD));
         if h.flags == tcp_flags::SYN {
-            self.send(conn.flow, id, conn.server, conn.client, svc_port, conn.sport, PROTO_TCP, tcp_flags::SYN | tcp_flags::ACK, tcp::SYN_LEN);
+            self.send(
+                conn.flow,
+                id,
+                conn.server,
+                conn.client,
+                svc_port,
+                conn.sport,
+                PROTO_TCP,
+                tcp_flags::SYN | tcp_flags::ACK,
+                tcp::SYN_LEN,
+            );
         } else if h.flags == tcp_flags::SYN | tcp_flags::ACK {
-            self.send(conn.flow, id, conn.client, conn.server, conn.sport, svc_port, PROTO_TCP, tcp_flags::ACK, tcp::ACK_LEN);
+            self.send(
+                conn.flow,
+                id,
+                conn.client,
+                conn.server,
+                conn.sport,
+                svc_port,
+                PROTO_TCP,
+                tcp_flags::ACK,
+                tcp::ACK_LEN,
+            );
             if conn.request_left == 0 {
                 self.respond(id);
             } else {
-                self.send_payload(id, conn.client, conn.server, conn.sport, svc_port, conn.request_left);
+                self.send_payload(
+                    id,
+                    conn.client,
+                    conn.server,
+                    conn.sport,
+                    svc_port,
+                    conn.request_left,
+                );
             }
         } else if payload > 0 && to_server {
             let c = self.conns.get_mut(id);
@@ -333,10 +472,28 @@ impl<'w> Model<'w> {
         }
     }
 
-    fn send_payload(&mut self, id: u32, from: PodId, to: PodId, sport: u16, dport: u16, bytes: u64) {
+    fn send_payload(
+        &mut self,
+        id: u32,
+        from: PodId,
+        to: PodId,
+        sport: u16,
+        dport: u16,
+        bytes: u64,
+    ) {
         let flow = self.conns.get_mut(id).flow;
         for seg in tcp::segments(bytes, self.mss) {
-            self.send(flow, id, from, to, sport, dport, PROTO_TCP, tcp_flags::ACK | tcp_flags::PSH, (seg + TCP_OVERHEAD) as u16);
+            self.send(
+                flow,
+                id,
+                from,
+                to,
+                sport,
+                dport,
+                PROTO_TCP,
+                tcp_flags::ACK | tcp_flags::PSH,
+                (seg + TCP_OVERHEAD) as u16,
+            );
         }
     }
 

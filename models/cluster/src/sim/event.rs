@@ -23,7 +23,11 @@ pub enum Ev {
     /// A flow source's next arrival: a UDP datagram or a TCP connection leaves the pod's eth0.
     Arrival { source: u32 },
     /// A packet reaching a hop.
-    Hop { hop: Hop, packet: u32, header: Header },
+    Hop {
+        hop: Hop,
+        packet: u32,
+        header: Header,
+    },
 }
 
 /// Trace kinds. Changing an encoding changes every digest: bump DIGEST_VERSION in sim-core

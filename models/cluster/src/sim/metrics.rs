@@ -87,7 +87,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(flows: usize, nodes: usize) -> Metrics {
-        Metrics { flows: vec![FlowMetrics::default(); flows], nodes: vec![NodeMetrics::default(); nodes], ..Metrics::default() }
+        Metrics {
+            flows: vec![FlowMetrics::default(); flows],
+            nodes: vec![NodeMetrics::default(); nodes],
+            ..Metrics::default()
+        }
     }
 
     #[inline]

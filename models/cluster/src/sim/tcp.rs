@@ -68,7 +68,9 @@ pub fn segments(bytes: u64, mss: u32) -> impl Iterator<Item = u32> {
     let mss = u64::from(mss);
     let full = bytes / mss;
     let rest = bytes % mss;
-    (0..full).map(move |_| mss as u32).chain((rest > 0).then_some(rest as u32))
+    (0..full)
+        .map(move |_| mss as u32)
+        .chain((rest > 0).then_some(rest as u32))
 }
 
 #[cfg(test)]
@@ -79,7 +81,10 @@ mod tests {
     fn segments_cover_the_payload_exactly() {
         assert_eq!(segments(0, 1000).count(), 0);
         assert_eq!(segments(1000, 1000).collect::<Vec<_>>(), vec![1000]);
-        assert_eq!(segments(2500, 1000).collect::<Vec<_>>(), vec![1000, 1000, 500]);
+        assert_eq!(
+            segments(2500, 1000).collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
         for (b, m) in [(1u64, 1u32), (12345, 8949), (8949 * 3, 8949)] {
             assert_eq!(segments(b, m).map(u64::from).sum::<u64>(), b);
             assert!(segments(b, m).all(|s| s > 0 && s <= m));

@@ -49,7 +49,10 @@ fn pods_of(world: &World, set: PodSet) -> Vec<PodId> {
 }
 
 fn running(world: &World, pods: &[PodId]) -> Vec<PodId> {
-    pods.iter().copied().filter(|&p| world.pods[p as usize].phase == PodPhase::Running).collect()
+    pods.iter()
+        .copied()
+        .filter(|&p| world.pods[p as usize].phase == PodPhase::Running)
+        .collect()
 }
 
 /// Resolves every flow and builds its sources, in flow order then pod order.
@@ -59,13 +62,25 @@ pub fn plan(s: &Scenario, world: &World) -> (Vec<FlowPlan>, Vec<Source>) {
     for (fi, f) in s.traffic.iter().enumerate() {
         let (plan, senders) = plan_flow(s, world, f);
         for pod in senders {
-            let mut rng = RngStream::new(s.seed, &format!("flow/{}/{}/{}", f.name, world.pods[pod as usize].namespace, world.pods[pod as usize].name));
+            let mut rng = RngStream::new(
+                s.seed,
+                &format!(
+                    "flow/{}/{}/{}",
+                    f.name, world.pods[pod as usize].namespace, world.pods[pod as usize].name
+                ),
+            );
             let interval = plan.rate.interval_of(1).as_nanos().max(1);
             let phase = match plan.arrival {
                 Arrival::Constant => SimTime::from_nanos(rng.below(interval)),
                 Arrival::Poisson => SimTime::ZERO,
             };
-            sources.push(Source { flow: fi as u32, pod, rng, next_k: 0, phase });
+            sources.push(Source {
+                flow: fi as u32,
+                pod,
+                rng,
+                next_k: 0,
+                phase,
+            });
         }
         plans.push(plan);
     }
@@ -75,7 +90,8 @@ pub fn plan(s: &Scenario, world: &World) -> (Vec<FlowPlan>, Vec<Source>) {
 fn plan_flow(s: &Scenario, world: &World, f: &Flow) -> (FlowPlan, Vec<PodId>) {
     let from = refs::pod_set(s, &f.from).expect("validated");
     let (to, port) = refs::target(s, &f.to).expect("validated");
-    let dport = refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
+    let dport =
+        refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
     let senders_all = pods_of(world, from);
     let senders = running(world, &senders_all);
     let plan = FlowPlan {

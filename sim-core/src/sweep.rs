@@ -1,0 +1,128 @@
+//! Parameter sweeps: independent runs executed in parallel, results returned in input order.
+//!
+//! Parallelism is only across runs — each run is single-threaded and deterministic — so the
+//! output is identical for any thread count. No reduction happens here; callers combine
+//! results in input order, which keeps float aggregation sequential and reproducible.
+
+use rayon::prelude::*;
+use std::fmt;
+
+/// Upper bound on the threads a sweep may ask for; more is certainly a configuration error.
+pub const SWEEP_THREADS_MAX: usize = 1024;
+
+/// Why a sweep could not start.
+#[derive(Debug)]
+pub enum SweepError {
+    /// `Some(0)` threads, or more than `SWEEP_THREADS_MAX`.
+    InvalidThreadCount(usize),
+    /// Rayon could not build the requested pool (e.g. the OS refused to spawn threads).
+    ThreadPool(rayon::ThreadPoolBuildError),
+}
+
+impl fmt::Display for SweepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SweepError::InvalidThreadCount(n) => write!(
+                f,
+                "invalid sweep thread count {n}: expected 1 to {SWEEP_THREADS_MAX}, or none for \
+                 one per core"
+            ),
+            SweepError::ThreadPool(e) => write!(f, "could not start the sweep thread pool: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SweepError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SweepError::InvalidThreadCount(_) => None,
+            SweepError::ThreadPool(e) => Some(e),
+        }
+    }
+}
+
+/// Runs `f(index, input)` for every input in parallel and returns the outputs in input order.
+///
+/// `threads: None` uses rayon's global pool (one thread per core unless configured);
+/// `Some(n)` builds a dedicated pool of exactly n threads for this call. A panic in `f`
+/// propagates to the caller once the other runs stop.
+pub fn run_ordered<I, O, F>(
+    inputs: &[I],
+    threads: Option<usize>,
+    f: F,
+) -> Result<Vec<O>, SweepError>
+where
+    I: Sync,
+    O: Send,
+    F: Fn(usize, &I) -> O + Sync,
+{
+    // `collect` into a Vec from an indexed parallel iterator preserves input order.
+    let run = || -> Vec<O> {
+        inputs
+            .par_iter()
+            .enumerate()
+            .map(|(i, x)| f(i, x))
+            .collect()
+    };
+    let outputs = match threads {
+        None => run(),
+        Some(n) => {
+            if n == 0 || n > SWEEP_THREADS_MAX {
+                return Err(SweepError::InvalidThreadCount(n));
+            }
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("sweep-{i}"))
+                .build()
+                .map_err(SweepError::ThreadPool)?;
+            pool.install(run)
+        }
+    };
+    assert_eq!(outputs.len(), inputs.len(), "sweep lost results");
+    Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::RngStream;
+
+    /// Deterministic busy work whose duration varies a lot with the input, so parallel runs
+    /// finish out of order.
+    fn work(index: usize, rounds: &u64) -> (usize, u64, u64) {
+        let mut rng = RngStream::new(*rounds, "sweep-test");
+        let mut acc = 0u64;
+        for _ in 0..*rounds {
+            acc = acc.wrapping_mul(31).wrapping_add(rng.next_u64());
+        }
+        (index, *rounds, acc)
+    }
+
+    #[test]
+    fn results_are_in_input_order_for_any_thread_count() {
+        // Long items first, so with several threads the later (short) ones finish first.
+        let inputs: Vec<u64> = (0..40u64)
+            .map(|i| (40 - i) * (40 - i) * 50 + i % 7)
+            .collect();
+        let sequential: Vec<_> = inputs.iter().enumerate().map(|(i, x)| work(i, x)).collect();
+        for threads in [Some(1), Some(2), Some(4), None] {
+            let got = run_ordered(&inputs, threads, work).unwrap();
+            assert_eq!(got, sequential, "threads {threads:?}");
+        }
+    }
+
+    #[test]
+    fn empty_input_gives_empty_output() {
+        let got = run_ordered(&[] as &[u64], Some(2), work).unwrap();
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn invalid_thread_counts_are_errors() {
+        for n in [0, SWEEP_THREADS_MAX + 1] {
+            let err = run_ordered(&[1u64], Some(n), work).unwrap_err();
+            assert!(matches!(err, SweepError::InvalidThreadCount(m) if m == n));
+            assert!(err.to_string().contains("expected 1 to 1024"), "{err}");
+        }
+    }
+}
