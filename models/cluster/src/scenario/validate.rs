@@ -333,9 +333,9 @@ fn network(s: &Scenario, out: &mut Vec<Finding>) {
         // Host-local underlay puts one VPC route per node (kubenet-style cloud routes).
         let nodes = total_nodes(s) as usize;
         if nodes > AWS_ROUTES_MAX {
-            out.push(Finding::error("network.mode", format!("underlay host-local needs one VPC route per node ({nodes}); AWS allows at most {AWS_ROUTES_MAX} routes per route table")).valid("Overlay, or fewer nodes"));
+            out.push(Finding::error("node_groups", format!("underlay host-local (network.mode) needs one VPC route per node ({nodes}); AWS allows at most {AWS_ROUTES_MAX} routes per route table")).valid("network.mode: Overlay, or fewer nodes"));
         } else if nodes > AWS_ROUTES_DEFAULT {
-            out.push(Finding::warning("network.mode", format!("underlay host-local needs one VPC route per node ({nodes}); the AWS default quota is {AWS_ROUTES_DEFAULT} routes per route table (raisable to {AWS_ROUTES_MAX})")));
+            out.push(Finding::warning("node_groups", format!("underlay host-local (network.mode) needs one VPC route per node ({nodes}); the AWS default quota is {AWS_ROUTES_DEFAULT} routes per route table (raisable to {AWS_ROUTES_MAX})")));
         }
     }
     if let Some(mtu) = s.network.mtu {
