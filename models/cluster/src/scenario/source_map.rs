@@ -242,7 +242,11 @@ fn tokenize(text: &str) -> Vec<(Tok, Position)> {
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
     // Advance one char, tracking line and column.
+    // Advancing past the end is a no-op: unterminated comments and strings end the scan.
     let step = |i: &mut usize, line: &mut usize, col: &mut usize, chars: &[char]| {
+        if *i >= chars.len() {
+            return;
+        }
         if chars[*i] == '\n' {
             *line += 1;
             *col = 1;
@@ -439,6 +443,22 @@ Scenario(
             Some("vpc")
         );
         assert_eq!(map.field_before(Position { line: 1, column: 1 }), None);
+    }
+
+    /// Found by fuzzing: unterminated comments, strings and chars end the scan quietly.
+    #[test]
+    fn unterminated_text_does_not_panic() {
+        for text in [
+            "/*",
+            "(a: 1 /* x *",
+            "\"abc",
+            "r#\"abc\"",
+            "'",
+            "'\\",
+            "(a: [1, {\"k\": ",
+        ] {
+            let _ = SourceMap::scan(text);
+        }
     }
 
     #[test]
