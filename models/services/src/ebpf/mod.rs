@@ -1,0 +1,1 @@
+//! ebpf service datapath (being written).

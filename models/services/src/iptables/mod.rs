@@ -1,0 +1,1 @@
+//! iptables service datapath (being written).

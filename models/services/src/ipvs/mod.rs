@@ -1,0 +1,1 @@
+//! ipvs service datapath (being written).

@@ -1,0 +1,1 @@
+//! nftables service datapath (being written).
