@@ -90,20 +90,8 @@ fn hold(c: &mut Criterion) {
             group.warm_up_time(Duration::from_millis(500));
             group.measurement_time(Duration::from_secs(2));
         }
-        bench_hold(
-            &mut group,
-            "binary_heap",
-            BinaryHeapQueue::with_capacity(n),
-            n,
-            &deltas,
-        );
-        bench_hold(
-            &mut group,
-            "radix_heap",
-            RadixHeapQueue::with_capacity(n),
-            n,
-            &deltas,
-        );
+        bench_hold(&mut group, "binary_heap", BinaryHeapQueue::with_capacity(n), n, &deltas);
+        bench_hold(&mut group, "radix_heap", RadixHeapQueue::with_capacity(n), n, &deltas);
         group.finish();
     }
 }

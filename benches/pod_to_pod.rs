@@ -23,12 +23,8 @@ fn pod_to_pod_udp(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("end_to_end");
     group.throughput(Throughput::Elements(delivered));
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(8));
-    group.bench_function("pod_to_pod_udp", |b| {
-        b.iter(|| black_box(run_variant(black_box(spec))))
-    });
+    group.sample_size(10).measurement_time(Duration::from_secs(8));
+    group.bench_function("pod_to_pod_udp", |b| b.iter(|| black_box(run_variant(black_box(spec)))));
     group.finish();
 }
 

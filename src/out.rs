@@ -1,51 +1,32 @@
 //! Writing outputs so that a failed run never leaves a half-written or lost earlier result:
-//! everything goes to a sibling temporary directory that is renamed into place.
+//! each file is written beside its final name and renamed into place, and nothing else in the
+//! output directory is touched.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
-/// Writes `files` (name → bytes) as the directory `dir`, replacing any earlier one only once
-/// every file is complete.
-pub fn write_dir_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let name = dir.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "output directory has no name")
-    })?;
-    let tmp = sibling(parent, name, "tmp");
-    let old = sibling(parent, name, "old");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    for (file, bytes) in files {
-        std::fs::write(tmp.join(file), bytes)?;
-    }
-    // A directory cannot be renamed over a non-empty one: move the old aside first.
-    let _ = std::fs::remove_dir_all(&old);
-    if dir.exists() {
-        std::fs::rename(dir, &old)?;
-    }
-    match std::fs::rename(&tmp, dir) {
-        Ok(()) => {
-            let _ = std::fs::remove_dir_all(&old);
-            Ok(())
+/// Writes `files` (name → bytes) into `dir`, creating it if needed. Each file replaces its
+/// earlier version only once it is complete.
+pub fn write_files_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, bytes) in files {
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        Err(e) => {
-            if old.exists() {
-                let _ = std::fs::rename(&old, dir);
-            }
-            Err(e)
-        }
+        result?;
     }
+    Ok(())
 }
 
-fn sibling(parent: &Path, name: &std::ffi::OsStr, tag: &str) -> PathBuf {
-    let mut n = std::ffi::OsString::from(".");
-    n.push(name);
-    n.push(format!(".{tag}-{}", std::process::id()));
-    parent.join(n)
+/// Prints to stdout; a closed pipe (`cnsim ... | head`) ends the output quietly.
+pub fn print_stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -53,29 +34,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_the_directory_whole() {
-        let base = std::env::temp_dir().join(format!("cnsim-out-test-{}", std::process::id()));
-        let dir = base.join("report");
-        write_dir_atomically(
-            &dir,
-            &[("a.json", b"1".to_vec()), ("b.json", b"2".to_vec())],
-        )
-        .unwrap();
-        write_dir_atomically(&dir, &[("a.json", b"3".to_vec())]).unwrap();
-        assert_eq!(std::fs::read(dir.join("a.json")).unwrap(), b"3");
-        assert!(
-            !dir.join("b.json").exists(),
-            "the old directory's files are gone"
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(&base)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+    fn replaces_only_its_own_files() {
+        let dir = std::env::temp_dir().join(format!("cnsim-out-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("notes.txt"), b"keep me").unwrap();
+        write_files_atomically(&dir, &[("results.json", b"1".to_vec())]).unwrap();
+        write_files_atomically(&dir, &[("results.json", b"2".to_vec())]).unwrap();
+        assert_eq!(std::fs::read(dir.join("results.json")).unwrap(), b"2");
         assert_eq!(
-            leftovers.len(),
-            1,
-            "no temporary directories left: {leftovers:?}"
+            std::fs::read(dir.join("notes.txt")).unwrap(),
+            b"keep me",
+            "other files survive"
         );
-        std::fs::remove_dir_all(&base).unwrap();
+        assert!(dir.join("sub").is_dir());
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.contains(".tmp-")),
+            "no temporary files left: {names:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

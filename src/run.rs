@@ -22,23 +22,14 @@ pub fn run_all(
         schema: RUN_SCHEMA,
         cnsim_version: env!("CARGO_PKG_VERSION").to_string(),
         scenario: loaded.name.clone(),
-        file: loaded.file.clone(),
-        seed: loaded
-            .variants
-            .first()
-            .map_or(loaded.base.seed, |v| v.scenario.seed),
+        seed: loaded.base.seed,
         duration_ns: loaded.base.duration.as_nanos(),
         variants,
     };
     Ok((result, walls))
 }
 
-pub fn run(
-    path: &Path,
-    seed: Option<u64>,
-    out_dir: Option<&Path>,
-    format: OutputFormat,
-) -> Outcome {
+pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: OutputFormat) -> Outcome {
     let Some(loaded) = load::load(path, seed) else {
         return Outcome::BadInput;
     };
@@ -51,16 +42,20 @@ pub fn run(
     };
     let json = serde_json::to_string_pretty(&result).expect("results serialize") + "\n";
     if let Some(dir) = out_dir {
-        if let Err(e) =
-            out::write_dir_atomically(dir, &[("results.json", json.clone().into_bytes())])
-        {
+        if let Err(e) = out::write_files_atomically(dir, &[("results.json", json.clone().into_bytes())]) {
             eprintln!("error: {}: cannot write results: {e}", dir.display());
             return Outcome::BadInput;
         }
     }
-    match format {
-        OutputFormat::Json => print!("{json}"),
-        OutputFormat::Table => print!("{}", table::render(&result, &walls)),
+    let text = match format {
+        OutputFormat::Json => json,
+        OutputFormat::Table => table::render(&result, &loaded.file, &walls),
+    };
+    match out::print_stdout(&text) {
+        Ok(()) => Outcome::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            Outcome::BadInput
+        }
     }
-    Outcome::Ok
 }

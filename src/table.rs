@@ -13,18 +13,10 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
     let mut add = |k: &str, val: String| r.push((k.to_string(), val));
     add(
         "network",
-        format!(
-            "{} / {} / MTU {}",
-            v.network_mode.to_lowercase(),
-            v.ipam,
-            v.pod_mtu
-        ),
+        format!("{} / {} / MTU {}", v.network_mode.to_lowercase(), v.ipam, v.pod_mtu),
     );
     add("nodes", count(v.nodes.len() as u64));
-    add(
-        "pods running / total",
-        format!("{} / {}", v.pods.running, v.pods.total),
-    );
+    add("pods running / total", format!("{} / {}", v.pods.running, v.pods.total));
     add("packets sent", count(v.packets.sent));
     add("  delivered", count(v.packets.delivered));
     let dropped: u64 = v.packets.dropped.values().sum();
@@ -44,11 +36,48 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         );
         add(
             "connection p50 / p99",
+            format!("{} / {}", opt_nanos(c.latency_ns.p50), opt_nanos(c.latency_ns.p99)),
+        );
+    }
+    let sd = &v.service_datapath;
+    if sd.services > 0 {
+        add(
+            "service datapath",
+            format!("{} / {} Services", sd.mode, count(u64::from(sd.services))),
+        );
+        add("  new connections looked up", count(sd.lookups));
+        add(
+            "  rules / probes / map lookups per new conn",
+            format!(
+                "{} / {} / {}",
+                count(sd.rules_per_lookup),
+                sd.hash_probes_per_lookup,
+                sd.map_lookups_per_lookup
+            ),
+        );
+        add(
+            "  first-packet p50 / p99",
             format!(
                 "{} / {}",
-                opt_nanos(c.latency_ns.p50),
-                opt_nanos(c.latency_ns.p99)
+                opt_nanos(sd.first_packet_latency_ns.p50),
+                opt_nanos(sd.first_packet_latency_ns.p99)
             ),
+        );
+        add("  CPU per packet", nanos(sd.cpu_ns_per_packet));
+        add(
+            "  full sync",
+            format!("{} objects, {}", count(sd.full_sync_objects), nanos(sd.full_sync_ns)),
+        );
+        add(
+            "  sync after endpoint change",
+            match (sd.endpoint_change_objects, sd.endpoint_change_ns) {
+                (Some(o), Some(ns)) => format!("{} objects, {}", count(o), nanos(ns)),
+                _ => "-".into(),
+            },
+        );
+        add(
+            "  conntrack peak / drops",
+            format!("{} / {}", count(sd.conntrack_peak), count(sd.conntrack_drops)),
         );
     }
     add("cross-AZ bytes", bytes(v.cross_az.bytes));
@@ -68,14 +97,14 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
     r
 }
 
-pub fn render(result: &RunResult, walls: &[Duration]) -> String {
+pub fn render(result: &RunResult, file: &str, walls: &[Duration]) -> String {
     let mut out = String::new();
     let n = result.variants.len();
     let _ = writeln!(
         out,
         "scenario {} ({}), seed {}, {} simulated, {} variant{}\n",
         result.scenario,
-        result.file,
+        file,
         result.seed,
         nanos(result.duration_ns),
         n,
@@ -133,12 +162,7 @@ fn flows(result: &RunResult, out: &mut String) {
         "\n{:<22} {:<16} {:>11} {:>11} {:>9} {:>10} {:>10} {:>12}",
         "flow", "variant", "sent", "delivered", "dropped", "p50", "p99", "conn p50"
     );
-    let flow_count = result
-        .variants
-        .iter()
-        .map(|v| v.flows.len())
-        .max()
-        .unwrap_or(0);
+    let flow_count = result.variants.iter().map(|v| v.flows.len()).max().unwrap_or(0);
     for fi in 0..flow_count {
         for v in &result.variants {
             let Some(f) = v.flows.get(fi) else { continue };
@@ -179,11 +203,7 @@ fn pending(result: &RunResult, out: &mut String) {
             let _ = writeln!(out, "  {}: {}", p.pod, p.reason);
         }
         if v.pods.pending.len() > 5 {
-            let _ = writeln!(
-                out,
-                "  ... and {} more (see --format json)",
-                v.pods.pending.len() - 5
-            );
+            let _ = writeln!(out, "  ... and {} more (see --format json)", v.pods.pending.len() - 5);
         }
     }
 }

@@ -30,11 +30,17 @@ pub fn verify(path: &Path, runs: u32) -> Outcome {
             Some(reference) => {
                 for (a, b) in reference.variants.iter().zip(&result.variants) {
                     if a.digest != b.digest {
-                        eprintln!("verify: variant {:?} differs: digest {} on run 1, {} on run {k} ({k} threads)", a.name, a.digest, b.digest);
+                        eprintln!(
+                            "verify: variant {:?} differs: digest {} on run 1, {} on run {k} ({k} threads)",
+                            a.name, a.digest, b.digest
+                        );
                         return Outcome::No;
                     }
                     if a != b {
-                        eprintln!("verify: variant {:?} has the same digest but different results on run {k}", a.name);
+                        eprintln!(
+                            "verify: variant {:?} has the same digest but different results on run {k}",
+                            a.name
+                        );
                         return Outcome::No;
                     }
                 }

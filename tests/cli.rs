@@ -15,13 +15,10 @@ fn run_json_holds_the_contracted_fields_in_scenario_order() {
     assert_eq!(j["seed"], 42);
     assert!(j["cnsim_version"].is_string());
     let variants = j["variants"].as_array().unwrap();
-    let names: Vec<&str> = variants
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = variants.iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["underlay", "overlay"]);
     for v in variants {
-        assert!(v["digest"].as_str().unwrap().starts_with("v1:"));
+        assert!(v["digest"].as_str().unwrap().starts_with("v2:"));
         assert!(v["events"].as_u64().unwrap() > 0);
         let nodes = v["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), 5);
@@ -94,10 +91,7 @@ fn table_output_names_every_variant_and_the_digest() {
     let j = run_json(QUICKSTART, &[]);
     for v in j["variants"].as_array().unwrap() {
         assert!(out.contains(v["name"].as_str().unwrap()));
-        assert!(
-            out.contains(v["digest"].as_str().unwrap()),
-            "table lacks the digest"
-        );
+        assert!(out.contains(v["digest"].as_str().unwrap()), "table lacks the digest");
     }
     for label in [
         "latency p50",
@@ -113,19 +107,12 @@ fn table_output_names_every_variant_and_the_digest() {
 /// Writes a copy of quickstart with `from` replaced by `to` and runs it.
 fn run_broken(name: &str, from: &str, to: &str) -> (i32, String, String) {
     let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    assert!(
-        text.contains(from),
-        "fixture text {from:?} not in quickstart"
-    );
+    assert!(text.contains(from), "fixture text {from:?} not in quickstart");
     let dir = scratch(name);
     let path = dir.join(format!("{name}.ron"));
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     let o = cnsim(&["run", path.to_str().unwrap()]);
-    (
-        o.status.code().unwrap_or(-1),
-        stderr(&o),
-        path.display().to_string(),
-    )
+    (o.status.code().unwrap_or(-1), stderr(&o), path.display().to_string())
 }
 
 fn line_of(path: &str, needle: &str) -> usize {
@@ -143,10 +130,7 @@ fn malformed_ron_is_exit_2_with_file_line_and_field() {
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "duration:");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
-    assert!(
-        err.contains("seed"),
-        "names the field before the syntax error: {err}"
-    );
+    assert!(err.contains("seed"), "names the field before the syntax error: {err}");
     assert!(!err.contains("panicked"));
 }
 
@@ -176,13 +160,11 @@ fn subnet_outside_the_vpc_is_exit_2() {
 fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
     // Two problems at once: an overlap and an unknown AZ. Both are reported.
     let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    let text = text
-        .replacen("\"10.0.32.0/20\"", "\"10.0.16.0/21\"", 1)
-        .replacen(
-            "az: \"us-east-1c\", cidr: \"10.0.2.0/24\"",
-            "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"",
-            1,
-        );
+    let text = text.replacen("\"10.0.32.0/20\"", "\"10.0.16.0/21\"", 1).replacen(
+        "az: \"us-east-1c\", cidr: \"10.0.2.0/24\"",
+        "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"",
+        1,
+    );
     let dir = scratch("overlap");
     let path = dir.join("overlap.ron");
     std::fs::write(&path, text).unwrap();
@@ -196,10 +178,7 @@ fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
             && err.contains("overlaps subnet \"private-a\""),
         "{err}"
     );
-    assert!(
-        err.contains("vpc.subnets[2].az") && err.contains("us-east-1z"),
-        "{err}"
-    );
+    assert!(err.contains("vpc.subnets[2].az") && err.contains("us-east-1z"), "{err}");
     assert!(err.contains("2 errors"), "{err}");
 }
 
@@ -223,14 +202,7 @@ fn a_bad_variant_override_names_the_variant_and_its_line() {
 fn out_dir_gets_results_json_and_survives_a_failed_run() {
     let dir = scratch("out");
     let out = dir.join("report");
-    let o = cnsim(&[
-        "run",
-        QUICKSTART,
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let o = cnsim(&["run", QUICKSTART, "--out", out.to_str().unwrap(), "--format", "json"]);
     assert!(o.status.success());
     let written = std::fs::read(out.join("results.json")).unwrap();
     assert_eq!(written, o.stdout, "results.json equals the printed JSON");
@@ -246,10 +218,7 @@ fn out_dir_gets_results_json_and_survives_a_failed_run() {
 fn usage_errors_are_exit_2_and_help_is_exit_0() {
     assert_eq!(cnsim(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(cnsim(&["run"]).status.code(), Some(2));
-    assert_eq!(
-        cnsim(&["verify", QUICKSTART, "--runs", "0"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(cnsim(&["verify", QUICKSTART, "--runs", "0"]).status.code(), Some(2));
     assert_eq!(cnsim(&["--help"]).status.code(), Some(0));
     assert_eq!(cnsim(&["run", "does/not/exist.ron"]).status.code(), Some(2));
 }

@@ -29,11 +29,7 @@ pub fn run_json(scenario: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", scenario, "--format", "json"];
     args.extend_from_slice(extra);
     let o = cnsim(&args);
-    assert!(
-        o.status.success(),
-        "cnsim run {scenario} failed: {}",
-        stderr(&o)
-    );
+    assert!(o.status.success(), "cnsim run {scenario} failed: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).expect("valid JSON")
 }
 
@@ -61,12 +57,7 @@ pub fn scenario_files() -> Vec<String> {
     walk(&root().join("scenarios"), &mut files);
     let mut rel: Vec<String> = files
         .iter()
-        .map(|p| {
-            p.strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/")
-        })
+        .map(|p| p.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/"))
         .collect();
     rel.sort();
     rel

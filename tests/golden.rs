@@ -8,8 +8,7 @@ use common::*;
 use std::collections::BTreeMap;
 
 const GOLDEN: &str = "scenarios/golden-digests.txt";
-const HEADER: &str =
-    "# scenario variant digest -- regenerate: CNSIM_UPDATE_GOLDEN=1 cargo test --test golden\n";
+const HEADER: &str = "# scenario variant digest -- regenerate: CNSIM_UPDATE_GOLDEN=1 cargo test --test golden\n";
 
 fn actual() -> BTreeMap<(String, String), String> {
     let mut out = BTreeMap::new();
@@ -17,10 +16,7 @@ fn actual() -> BTreeMap<(String, String), String> {
         let json = run_json(&file, &[]);
         for v in json["variants"].as_array().unwrap() {
             let name = v["name"].as_str().unwrap().to_string();
-            out.insert(
-                (file.clone(), name),
-                v["digest"].as_str().unwrap().to_string(),
-            );
+            out.insert((file.clone(), name), v["digest"].as_str().unwrap().to_string());
         }
     }
     out
@@ -33,10 +29,7 @@ fn committed() -> BTreeMap<(String, String), String> {
         .map(|l| {
             let parts: Vec<&str> = l.split_whitespace().collect();
             assert_eq!(parts.len(), 3, "{GOLDEN}: malformed line {l:?}");
-            (
-                (parts[0].to_string(), parts[1].to_string()),
-                parts[2].to_string(),
-            )
+            ((parts[0].to_string(), parts[1].to_string()), parts[2].to_string())
         })
         .collect()
 }
@@ -56,13 +49,8 @@ fn every_scenario_matches_its_golden_digest() {
     let mut problems = Vec::new();
     for (key, digest) in &now {
         match golden.get(key) {
-            None => problems.push(format!(
-                "{} {}: no golden digest (got {digest})",
-                key.0, key.1
-            )),
-            Some(g) if g != digest => {
-                problems.push(format!("{} {}: digest {digest}, golden {g}", key.0, key.1))
-            }
+            None => problems.push(format!("{} {}: no golden digest (got {digest})", key.0, key.1)),
+            Some(g) if g != digest => problems.push(format!("{} {}: digest {digest}, golden {g}", key.0, key.1)),
             Some(_) => {}
         }
     }

@@ -16,8 +16,8 @@ use crate::time::SimTime;
 use std::fmt;
 use xxhash_rust::xxh3::Xxh3Default;
 
-/// Version of the canonical encoding; part of every digest's text form ("v1:...").
-pub const DIGEST_VERSION: u32 = 1;
+/// Version of the canonical encoding; part of every digest's text form ("v2:...").
+pub const DIGEST_VERSION: u32 = 2;
 
 /// Size of the per-event staging buffer. Typical events (time, kind, a few ids) fit, so each
 /// costs a single hasher update; longer ones spill to the hasher, which changes nothing in
@@ -160,10 +160,7 @@ impl TraceDigest {
     /// Appends one event at `time`: its time then its own encoding, as one hasher update.
     #[inline]
     pub fn record<E: TraceEvent + ?Sized>(&mut self, time: SimTime, ev: &E) {
-        assert_eq!(
-            self.writer.len, 0,
-            "TraceDigest: staging buffer not flushed"
-        );
+        assert_eq!(self.writer.len, 0, "TraceDigest: staging buffer not flushed");
         self.writer.time(time);
         ev.trace(&mut self.writer);
         self.writer.flush();
@@ -177,10 +174,7 @@ impl TraceDigest {
 
     /// The digest of everything recorded so far (recording may continue afterwards).
     pub fn finish(&self) -> Digest {
-        assert_eq!(
-            self.writer.len, 0,
-            "TraceDigest: staging buffer not flushed"
-        );
+        assert_eq!(self.writer.len, 0, "TraceDigest: staging buffer not flushed");
         Digest(self.writer.hasher.digest128())
     }
 }
@@ -200,7 +194,7 @@ impl fmt::Debug for TraceDigest {
     }
 }
 
-/// A trace digest value. Text form: "v1:" then 32 lowercase hex digits; serde uses the text.
+/// A trace digest value. Text form: "v2:" (the version) then 32 lowercase hex digits; serde uses the text.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Digest(pub u128);
 
@@ -210,7 +204,7 @@ impl fmt::Display for Digest {
     }
 }
 
-/// A digest string that is not "v1:" followed by 32 lowercase hex digits.
+/// A digest string that is not "v2:" followed by 32 lowercase hex digits.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DigestParseError {
     pub input: String,
@@ -234,12 +228,9 @@ impl Digest {
         let err = || DigestParseError {
             input: input.to_owned(),
         };
-        let hex = input
-            .strip_prefix(&format!("v{DIGEST_VERSION}:"))
-            .ok_or_else(err)?;
+        let hex = input.strip_prefix(&format!("v{DIGEST_VERSION}:")).ok_or_else(err)?;
         // Only the canonical spelling: from_str_radix alone would accept '+' and uppercase.
-        let canonical =
-            hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let canonical = hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !canonical {
             return Err(err());
         }
@@ -250,7 +241,7 @@ impl Digest {
 crate::time::serde_via_text!(
     Digest,
     DigestParseError,
-    "a trace digest string like \"v1:<32 hex digits>\""
+    "a trace digest string like \"v2:<32 hex digits>\""
 );
 
 #[cfg(test)]

@@ -37,10 +37,7 @@ impl<E, Q: EventQueue<E>> Engine<E, Q> {
     /// An engine at time zero over `queue`, which must be empty (pending events would bypass
     /// the scheduling checks).
     pub fn with_queue(queue: Q) -> Self {
-        assert!(
-            queue.is_empty(),
-            "Engine::with_queue: queue must start empty"
-        );
+        assert!(queue.is_empty(), "Engine::with_queue: queue must start empty");
         Engine {
             queue,
             now: SimTime::ZERO,
@@ -97,10 +94,7 @@ impl<E, Q: EventQueue<E>> Engine<E, Q> {
         if self.queue.peek_time()? > until {
             return None;
         }
-        let (at, ev) = self
-            .queue
-            .pop()
-            .expect("Engine: queue lost an event it peeked");
+        let (at, ev) = self.queue.pop().expect("Engine: queue lost an event it peeked");
         assert!(
             at >= self.now && at <= until,
             "Engine: popped an event at {at} outside [{}, {until}]",
@@ -160,10 +154,7 @@ mod tests {
 
     /// Runs a model where event i at time t schedules follow-ups from a fixed table, and
     /// returns the executed (time, id) sequence plus the digest.
-    fn run<Q: EventQueue<Ping>>(
-        mut engine: Engine<Ping, Q>,
-        seeds: &[(u64, u32)],
-    ) -> (Vec<(SimTime, u32)>, Digest) {
+    fn run<Q: EventQueue<Ping>>(mut engine: Engine<Ping, Q>, seeds: &[(u64, u32)]) -> (Vec<(SimTime, u32)>, Digest) {
         for &(t, id) in seeds {
             engine.schedule_at(SimTime(t), Ping(id));
         }
@@ -235,10 +226,7 @@ mod tests {
         assert_eq!(engine.next_event(SimTime(10)), Some(Ping(10)));
         assert_eq!(engine.next_event(SimTime(10)), Some(Ping(10)));
         assert_eq!(engine.next_event(SimTime(10)), None);
-        assert_eq!(
-            (engine.now(), engine.pending(), engine.executed()),
-            (SimTime(10), 1, 3)
-        );
+        assert_eq!((engine.now(), engine.pending(), engine.executed()), (SimTime(10), 1, 3));
         assert_eq!(engine.next_time(), Some(SimTime(15)));
         engine.advance_to(SimTime(12));
         assert_eq!(engine.now(), SimTime(12));

@@ -83,10 +83,7 @@ impl Histogram {
             return;
         }
         self.add_to_bucket(bucket_of(v), n);
-        self.count = self
-            .count
-            .checked_add(n)
-            .expect("Histogram: count overflows u64");
+        self.count = self.count.checked_add(n).expect("Histogram: count overflows u64");
         // Cannot overflow: count <= u64::MAX, so sum <= u64::MAX^2 < u128::MAX.
         self.sum += u128::from(v) * u128::from(n);
         self.min = self.min.min(v);
@@ -97,9 +94,7 @@ impl Histogram {
     fn add_to_bucket(&mut self, i: usize, n: u64) {
         let group = self.groups[i >> SUB_BITS].get_or_insert_with(|| Box::new([0; GROUP_SIZE]));
         let slot = &mut group[i & (GROUP_SIZE - 1)];
-        *slot = slot
-            .checked_add(n)
-            .expect("Histogram: bucket count overflows u64");
+        *slot = slot.checked_add(n).expect("Histogram: bucket count overflows u64");
     }
 
     /// Adds every value of `other`; the result equals recording the union, in any order.
@@ -210,8 +205,7 @@ impl Default for Histogram {
 impl PartialEq for Histogram {
     /// Equal contents; whether a group of zeros is allocated does not matter.
     fn eq(&self, other: &Self) -> bool {
-        (self.count, self.min(), self.max(), self.sum)
-            == (other.count, other.min(), other.max(), other.sum)
+        (self.count, self.min(), self.max(), self.sum) == (other.count, other.min(), other.max(), other.sum)
             && self.nonzero_buckets().eq(other.nonzero_buckets())
     }
 }
@@ -281,9 +275,7 @@ impl Histogram {
                      {HISTOGRAM_BUCKETS}, counts positive"
                 ));
             }
-            total = total
-                .checked_add(n)
-                .ok_or("histogram bucket counts overflow u64")?;
+            total = total.checked_add(n).ok_or("histogram bucket counts overflow u64")?;
             h.add_to_bucket(i, n);
             previous = Some(i);
         }
@@ -293,12 +285,7 @@ impl Histogram {
                 repr.count
             ));
         }
-        match (
-            repr.min,
-            repr.max,
-            repr.buckets.first(),
-            repr.buckets.last(),
-        ) {
+        match (repr.min, repr.max, repr.buckets.first(), repr.buckets.last()) {
             (None, None, None, None) if sum == 0 => {}
             (Some(min), Some(max), Some(&(first, _)), Some(&(last, _)))
                 if min <= max

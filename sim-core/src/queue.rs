@@ -82,9 +82,7 @@ impl<E> EventQueue<E> for BinaryHeapQueue<E> {
     fn push(&mut self, at: SimTime, ev: E) {
         let seq = self.next_seq;
         // 2^64 pushes would take centuries; reaching it means a runaway model.
-        self.next_seq = seq
-            .checked_add(1)
-            .expect("BinaryHeapQueue: sequence overflow");
+        self.next_seq = seq.checked_add(1).expect("BinaryHeapQueue: sequence overflow");
         self.heap.push(HeapEntry { time: at, seq, ev });
     }
 
@@ -177,10 +175,7 @@ impl<E> RadixHeapQueue<E> {
         debug_assert!(time > last);
         let level = (63 - (time ^ last).leading_zeros()) / DIGIT_BITS;
         let digit = (time >> (level * DIGIT_BITS)) as usize & (DIGITS - 1);
-        debug_assert!(
-            digit > 0,
-            "radix heap: time above last must have a higher digit"
-        );
+        debug_assert!(digit > 0, "radix heap: time above last must have a higher digit");
         level as usize * DIGITS + digit
     }
 
@@ -207,10 +202,7 @@ impl<E> RadixHeapQueue<E> {
             return false;
         };
         let new_last = self.bucket_min[i];
-        assert!(
-            new_last > self.last,
-            "radix heap: bucket minimum not above last"
-        );
+        assert!(new_last > self.last, "radix heap: bucket minimum not above last");
         self.last = new_last;
         self.occupied[i / 64] &= !(1u64 << (i % 64));
         self.bucket_min[i] = u64::MAX;
@@ -221,18 +213,12 @@ impl<E> RadixHeapQueue<E> {
                 self.current.push_back(ev);
             } else {
                 let j = Self::bucket_of(time, new_last);
-                debug_assert!(
-                    j / DIGITS < i / DIGITS,
-                    "radix heap: event did not move down"
-                );
+                debug_assert!(j / DIGITS < i / DIGITS, "radix heap: event did not move down");
                 self.put(j, time, ev);
             }
         }
         self.buckets[i] = moving;
-        assert!(
-            !self.current.is_empty(),
-            "radix heap: bucket minimum not found"
-        );
+        assert!(!self.current.is_empty(), "radix heap: bucket minimum not found");
         true
     }
 }
@@ -323,11 +309,7 @@ mod tests {
             self.next_seq += 1;
         }
         fn pop(&mut self) -> Option<(SimTime, u64)> {
-            let (index, _) = self
-                .items
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, &(t, s, _))| (t, s))?;
+            let (index, _) = self.items.iter().enumerate().min_by_key(|(_, &(t, s, _))| (t, s))?;
             let (t, _, id) = self.items.remove(index);
             Some((SimTime(t), id))
         }
@@ -336,10 +318,7 @@ mod tests {
         }
     }
 
-    fn check_against_reference<Q: EventQueue<u64>>(
-        mut q: Q,
-        ops: &[Op],
-    ) -> Result<(), TestCaseError> {
+    fn check_against_reference<Q: EventQueue<u64>>(mut q: Q, ops: &[Op]) -> Result<(), TestCaseError> {
         let mut reference = Reference::default();
         let mut last = 0u64;
         for (id, op) in (0u64..).zip(ops) {
@@ -404,11 +383,7 @@ mod tests {
         let expected: Vec<(SimTime, u64)> = (0..100)
             .filter(|id| id % 2 == 1)
             .map(|id| (SimTime(7), id))
-            .chain(
-                (0..100)
-                    .filter(|id| id % 2 == 0)
-                    .map(|id| (SimTime(10), id)),
-            )
+            .chain((0..100).filter(|id| id % 2 == 0).map(|id| (SimTime(10), id)))
             .collect();
         let radix_order: Vec<_> = std::iter::from_fn(|| radix.pop()).collect();
         let heap_order: Vec<_> = std::iter::from_fn(|| heap.pop()).collect();

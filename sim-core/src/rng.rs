@@ -98,6 +98,19 @@ impl RngStream {
         SimTime(libm::round(x) as u64)
     }
 
+    /// The gap to the next arrival of a Poisson process of `per_sec` events per second:
+    /// exponential with the exact mean 10^9 / per_sec ns (no rounding of the mean first),
+    /// rounded to the nearest nanosecond.
+    pub fn exponential_gap(&mut self, per_sec: u64) -> SimTime {
+        assert!(
+            per_sec > 0,
+            "RngStream::exponential_gap: a rate of 0 has no next arrival"
+        );
+        let u = self.unit_f64();
+        let x = -libm::log(1.0 - u) * (1e9 / per_sec as f64);
+        SimTime(libm::round(x) as u64)
+    }
+
     /// True with probability numer/denom, exactly. Always consumes draws, even for 0/d or
     /// d/d, so the stream position does not depend on the probability.
     pub fn chance(&mut self, numer: u64, denom: u64) -> bool {
@@ -106,6 +119,22 @@ impl RngStream {
             "RngStream::chance({numer}, {denom}): need 0 <= numer <= denom and denom > 0"
         );
         self.below(denom) < numer
+    }
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+
+    /// The rate is exact: at 7 Mpps (mean 142.857 ns) the old floor-the-mean approach was
+    /// 0.6% fast; the sample mean here is within 0.3% of the true mean over 10^6 draws.
+    #[test]
+    fn exponential_gap_has_the_exact_mean() {
+        let mut r = RngStream::new(9, "gap");
+        let n = 1_000_000u64;
+        let sum: u64 = (0..n).map(|_| r.exponential_gap(7_000_000).as_nanos()).sum();
+        let mean = sum as f64 / n as f64;
+        assert!((mean - 1e9 / 7e6).abs() / (1e9 / 7e6) < 0.003, "{mean}");
     }
 }
 

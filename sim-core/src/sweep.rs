@@ -46,24 +46,14 @@ impl std::error::Error for SweepError {
 /// `threads: None` uses rayon's global pool (one thread per core unless configured);
 /// `Some(n)` builds a dedicated pool of exactly n threads for this call. A panic in `f`
 /// propagates to the caller once the other runs stop.
-pub fn run_ordered<I, O, F>(
-    inputs: &[I],
-    threads: Option<usize>,
-    f: F,
-) -> Result<Vec<O>, SweepError>
+pub fn run_ordered<I, O, F>(inputs: &[I], threads: Option<usize>, f: F) -> Result<Vec<O>, SweepError>
 where
     I: Sync,
     O: Send,
     F: Fn(usize, &I) -> O + Sync,
 {
     // `collect` into a Vec from an indexed parallel iterator preserves input order.
-    let run = || -> Vec<O> {
-        inputs
-            .par_iter()
-            .enumerate()
-            .map(|(i, x)| f(i, x))
-            .collect()
-    };
+    let run = || -> Vec<O> { inputs.par_iter().enumerate().map(|(i, x)| f(i, x)).collect() };
     let outputs = match threads {
         None => run(),
         Some(n) => {
@@ -101,9 +91,7 @@ mod tests {
     #[test]
     fn results_are_in_input_order_for_any_thread_count() {
         // Long items first, so with several threads the later (short) ones finish first.
-        let inputs: Vec<u64> = (0..40u64)
-            .map(|i| (40 - i) * (40 - i) * 50 + i % 7)
-            .collect();
+        let inputs: Vec<u64> = (0..40u64).map(|i| (40 - i) * (40 - i) * 50 + i % 7).collect();
         let sequential: Vec<_> = inputs.iter().enumerate().map(|(i, x)| work(i, x)).collect();
         for threads in [Some(1), Some(2), Some(4), None] {
             let got = run_ordered(&inputs, threads, work).unwrap();

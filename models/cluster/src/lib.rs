@@ -10,6 +10,7 @@ pub mod lpm;
 pub mod placement;
 pub mod results;
 pub mod scenario;
+pub mod service_world;
 pub mod sim;
 pub mod world;
 

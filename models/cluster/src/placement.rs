@@ -26,21 +26,14 @@ pub enum Placement {
 
 /// Places `replicas` pods of one workload given each node's current pod count (updated in
 /// place). `zones` is the number of zones.
-pub fn place_workload(
-    nodes: &[Slot],
-    used: &mut [u32],
-    zones: usize,
-    replicas: u32,
-) -> Vec<Placement> {
+pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
     assert_eq!(nodes.len(), used.len());
     let mut per_zone = vec![0u32; zones];
     let mut per_node = vec![0u32; nodes.len()];
     let mut out = Vec::with_capacity(replicas as usize);
     for _ in 0..replicas {
         let best = (0..nodes.len())
-            .filter(|&n| {
-                nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods
-            })
+            .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
             .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
         match best {
             Some(n) => {
@@ -57,11 +50,11 @@ pub fn place_workload(
 
 /// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".
 fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
+    if nodes.is_empty() {
+        return "no nodes available to schedule pods".into();
+    }
     let selector = nodes.iter().filter(|s| !s.selector_ok).count();
-    let no_cidr = nodes
-        .iter()
-        .filter(|s| s.selector_ok && !s.has_pod_cidr)
-        .count();
+    let no_cidr = nodes.iter().filter(|s| s.selector_ok && !s.has_pod_cidr).count();
     let full = nodes
         .iter()
         .zip(used)
@@ -72,20 +65,12 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
         parts.push(format!("{full} Too many pods"));
     }
     if selector > 0 {
-        parts.push(format!(
-            "{selector} node(s) didn't match Pod's node affinity/selector"
-        ));
+        parts.push(format!("{selector} node(s) didn't match Pod's node affinity/selector"));
     }
     if no_cidr > 0 {
-        parts.push(format!(
-            "{no_cidr} node(s) had no pod CIDR (network unavailable)"
-        ));
+        parts.push(format!("{no_cidr} node(s) had no pod CIDR (network unavailable)"));
     }
-    format!(
-        "0/{} nodes are available: {}.",
-        nodes.len(),
-        parts.join(", ")
-    )
+    format!("0/{} nodes are available: {}.", nodes.len(), parts.join(", "))
 }
 
 #[cfg(test)]
@@ -132,7 +117,9 @@ mod tests {
         assert_eq!(got[0], Placement::Node(0));
         assert_eq!(
             got[1],
-            Placement::Pending("0/2 nodes are available: 1 Too many pods, 1 node(s) didn't match Pod's node affinity/selector.".into())
+            Placement::Pending(
+                "0/2 nodes are available: 1 Too many pods, 1 node(s) didn't match Pod's node affinity/selector.".into()
+            )
         );
     }
 
@@ -141,10 +128,7 @@ mod tests {
         let nodes: Vec<Slot> = (0..5).map(|i| slot(i % 3, 3 + i as u32)).collect();
         let mut used = vec![0; 5];
         let got = place_workload(&nodes, &mut used, 3, 40);
-        let placed = got
-            .iter()
-            .filter(|p| matches!(p, Placement::Node(_)))
-            .count();
+        let placed = got.iter().filter(|p| matches!(p, Placement::Node(_))).count();
         assert_eq!(placed, 3 + 4 + 5 + 6 + 7);
         assert!(used.iter().zip(&nodes).all(|(u, s)| *u <= s.max_pods));
     }

@@ -110,6 +110,8 @@ pub struct FlowResult {
 pub struct VariantResult {
     pub name: String,
     pub description: String,
+    pub seed: u64,
+    pub duration_ns: u64,
     pub digest: Digest,
     pub events: u64,
     pub network_mode: String,
@@ -121,6 +123,9 @@ pub struct VariantResult {
     pub latency_ns: Percentiles,
     pub connections: Option<Connections>,
     pub cross_az: CrossAz,
+    pub service_datapath: ServiceDatapathResult,
+    /// TCP: per request (keep-alive requests included), request sent → response complete.
+    pub request_latency_ns: Option<Percentiles>,
     pub flows: Vec<FlowResult>,
 }
 
@@ -129,8 +134,9 @@ pub struct VariantResult {
 pub struct RunResult {
     pub schema: u32,
     pub cnsim_version: String,
+    /// The scenario's `name`, else its file name without extension.
     pub scenario: String,
-    pub file: String,
+    /// The base scenario's seed (after `--seed`); each variant reports its own too.
     pub seed: u64,
     pub duration_ns: u64,
     pub variants: Vec<VariantResult>,
@@ -145,8 +151,39 @@ fn connections(opened: u64, completed: u64, h: &Histogram) -> Connections {
     }
 }
 
+/// What the service datapath did in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDatapathResult {
+    pub mode: String,
+    pub services: u32,
+    /// NEW connections that went through the service datapath's lookup.
+    pub lookups: u64,
+    /// Mean work per lookup: rules evaluated, hash probes, map lookups (integer floor).
+    pub rules_per_lookup: u64,
+    pub hash_probes_per_lookup: u64,
+    pub map_lookups_per_lookup: u64,
+    /// Latency of the first packet of each connection (the one that walks the rules).
+    pub first_packet_latency_ns: Percentiles,
+    /// CPU time in the datapath per packet delivered or dropped (ns, integer floor).
+    pub cpu_ns_per_packet: u64,
+    /// Objects (rules, elements, servers, map entries) and bytes the first full sync wrote on
+    /// one node, and its modelled programming time.
+    pub full_sync_objects: u64,
+    pub full_sync_bytes: u64,
+    pub full_sync_ns: u64,
+    /// Programming one endpoint change (one Service re-synced): objects, bytes, modelled time.
+    pub endpoint_change_objects: Option<u64>,
+    pub endpoint_change_ns: Option<u64>,
+    /// The most conntrack entries any node held.
+    pub conntrack_peak: u64,
+    /// New connections dropped because a conntrack table was full, over all nodes.
+    pub conntrack_drops: u64,
+}
+
 pub struct CollectInput<'a> {
     pub name: &'a str,
+    pub seed: u64,
+    pub duration_ns: u64,
     pub description: &'a str,
     pub world: &'a World,
     pub flows: &'a [FlowPlan],
@@ -154,6 +191,9 @@ pub struct CollectInput<'a> {
     pub digest: Digest,
     pub events: u64,
     pub in_flight: u64,
+    pub netfilter: &'a crate::sim::netfilter::Netfilter,
+    pub syncs: &'a [cnsim_services::SyncStats],
+    pub endpoint_change: Option<cnsim_services::SyncStats>,
 }
 
 pub fn collect(i: CollectInput<'_>) -> VariantResult {
@@ -203,7 +243,14 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             protocol: p.protocol,
             sources_running: p.src_running,
             sources_total: p.src_total,
-            destinations_running: p.dst_pods.len() as u32,
+            destinations_running: match p.service {
+                Some((_, svc)) => i.netfilter.services().endpoints[svc]
+                    .iter()
+                    .map(|e| e.len())
+                    .max()
+                    .unwrap_or(0) as u32,
+                None => p.dst_pods.len() as u32,
+            },
             sent: fm.sent,
             delivered: fm.delivered,
             dropped: fm.dropped,
@@ -216,6 +263,8 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
     VariantResult {
         name: i.name.to_string(),
         description: i.description.to_string(),
+        seed: i.seed,
+        duration_ns: i.duration_ns,
         digest: i.digest,
         events: i.events,
         network_mode: format!("{:?}", w.mode),
@@ -234,13 +283,49 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             in_flight: i.in_flight,
         },
         latency_ns: Percentiles::of(&m.latency),
-        connections: has_tcp
-            .then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
+        connections: has_tcp.then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
         cross_az: CrossAz {
             bytes: m.cross_az_bytes,
             cost_micro_usd: cross_az_cost_micro_usd(m.cross_az_bytes),
         },
+        service_datapath: service_datapath(&i, m),
+        request_latency_ns: has_tcp.then(|| Percentiles::of(&m.request_latency)),
         flows,
+    }
+}
+
+fn service_datapath(i: &CollectInput<'_>, m: &Metrics) -> ServiceDatapathResult {
+    let nf = i.netfilter;
+    let per = |x: u64| x.checked_div(m.service_lookups).unwrap_or(0);
+    let sync = i.syncs.first().copied().unwrap_or_default();
+    let packets = m.delivered + m.dropped_total();
+    ServiceDatapathResult {
+        mode: nf.mode.to_string(),
+        services: nf.services().services.len() as u32,
+        lookups: m.service_lookups,
+        rules_per_lookup: per(m.service_work.rules_evaluated),
+        hash_probes_per_lookup: per(m.service_work.hash_probes),
+        map_lookups_per_lookup: per(m.service_work.map_lookups),
+        first_packet_latency_ns: Percentiles::of(&m.first_packet_latency),
+        cpu_ns_per_packet: m.cpu_ns.checked_div(packets).unwrap_or(0),
+        full_sync_objects: sync.objects_written,
+        full_sync_bytes: sync.bytes_written,
+        full_sync_ns: if sync == Default::default() {
+            0
+        } else {
+            cnsim_services::cost::sync_cost(nf.mode).ns(&sync, nf.services().services.len() as u64)
+        },
+        endpoint_change_objects: i.endpoint_change.map(|c| c.objects_written),
+        endpoint_change_ns: i
+            .endpoint_change
+            .map(|c| cnsim_services::cost::sync_cost(nf.mode).ns(&c, nf.services().services.len() as u64)),
+        conntrack_peak: (0..i.world.nodes.len())
+            .map(|n| nf.conntrack(n as u32).stats().max_len)
+            .max()
+            .unwrap_or(0),
+        conntrack_drops: (0..i.world.nodes.len())
+            .map(|n| nf.conntrack(n as u32).stats().drops)
+            .sum(),
     }
 }
 

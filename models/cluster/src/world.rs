@@ -94,6 +94,8 @@ pub struct World {
     pub mode: NetworkMode,
     pub mtu: u32,
     pub ipam: &'static str,
+    /// The cluster CIDR pods are addressed from (kube-proxy's local-traffic detector).
+    pub cluster_cidr: Ipv4Net,
     pod_by_ip: FxHashMap<u32, PodId>,
     node_by_ip: FxHashMap<u32, NodeId>,
     /// Pod prefixes → node: the overlay's VTEP table, and how a node knows a local pod.
@@ -120,12 +122,7 @@ impl World {
             .iter()
             .map(|x| SubnetInfo {
                 name: x.name.clone(),
-                az: s
-                    .vpc
-                    .azs
-                    .iter()
-                    .position(|a| *a == x.az)
-                    .expect("validated") as u16,
+                az: s.vpc.azs.iter().position(|a| *a == x.az).expect("validated") as u16,
                 cidr: x.cidr,
                 route_table: 0,
             })
@@ -140,6 +137,7 @@ impl World {
             mode: s.network.mode,
             mtu: crate::calibration::pod_mtu(&s.network),
             ipam: ipam.name(),
+            cluster_cidr,
             pod_by_ip: FxHashMap::default(),
             node_by_ip: FxHashMap::default(),
             pod_prefixes: Lpm::new(),
@@ -152,8 +150,7 @@ impl World {
             let group_subnets = refs::group_subnets(s, g);
             for k in 0..g.count {
                 let sn = group_subnets[k as usize % group_subnets.len()];
-                let ip =
-                    Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
+                let ip = Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
                 next_host[sn] += 1;
                 let id = world.nodes.len() as NodeId;
                 let name = format!("{}-{k}", g.name);
@@ -205,11 +202,7 @@ impl World {
                 let target = match &r.target {
                     RouteTarget::InternetGateway => VpcTarget::InternetGateway,
                     RouteTarget::NatGateway(n) => VpcTarget::NatGateway(
-                        s.vpc
-                            .nat_gateways
-                            .iter()
-                            .position(|g| &g.name == n)
-                            .expect("validated") as u16,
+                        s.vpc.nat_gateways.iter().position(|g| &g.name == n).expect("validated") as u16,
                     ),
                     RouteTarget::Blackhole => VpcTarget::Blackhole,
                 };
@@ -217,11 +210,7 @@ impl World {
             }
             let index = tables.len() as u16;
             for name in &t.subnets {
-                let sn = self
-                    .subnets
-                    .iter()
-                    .position(|x| &x.name == name)
-                    .expect("validated");
+                let sn = self.subnets.iter().position(|x| &x.name == name).expect("validated");
                 self.subnets[sn].route_table = index;
             }
             tables.push(VpcRouteTable {
@@ -256,16 +245,12 @@ impl World {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
                     has_pod_cidr: n.pod_cidr.is_some(),
-                    selector_ok: w
-                        .node_selector
-                        .iter()
-                        .all(|(k, v)| n.labels.get(k) == Some(v)),
+                    selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                 })
                 .collect();
-            for (replica, placement) in
-                place_workload(&slots, &mut used, self.azs.len(), w.replicas)
-                    .into_iter()
-                    .enumerate()
+            for (replica, placement) in place_workload(&slots, &mut used, self.azs.len(), w.replicas)
+                .into_iter()
+                .enumerate()
             {
                 let id = self.pods.len() as PodId;
                 let mut pod = Pod {
@@ -289,9 +274,7 @@ impl World {
                             // The sandbox never gets its network: kubelet reports the CNI error.
                             Err(e) => {
                                 pod.phase = PodPhase::Pending {
-                                    reason: format!(
-                                        "ContainerCreating: failed to set up sandbox network: {e}"
-                                    ),
+                                    reason: format!("ContainerCreating: failed to set up sandbox network: {e}"),
                                 }
                             }
                         }
@@ -319,14 +302,10 @@ impl World {
 
     /// The route table of `node`'s subnet.
     pub fn route_table_of(&self, node: NodeId) -> &VpcRouteTable {
-        &self.route_tables
-            [self.subnets[self.nodes[node as usize].subnet as usize].route_table as usize]
+        &self.route_tables[self.subnets[self.nodes[node as usize].subnet as usize].route_table as usize]
     }
 
     pub fn running_pods(&self) -> usize {
-        self.pods
-            .iter()
-            .filter(|p| p.phase == PodPhase::Running)
-            .count()
+        self.pods.iter().filter(|p| p.phase == PodPhase::Running).count()
     }
 }

@@ -42,13 +42,7 @@ fn the_base_is_valid() {
 
 /// (what to replace, its replacement, the field expected, a fragment of the message, severity)
 const CASES: &[(&str, &str, &str, &str, Severity)] = &[
-    (
-        "version: 1",
-        "version: 2",
-        "version",
-        "not supported",
-        Severity::Error,
-    ),
+    ("version: 1", "version: 2", "version", "not supported", Severity::Error),
     (
         "seed: 1,",
         "seed: 1, duration: \"0s\",",
@@ -340,11 +334,14 @@ fn each_rule_reports_its_field_and_line() {
             Ok(l) => l.warnings,
             Err(d) => d.errors.into_iter().chain(d.warnings).collect(),
         };
-        let hit = found.iter().find(|d| {
-            d.field == *field && d.severity == *severity && d.to_string().contains(fragment)
-        });
+        let hit = found
+            .iter()
+            .find(|d| d.field == *field && d.severity == *severity && d.to_string().contains(fragment));
         let Some(hit) = hit else {
-            panic!("case {from:?} -> {to:?}: expected {severity:?} at {field} containing {fragment:?}, got:\n{}", found.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"));
+            panic!(
+                "case {from:?} -> {to:?}: expected {severity:?} at {field} containing {fragment:?}, got:\n{}",
+                found.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+            );
         };
         assert!(hit.line >= 1, "{hit}");
         // The line named holds the field's text, or (for a defaulted field) its parent.
@@ -377,8 +374,7 @@ fn an_igw_route_without_an_igw_is_an_error() {
     assert!(
         err.errors
             .iter()
-            .any(|d| d.field == "vpc.route_tables[0].routes[0].target"
-                && d.message.contains("declares none")),
+            .any(|d| d.field == "vpc.route_tables[0].routes[0].target" && d.message.contains("declares none")),
         "{err}"
     );
 }

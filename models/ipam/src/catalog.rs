@@ -8,7 +8,8 @@ use std::fmt;
 
 /// The CSV is part of the binary: the catalog is the same on every machine.
 const INSTANCE_LIMITS_CSV: &str = include_str!("../data/aws/instance_limits.csv");
-const CSV_HEADER: &str = "instance_type,max_enis,ipv4_per_eni,ipv6_per_eni,branch_enis,default_vcpus,hypervisor,bare_metal,network_cards";
+const CSV_HEADER: &str =
+    "instance_type,max_enis,ipv4_per_eni,ipv6_per_eni,branch_enis,default_vcpus,hypervisor,bare_metal,network_cards";
 
 /// The hypervisor an instance type runs on; prefix delegation needs Nitro.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,12 +135,7 @@ impl InstanceCatalog {
             .map(String::as_str)
             .collect();
         if same_family.is_empty() {
-            let common = |k: &str| {
-                k.chars()
-                    .zip(name.chars())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            };
+            let common = |k: &str| k.chars().zip(name.chars()).take_while(|(a, b)| a == b).count();
             let best = self.types.keys().map(|k| common(k)).max().unwrap_or(0);
             if best > 0 {
                 same_family = self
@@ -176,20 +172,12 @@ fn parse_row(line: &str) -> Result<InstanceType, String> {
         "nitro" => Hypervisor::Nitro,
         "xen" => Hypervisor::Xen,
         "unknown" => Hypervisor::Unknown,
-        other => {
-            return Err(format!(
-                "hypervisor: expected nitro, xen or unknown, found {other:?}"
-            ))
-        }
+        other => return Err(format!("hypervisor: expected nitro, xen or unknown, found {other:?}")),
     };
     let bare_metal = match fields[7] {
         "true" => true,
         "false" => false,
-        other => {
-            return Err(format!(
-                "bare_metal: expected true or false, found {other:?}"
-            ))
-        }
+        other => return Err(format!("bare_metal: expected true or false, found {other:?}")),
     };
     let row = InstanceType {
         name: fields[0].to_string(),
@@ -251,19 +239,14 @@ mod tests {
     #[test]
     fn known_rows_read_correctly() {
         let m5 = InstanceCatalog::embedded().get("m5.large").unwrap();
-        assert_eq!(
-            (m5.max_enis, m5.ipv4_per_eni, m5.branch_enis),
-            (3, 10, Some(9))
-        );
+        assert_eq!((m5.max_enis, m5.ipv4_per_eni, m5.branch_enis), (3, 10, Some(9)));
         assert_eq!(m5.hypervisor, Hypervisor::Nitro);
         assert_eq!(m5.eni_max_pods(), 29);
     }
 
     #[test]
     fn malformed_rows_are_rejected_with_their_line() {
-        let bad = format!(
-            "{CSV_HEADER}\na.large,3,10,10,9,2,nitro,false,1\nb.large,x,10,,,,xen,false,1\n"
-        );
+        let bad = format!("{CSV_HEADER}\na.large,3,10,10,9,2,nitro,false,1\nb.large,x,10,,,,xen,false,1\n");
         let err = InstanceCatalog::parse(&bad).unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("max_enis"), "{err}");
@@ -273,9 +256,6 @@ mod tests {
     #[test]
     fn suggestions_prefer_the_same_family() {
         let s = InstanceCatalog::embedded().suggest("m5.huge", 3);
-        assert!(
-            !s.is_empty() && s.iter().all(|n| n.starts_with("m5.")),
-            "{s:?}"
-        );
+        assert!(!s.is_empty() && s.iter().all(|n| n.starts_with("m5.")), "{s:?}");
     }
 }

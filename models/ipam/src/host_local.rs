@@ -151,12 +151,7 @@ impl IpamEngine for HostLocal {
         })
     }
 
-    fn assign_pod(
-        &mut self,
-        node: NodeId,
-        pod: PodId,
-        _now_ns: u64,
-    ) -> Result<Ipv4Addr, IpamError> {
+    fn assign_pod(&mut self, node: NodeId, pod: PodId, _now_ns: u64) -> Result<Ipv4Addr, IpamError> {
         let range = self.range_mut(node)?;
         if range.by_pod.contains_key(&pod) {
             return Err(IpamError::Invalid {
@@ -187,19 +182,11 @@ impl IpamEngine for HostLocal {
         Ok(Ipv4Addr::from(addr))
     }
 
-    fn release_pod(
-        &mut self,
-        node: NodeId,
-        pod: PodId,
-        _now_ns: u64,
-    ) -> Result<Ipv4Addr, IpamError> {
+    fn release_pod(&mut self, node: NodeId, pod: PodId, _now_ns: u64) -> Result<Ipv4Addr, IpamError> {
         let range = self.range_mut(node)?;
-        let addr = range
-            .by_pod
-            .remove(&pod)
-            .ok_or_else(|| IpamError::Invalid {
-                message: format!("pod {pod} holds no address on node {node}"),
-            })?;
+        let addr = range.by_pod.remove(&pod).ok_or_else(|| IpamError::Invalid {
+            message: format!("pod {pod} holds no address on node {node}"),
+        })?;
         let holder = range.by_address.remove(&addr);
         assert_eq!(holder, Some(pod), "address table and pod table disagree");
         Ok(Ipv4Addr::from(addr))
@@ -239,23 +226,11 @@ mod tests {
         let mut ipam = engine("10.244.0.0/16", 24);
         let a = ipam.add_node(&join(0), 0).unwrap();
         let b = ipam.add_node(&join(1), 0).unwrap();
-        assert_eq!(
-            a.pod_prefixes,
-            vec!["10.244.0.0/24".parse::<Ipv4Net>().unwrap()]
-        );
-        assert_eq!(
-            b.pod_prefixes,
-            vec!["10.244.1.0/24".parse::<Ipv4Net>().unwrap()]
-        );
+        assert_eq!(a.pod_prefixes, vec!["10.244.0.0/24".parse::<Ipv4Net>().unwrap()]);
+        assert_eq!(b.pod_prefixes, vec!["10.244.1.0/24".parse::<Ipv4Net>().unwrap()]);
         assert_eq!(a.address_capacity, 253);
-        assert_eq!(
-            ipam.assign_pod(1, 7, 0).unwrap(),
-            Ipv4Addr::new(10, 244, 1, 2)
-        );
-        assert_eq!(
-            ipam.assign_pod(1, 8, 0).unwrap(),
-            Ipv4Addr::new(10, 244, 1, 3)
-        );
+        assert_eq!(ipam.assign_pod(1, 7, 0).unwrap(), Ipv4Addr::new(10, 244, 1, 2));
+        assert_eq!(ipam.assign_pod(1, 8, 0).unwrap(), Ipv4Addr::new(10, 244, 1, 3));
     }
 
     #[test]
@@ -271,14 +246,8 @@ mod tests {
                 .contains("no IP addresses available in range set: 10.0.0.2-10.0.0.6"),
             "{err}"
         );
-        assert_eq!(
-            ipam.release_pod(0, 1, 0).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 3)
-        );
-        assert_eq!(
-            ipam.assign_pod(0, 5, 0).unwrap(),
-            Ipv4Addr::new(10, 0, 0, 3)
-        );
+        assert_eq!(ipam.release_pod(0, 1, 0).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
+        assert_eq!(ipam.assign_pod(0, 5, 0).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
     }
 
     #[test]
@@ -288,11 +257,7 @@ mod tests {
         ipam.add_node(&join(1), 0).unwrap();
         let err = ipam.add_node(&join(2), 0).unwrap_err();
         assert!(matches!(err, IpamError::Exhausted { .. }));
-        assert!(
-            err.to_string()
-                .contains("no remaining CIDRs left to allocate"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("no remaining CIDRs left to allocate"), "{err}");
     }
 
     #[derive(Clone, Debug)]

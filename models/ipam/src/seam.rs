@@ -43,10 +43,7 @@ pub enum IpamError {
     /// No address can ever be had for this request in the current state (range or pool empty).
     Exhausted { message: String },
     /// Not now; the kubelet retries the sandbox after `retry_after_ns` (e.g. an ENI attaching).
-    Retry {
-        retry_after_ns: u64,
-        message: String,
-    },
+    Retry { retry_after_ns: u64, message: String },
     /// The request itself is wrong (unknown node, pod already has an address).
     Invalid { message: String },
 }
@@ -54,9 +51,7 @@ pub enum IpamError {
 impl fmt::Display for IpamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IpamError::Exhausted { message } | IpamError::Invalid { message } => {
-                f.write_str(message)
-            }
+            IpamError::Exhausted { message } | IpamError::Invalid { message } => f.write_str(message),
             IpamError::Retry {
                 retry_after_ns,
                 message,
@@ -78,8 +73,7 @@ pub trait IpamEngine {
     /// A pod sandbox on `node` asks for its address (the CNI ADD call).
     fn assign_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
     /// The pod is gone (the CNI DEL call); its address goes back to the node.
-    fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64)
-        -> Result<Ipv4Addr, IpamError>;
+    fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
     /// Addresses currently assigned to pods on `node`.
     fn assigned_on(&self, node: NodeId) -> u32;
 }

@@ -6,6 +6,7 @@
 //! one held equal to it by proptest), and `conntrack` is the connection table in front of them.
 
 pub mod conntrack;
+pub mod cost;
 pub mod ebpf;
 pub mod iptables;
 pub mod ipvs;

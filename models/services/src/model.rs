@@ -316,15 +316,13 @@ impl Service {
     /// kube-proxy's `UsesClusterEndpoints`: some traffic may go to any endpoint.
     pub fn uses_cluster_endpoints(&self) -> bool {
         self.internal_traffic_policy == TrafficPolicy::Cluster
-            || (self.externally_accessible()
-                && self.external_traffic_policy == TrafficPolicy::Cluster)
+            || (self.externally_accessible() && self.external_traffic_policy == TrafficPolicy::Cluster)
     }
 
     /// kube-proxy's `UsesLocalEndpoints`: some traffic must stay on this node.
     pub fn uses_local_endpoints(&self) -> bool {
         self.internal_traffic_policy == TrafficPolicy::Local
-            || (self.externally_accessible()
-                && self.external_traffic_policy == TrafficPolicy::Local)
+            || (self.externally_accessible() && self.external_traffic_policy == TrafficPolicy::Local)
     }
 }
 
@@ -343,9 +341,7 @@ pub struct Categorized {
 
 /// Applies the ready → serving-terminating fallback to the endpoints `keep` selects.
 fn usable(eps: &[Endpoint], keep: impl Fn(&Endpoint) -> bool) -> Vec<usize> {
-    let ready: Vec<usize> = (0..eps.len())
-        .filter(|&i| keep(&eps[i]) && eps[i].ready)
-        .collect();
+    let ready: Vec<usize> = (0..eps.len()).filter(|&i| keep(&eps[i]) && eps[i].ready).collect();
     if !ready.is_empty() {
         return ready;
     }

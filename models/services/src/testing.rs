@@ -53,9 +53,7 @@ pub fn cluster_ip_services(n: u32, endpoints: u32) -> ServiceSet {
             namespace: "ns".into(),
             name: format!("svc-{i}"),
             kind: ServiceType::ClusterIP,
-            cluster_ip: Some(Ipv4Addr::from(
-                u32::from(Ipv4Addr::new(172, 20, 0, 0)) + 1 + i,
-            )),
+            cluster_ip: Some(Ipv4Addr::from(u32::from(Ipv4Addr::new(172, 20, 0, 0)) + 1 + i)),
             external_ips: vec![],
             load_balancer_ips: vec![],
             load_balancer_source_ranges: vec![],
@@ -71,9 +69,7 @@ pub fn cluster_ip_services(n: u32, endpoints: u32) -> ServiceSet {
         });
         let eps = (0..endpoints)
             .map(|e| Endpoint {
-                ip: Ipv4Addr::from(
-                    u32::from(Ipv4Addr::new(10, 244, 0, 0)) + ((i * endpoints + e) % 0xfffe) + 1,
-                ),
+                ip: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)) + ((i * endpoints + e) % 0xfffe) + 1),
                 port: 8080,
                 node: format!("node-{}", e % 4),
                 ready: true,
@@ -164,19 +160,14 @@ pub mod strategies {
                         )
                     })
                     .collect();
-                (Just(services), eps).prop_map(|(services, endpoints)| ServiceSet {
-                    services,
-                    endpoints,
-                })
+                (Just(services), eps).prop_map(|(services, endpoints)| ServiceSet { services, endpoints })
             })
         })
     }
 
     /// A packet aimed at something in `set` most of the time (VIP, node port, external or LB
     /// address), from a pod, the host or outside, with the draws the lookup may consume.
-    pub fn arb_lookup(
-        set: ServiceSet,
-    ) -> impl Strategy<Value = (ServiceSet, Packet, Origin, Vec<u32>)> {
+    pub fn arb_lookup(set: ServiceSet) -> impl Strategy<Value = (ServiceSet, Packet, Origin, Vec<u32>)> {
         let n = set.services.len();
         (
             Just(set),
@@ -193,10 +184,7 @@ pub mod strategies {
                 let port = &svc.ports[p % svc.ports.len()];
                 let node = node_view();
                 let (dst, dport) = match target {
-                    0 => (
-                        svc.cluster_ip.unwrap_or(Ipv4Addr::new(172, 20, 0, 250)),
-                        port.port,
-                    ),
+                    0 => (svc.cluster_ip.unwrap_or(Ipv4Addr::new(172, 20, 0, 250)), port.port),
                     1 => (node.node_ips[0], port.node_port.unwrap_or(30999)),
                     2 => (
                         svc.external_ips

@@ -25,10 +25,10 @@ impl TraceEvent for Ev {
     }
 }
 
-/// The documented v1 layout, written out by hand (independently of `TraceWriter`).
+/// The documented v2 layout (v2 changed only the version header here; the cluster model added node ids to its events), written out by hand (independently of `TraceWriter`).
 fn layout(events: &[(u64, Ev)]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&2u32.to_le_bytes());
     for (time, ev) in events {
         out.extend_from_slice(&time.to_le_bytes());
         out.extend_from_slice(&ev.kind.to_le_bytes());
@@ -97,14 +97,11 @@ fn pinned_encoding_matches_documented_layout() {
     // The literal pins xxh3 itself too: a hash-crate change must not pass silently.
     assert_eq!(
         digest_of(&events).to_string(),
-        "v1:2cb0b7aa06c1a530ed57a4e1754f5427",
-        "canonical v1 encoding changed: that requires bumping DIGEST_VERSION"
+        "v2:9f844c22b1f4c497e3813b337a5d83ca",
+        "canonical v2 encoding changed: that requires bumping DIGEST_VERSION"
     );
     // The empty trace is the hash of the version header alone.
-    assert_eq!(
-        TraceDigest::new().finish(),
-        Digest(xxh3_128(&1u32.to_le_bytes()))
-    );
+    assert_eq!(TraceDigest::new().finish(), Digest(xxh3_128(&2u32.to_le_bytes())));
 }
 
 #[test]
@@ -162,18 +159,18 @@ fn every_field_time_and_order_matter() {
 fn digest_text_form_round_trips_and_is_strict() {
     let d = Digest(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
     let text = d.to_string();
-    assert_eq!(text, "v1:0123456789abcdef0011223344556677");
+    assert_eq!(text, "v2:0123456789abcdef0011223344556677");
     assert_eq!(Digest::parse(&text), Ok(d));
     assert_eq!(text.parse::<Digest>(), Ok(d));
-    assert_eq!(Digest(0).to_string(), format!("v1:{}", "0".repeat(32)));
+    assert_eq!(Digest(0).to_string(), format!("v2:{}", "0".repeat(32)));
     for bad in [
         "0123456789abcdef0011223344556677",
-        "v2:0123456789abcdef0011223344556677",
-        "v1:0123456789ABCDEF0011223344556677",
-        "v1:0123456789abcdef001122334455667",
-        "v1:0123456789abcdef00112233445566778",
-        "v1:+123456789abcdef0011223344556677",
-        "v1:0123456789abcdef001122334455667g",
+        "v1:0123456789abcdef0011223344556677",
+        "v2:0123456789ABCDEF0011223344556677",
+        "v2:0123456789abcdef001122334455667",
+        "v2:0123456789abcdef00112233445566778",
+        "v2:+123456789abcdef0011223344556677",
+        "v2:0123456789abcdef001122334455667g",
     ] {
         let err = Digest::parse(bad).unwrap_err();
         assert!(err.to_string().contains("32 lowercase hex"), "{bad}");
@@ -193,19 +190,7 @@ fn ev_strategy() -> impl Strategy<Value = (u64, Ev)> {
         any::<u64>(),
         prop::collection::vec(any::<u8>(), 0..400),
     )
-        .prop_map(|(t, kind, a, b, c, d, name)| {
-            (
-                t,
-                Ev {
-                    kind,
-                    a,
-                    b,
-                    c,
-                    d,
-                    name,
-                },
-            )
-        })
+        .prop_map(|(t, kind, a, b, c, d, name)| (t, Ev { kind, a, b, c, d, name }))
 }
 
 proptest! {

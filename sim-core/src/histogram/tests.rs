@@ -95,14 +95,8 @@ fn serde_form_is_sparse_and_validated() {
         r#"{"count":3,"min":1,"max":300,"sum":"302","buckets":[[1,2],[278,1]]}"#
     );
     let empty = serde_json::to_string(&Histogram::new()).unwrap();
-    assert_eq!(
-        empty,
-        r#"{"count":0,"min":null,"max":null,"sum":"0","buckets":[]}"#
-    );
-    assert_eq!(
-        serde_json::from_str::<Histogram>(&empty).unwrap(),
-        Histogram::new()
-    );
+    assert_eq!(empty, r#"{"count":0,"min":null,"max":null,"sum":"0","buckets":[]}"#);
+    assert_eq!(serde_json::from_str::<Histogram>(&empty).unwrap(), Histogram::new());
     let bad = [
         r#"{"count":4,"min":1,"max":300,"sum":"302","buckets":[[1,2],[278,1]]}"#,
         r#"{"count":3,"min":2,"max":300,"sum":"302","buckets":[[1,2],[278,1]]}"#,

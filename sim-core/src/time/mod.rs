@@ -67,12 +67,7 @@ const DURATION: Quantity = Quantity {
     expected: r#"a duration like "10s", "250us", "1.5ms" (units: ns, us, ms, s, m, h)"#,
     whole: r#"a whole number of nanoseconds, like "1.5ms" or "250ns" (not finer than 1ns)"#,
     too_large: "a duration of at most 18446744073709551615ns (about 584 years)",
-    display: &[
-        ("s", NS_PER_S),
-        ("ms", NS_PER_MS),
-        ("us", NS_PER_US),
-        ("ns", 1),
-    ],
+    display: &[("s", NS_PER_S), ("ms", NS_PER_MS), ("us", NS_PER_US), ("ns", 1)],
     zero: "0s",
 };
 
@@ -201,8 +196,4 @@ impl fmt::Display for SimTime {
     }
 }
 
-serde_via_text!(
-    SimTime,
-    UnitError,
-    "a duration string like \"10s\" or \"1.5ms\""
-);
+serde_via_text!(SimTime, UnitError, "a duration string like \"10s\" or \"1.5ms\"");

@@ -124,11 +124,7 @@ impl fmt::Display for PacketRate {
     }
 }
 
-serde_via_text!(
-    PacketRate,
-    UnitError,
-    "a packet rate string like \"10kpps\""
-);
+serde_via_text!(PacketRate, UnitError, "a packet rate string like \"10kpps\"");
 
 /// A link bandwidth in bits per second (always positive when parsed).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -216,9 +212,7 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
         impl serde::de::Visitor<'_> for SizeVisitor {
             type Value = ByteSize;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a byte size like \"9001B\" or \"64KiB\", or an integer number of bytes",
-                )
+                f.write_str("a byte size like \"9001B\" or \"64KiB\", or an integer number of bytes")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 ByteSize::parse(v).map_err(E::custom)

@@ -118,11 +118,7 @@ impl fmt::Display for Diagnostics {
 /// Joins names for a "valid:" line: `a, b or c`; long lists are cut with a count.
 pub fn one_of<S: AsRef<str>>(names: &[S]) -> String {
     const SHOWN: usize = 12;
-    let quoted: Vec<String> = names
-        .iter()
-        .take(SHOWN)
-        .map(|n| format!("{:?}", n.as_ref()))
-        .collect();
+    let quoted: Vec<String> = names.iter().take(SHOWN).map(|n| format!("{:?}", n.as_ref())).collect();
     let mut text = match quoted.len() {
         0 => "(none declared)".to_string(),
         1 => quoted[0].clone(),

@@ -37,6 +37,12 @@ pub struct Scenario {
     #[serde(default)]
     pub workloads: Vec<Workload>,
     #[serde(default)]
+    pub services: Vec<super::services::ServiceDef>,
+    #[serde(default)]
+    pub service_generators: Vec<super::services::ServiceGenerator>,
+    #[serde(default)]
+    pub kube_proxy: super::services::KubeProxy,
+    #[serde(default)]
     pub traffic: Vec<Flow>,
     /// Named overrides of the fields above, run side by side. None: one variant, "base".
     #[serde(default)]
@@ -127,6 +133,10 @@ pub struct Network {
     pub mode: NetworkMode,
     #[serde(default)]
     pub ipam: IpamConfig,
+    /// The Service CIDR. Default: as EKS picks it, 172.20.0.0/16 when the VPC is inside
+    /// 10.0.0.0/8, else 10.100.0.0/16.
+    #[serde(default)]
+    pub service_cidr: Option<Ipv4Net>,
     /// Pod interface MTU. Default: 9001 underlay (VPC jumbo frames), 8951 overlay (VXLAN's 50
     /// bytes less); see models/cluster/CALIBRATION.md.
     #[serde(default)]
@@ -226,9 +236,7 @@ pub struct Namespace {
     pub labels: Labels,
 }
 
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Protocol {
     #[default]
     TCP,
@@ -269,7 +277,8 @@ fn one() -> u32 {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arrival {
-    /// Evenly spaced: the k-th arrival at exactly start + k / rate.
+    /// Evenly spaced at 1 / rate, each sending pod starting at its own phase within the first
+    /// interval (drawn from its stream), so pods of one flow do not fire in lockstep.
     #[default]
     Constant,
     /// Exponential gaps with mean 1 / rate, from the flow's own RNG stream.
@@ -283,8 +292,9 @@ pub struct Flow {
     pub name: String,
     /// `NAMESPACE/WORKLOAD` (every pod of it sends) or `NAMESPACE/POD`.
     pub from: String,
-    /// `NAMESPACE/WORKLOAD:PORT` (a pod of it, drawn per packet or connection) or
-    /// `NAMESPACE/POD:PORT`; PORT is a number or a container port name.
+    /// `NAMESPACE/WORKLOAD:PORT` (a pod of it, drawn per packet or connection),
+    /// `NAMESPACE/POD:PORT` (PORT a number or a container port name), or
+    /// `NAMESPACE/svc/NAME:PORT` (the Service's address; PORT its port number or name).
     pub to: String,
     #[serde(default)]
     pub protocol: Protocol,
@@ -301,6 +311,10 @@ pub struct Flow {
     /// TCP: response bytes the server sends back once the request is in.
     #[serde(default = "default_response")]
     pub response: ByteSize,
+    /// TCP: requests per connection, one after another (keep-alive). 1: a new connection per
+    /// request.
+    #[serde(default = "one")]
+    pub requests: u32,
     #[serde(default)]
     pub start: SimTime,
     /// Default: the scenario's duration.

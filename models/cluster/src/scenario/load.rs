@@ -63,12 +63,7 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, Diagnostics> {
 }
 
 /// Loads from text. `extra` overrides apply to the base before variants (a sweep point).
-pub fn load_str(
-    file: &str,
-    stem: &str,
-    text: &str,
-    extra: &[(String, String)],
-) -> Result<LoadedScenario, Diagnostics> {
+pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) -> Result<LoadedScenario, Diagnostics> {
     let map = SourceMap::scan(text);
     let locate = |f: Finding, variant: Option<&str>, at: Option<Position>| {
         let pos = at.unwrap_or_else(|| map.locate(&f.field));
@@ -111,7 +106,7 @@ pub fn load_str(
         }
     }
     let catalog = InstanceCatalog::embedded();
-    let base_findings = validate(&base, catalog);
+    let (expanded_base, base_findings) = expand_and_validate(&base, catalog);
     for f in base_findings.iter().cloned() {
         diags.push(locate(f, None, None));
     }
@@ -120,16 +115,12 @@ pub fn load_str(
         variants.push(VariantSpec {
             name: "base".into(),
             description: String::new(),
-            scenario: base.clone(),
+            scenario: expanded_base,
             overrides: Vec::new(),
         });
     }
     for (i, v) in base.variants.iter().enumerate() {
-        let sets: Vec<(String, String)> = v
-            .set
-            .iter()
-            .map(|(k, val)| (k.clone(), val.clone()))
-            .collect();
+        let sets: Vec<(String, String)> = v.set.iter().map(|(k, val)| (k.clone(), val.clone())).collect();
         let prefix = format!("variants[{i}].set");
         match overrides::apply(&base, &sets, &prefix) {
             Err(findings) => findings
@@ -137,15 +128,14 @@ pub fn load_str(
                 .for_each(|f| diags.push(locate(f, Some(&v.name), None))),
             Ok((mut scenario, applied)) => {
                 scenario.variants.clear();
-                for f in validate(&scenario, catalog) {
+                let (expanded, findings) = expand_and_validate(&scenario, catalog);
+                scenario = expanded;
+                for f in findings {
                     if base_findings.contains(&f) {
                         continue; // reported once, for the base
                     }
                     // Point at the override that changed this field, if one did.
-                    let culprit = applied
-                        .iter()
-                        .zip(&sets)
-                        .find(|(a, _)| related(&a.path, &f.field));
+                    let culprit = applied.iter().zip(&sets).find(|(a, _)| related(&a.path, &f.field));
                     let at = culprit.map(|(_, (k, _))| map.locate(&join(&prefix, &key_segment(k))));
                     diags.push(locate(f, Some(&v.name), at));
                 }
@@ -172,11 +162,22 @@ pub fn load_str(
     })
 }
 
+/// Expands service generators, then validates; findings about generated items name their
+/// generator.
+fn expand_and_validate(s: &Scenario, catalog: &InstanceCatalog) -> (Scenario, Vec<Finding>) {
+    let mut expanded = s.clone();
+    let map = super::expand::expand(&mut expanded);
+    let mut findings = validate(&expanded, catalog);
+    for f in &mut findings {
+        f.field = map.remap(&f.field);
+    }
+    findings.extend(super::validate_services::generators(s));
+    (expanded, findings)
+}
+
 /// Whether an override at `set` and a finding at `field` concern the same value.
 fn related(set: &str, field: &str) -> bool {
-    let under = |a: &str, b: &str| {
-        a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["))
-    };
+    let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}.")) || a.starts_with(&format!("{b}["));
     under(field, set) || under(set, field)
 }
 
@@ -224,12 +225,8 @@ fn hint(e: &ron::Error) -> Option<String> {
         ron::Error::MissingStructField { field, .. } => Some(format!(
             "add `{field}: ...` (see scenarios/quickstart.ron for a complete example)"
         )),
-        ron::Error::NoSuchStructField { expected, .. } => {
-            Some(format!("one of: {}", expected.join(", ")))
-        }
-        ron::Error::NoSuchEnumVariant { expected, .. } => {
-            Some(format!("one of: {}", expected.join(", ")))
-        }
+        ron::Error::NoSuchStructField { expected, .. } => Some(format!("one of: {}", expected.join(", "))),
+        ron::Error::NoSuchEnumVariant { expected, .. } => Some(format!("one of: {}", expected.join(", "))),
         _ => None,
     }
 }

@@ -2,14 +2,18 @@
 //! overrides, and validation.
 
 pub mod diag;
+pub mod expand;
 pub mod format;
 pub mod load;
 pub mod names;
 pub mod overrides;
 pub mod refs;
+pub mod services;
 pub mod source_map;
 pub mod validate;
+pub mod validate_services;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use format::*;
 pub use load::{load_file, load_str, LoadedScenario, VariantSpec};
+pub use services::*;

@@ -10,7 +10,9 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let ends = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if !ok_chars || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
-        return Err(format!("{s:?} must be lowercase letters, digits and '-', starting and ending with a letter or digit"));
+        return Err(format!(
+            "{s:?} must be lowercase letters, digits and '-', starting and ending with a letter or digit"
+        ));
     }
     Ok(())
 }
@@ -34,7 +36,9 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     let ends = |b: u8| b.is_ascii_alphanumeric();
     if !ok || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
-        return Err(format!("{s:?} must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"));
+        return Err(format!(
+            "{s:?} must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
+        ));
     }
     Ok(())
 }

@@ -33,10 +33,7 @@ pub fn apply(
         let at = join(field_prefix, &key_segment(path));
         let value = parse_value(text);
         match set_path(&mut tree, path, value.clone()) {
-            Ok(canonical) => applied.push(Applied {
-                path: canonical,
-                value,
-            }),
+            Ok(canonical) => applied.push(Applied { path: canonical, value }),
             Err(f) => findings.push(Finding { field: at, ..f }),
         }
     }
@@ -58,10 +55,7 @@ pub fn apply(
                 })
                 .map(|((p, _), _)| join(field_prefix, &key_segment(p)))
                 .unwrap_or_else(|| path.clone());
-            Err(vec![Finding::error(
-                culprit,
-                format!("{path}: {}", e.inner()),
-            )])
+            Err(vec![Finding::error(culprit, format!("{path}: {}", e.inner()))])
         }
     }
 }
@@ -101,10 +95,7 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
     let segs = segments(path).map_err(|m| Finding::error("", format!("bad path {path:?}: {m}")))?;
     if let Some(first) = segs.first() {
         if FORBIDDEN.contains(&first.as_str()) {
-            return Err(Finding::error(
-                "",
-                format!("a variant cannot set {first:?}"),
-            ));
+            return Err(Finding::error("", format!("a variant cannot set {first:?}")));
         }
     }
     let mut node = tree;
@@ -116,11 +107,8 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
                 let key = seg.trim_start_matches('[').trim_end_matches(']');
                 if !map.contains_key(key) {
                     let keys: Vec<&String> = map.keys().collect();
-                    return Err(Finding::error(
-                        "",
-                        format!("{path}: no field {key:?} at {canonical:?}"),
-                    )
-                    .valid(super::diag::one_of(&keys)));
+                    return Err(Finding::error("", format!("{path}: no field {key:?} at {canonical:?}"))
+                        .valid(super::diag::one_of(&keys)));
                 }
                 canonical = join(&canonical, &key_segment(key));
                 map.get_mut(key).expect("checked")
@@ -137,11 +125,8 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
                                 .iter()
                                 .filter_map(|it| it.get("name").and_then(Value::as_str))
                                 .collect();
-                            Finding::error(
-                                "",
-                                format!("{path}: no element named {wanted:?} in {canonical}"),
-                            )
-                            .valid(super::diag::one_of(&names))
+                            Finding::error("", format!("{path}: no element named {wanted:?} in {canonical}"))
+                                .valid(super::diag::one_of(&names))
                         })?,
                 };
                 if index >= items.len() {
@@ -157,12 +142,7 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
                 &mut items[index]
             }
             // An enum struct variant: `{"HostLocal": {...}}` is addressed through its fields.
-            _ => {
-                return Err(Finding::error(
-                    "",
-                    format!("{path}: {canonical} has no fields to set"),
-                ))
-            }
+            _ => return Err(Finding::error("", format!("{path}: {canonical} has no fields to set"))),
         };
         if last {
             *next = value;
@@ -170,8 +150,7 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
         }
         // Step through an externally tagged enum transparently: ipam.cluster_cidr.
         let following = segs[i + 1].trim_start_matches('[').trim_end_matches(']');
-        let is_enum =
-            matches!(&*next, Value::Object(map) if map.len() == 1 && !map.contains_key(following));
+        let is_enum = matches!(&*next, Value::Object(map) if map.len() == 1 && !map.contains_key(following));
         node = if is_enum {
             next.as_object_mut()
                 .and_then(|m| m.values_mut().next())
@@ -217,10 +196,7 @@ mod tests {
             set_path(&mut tree, "groups[0].count", Value::from(7)).unwrap(),
             "groups[0].count"
         );
-        assert_eq!(
-            set_path(&mut tree, "ipam.mask", Value::from(26)).unwrap(),
-            "ipam.mask"
-        );
+        assert_eq!(set_path(&mut tree, "ipam.mask", Value::from(26)).unwrap(), "ipam.mask");
         assert_eq!(tree["groups"][1]["count"], 5);
         assert_eq!(tree["groups"][0]["count"], 7);
         assert_eq!(tree["ipam"]["HostLocal"]["mask"], 26);

@@ -38,8 +38,7 @@ pub struct RefError {
 pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
     let (ns, name) = text.split_once('/').ok_or_else(|| RefError {
         message: format!("{text:?} is not NAMESPACE/NAME"),
-        valid: "NAMESPACE/WORKLOAD or NAMESPACE/POD, e.g. \"shop/frontend\" or \"shop/frontend-0\""
-            .into(),
+        valid: "NAMESPACE/WORKLOAD or NAMESPACE/POD, e.g. \"shop/frontend\" or \"shop/frontend-0\"".into(),
     })?;
     let in_ns: Vec<(usize, &Workload)> = s
         .workloads
@@ -54,25 +53,16 @@ pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
         if let Ok(replica) = replica.parse::<u32>() {
             if let Some((i, w)) = in_ns.iter().find(|(_, w)| w.name == base) {
                 if replica < w.replicas {
-                    return Ok(PodSet::Pod {
-                        workload: *i,
-                        replica,
-                    });
+                    return Ok(PodSet::Pod { workload: *i, replica });
                 }
                 return Err(RefError {
                     message: format!("{text:?}: workload {ns}/{base} has {} replicas", w.replicas),
-                    valid: format!(
-                        "{ns}/{base}-0 .. {ns}/{base}-{}",
-                        w.replicas.saturating_sub(1)
-                    ),
+                    valid: format!("{ns}/{base}-0 .. {ns}/{base}-{}", w.replicas.saturating_sub(1)),
                 });
             }
         }
     }
-    let names: Vec<String> = in_ns
-        .iter()
-        .map(|(_, w)| format!("{ns}/{}", w.name))
-        .collect();
+    let names: Vec<String> = in_ns.iter().map(|(_, w)| format!("{ns}/{}", w.name)).collect();
     let valid = if names.is_empty() {
         let all: Vec<String> = s
             .workloads
@@ -87,6 +77,63 @@ pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
         message: format!("no workload or pod {text:?}"),
         valid,
     })
+}
+
+/// What a flow sends to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Pods(PodSet, PortRef),
+    /// Service index into `services` (after generator expansion) and its port.
+    Service {
+        service: usize,
+        port: usize,
+    },
+}
+
+/// Resolves a flow target: `NAMESPACE/svc/NAME:PORT` or `NAMESPACE/NAME:PORT`.
+pub fn flow_target(s: &Scenario, text: &str) -> Result<Target, RefError> {
+    let Some((ns, rest)) = text.split_once("/svc/") else {
+        return target(s, text).map(|(set, port)| Target::Pods(set, port));
+    };
+    let (name, port) = rest.rsplit_once(':').ok_or_else(|| RefError {
+        message: format!("{text:?} has no port"),
+        valid: "NAMESPACE/svc/NAME:PORT, PORT the Service's port number or name".into(),
+    })?;
+    let Some(si) = s.services.iter().position(|x| x.namespace == ns && x.name == name) else {
+        let names: Vec<String> = s
+            .services
+            .iter()
+            .filter(|x| x.namespace == ns)
+            .take(20)
+            .map(|x| format!("{ns}/svc/{}", x.name))
+            .collect();
+        return Err(RefError {
+            message: format!("no Service {ns}/{name}"),
+            valid: super::diag::one_of(&names),
+        });
+    };
+    let svc = &s.services[si];
+    let pi = svc
+        .ports
+        .iter()
+        .position(|p| p.name.as_deref() == Some(port) || port.parse::<u16>() == Ok(p.port));
+    match pi {
+        Some(port) => Ok(Target::Service { service: si, port }),
+        None => {
+            let ports: Vec<String> = svc
+                .ports
+                .iter()
+                .map(|p| match &p.name {
+                    Some(n) => format!("{} ({n})", p.port),
+                    None => p.port.to_string(),
+                })
+                .collect();
+            Err(RefError {
+                message: format!("Service {ns}/{name} has no port {port:?}"),
+                valid: super::diag::one_of(&ports),
+            })
+        }
+    }
 }
 
 /// Resolves `NAMESPACE/NAME:PORT`.
@@ -116,11 +163,7 @@ pub fn target(s: &Scenario, text: &str) -> Result<(PodSet, PortRef), RefError> {
 }
 
 /// The destination port number for `port` on `workload`'s pods, speaking `protocol`.
-pub fn resolve_port(
-    workload: &Workload,
-    port: &PortRef,
-    protocol: Protocol,
-) -> Result<u16, RefError> {
+pub fn resolve_port(workload: &Workload, port: &PortRef, protocol: Protocol) -> Result<u16, RefError> {
     match port {
         PortRef::Number(n) => Ok(*n),
         PortRef::Name(name) => workload
@@ -132,11 +175,7 @@ pub fn resolve_port(
                 let named: Vec<String> = workload
                     .ports
                     .iter()
-                    .filter_map(|p| {
-                        p.name
-                            .as_ref()
-                            .map(|n| format!("{n} ({:?} {})", p.protocol, p.port))
-                    })
+                    .filter_map(|p| p.name.as_ref().map(|n| format!("{n} ({:?} {})", p.protocol, p.port)))
                     .collect();
                 RefError {
                     message: format!(

@@ -21,11 +21,7 @@ pub struct SourceMap {
 
 /// A path segment for a map key: plain after a dot if it reads as an identifier.
 pub fn key_segment(key: &str) -> String {
-    if !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         format!(".{key}")
     } else {
         format!("[{key:?}]")
@@ -48,11 +44,7 @@ enum Frame {
     /// `( ... )`: a struct, an enum variant's fields, or a tuple.
     Paren { path: String },
     /// `[ ... ]`: list elements are `path[i]`.
-    List {
-        path: String,
-        index: usize,
-        started: bool,
-    },
+    List { path: String, index: usize, started: bool },
     /// `{ ... }`: keys are strings or identifiers.
     Map { path: String },
 }
@@ -70,9 +62,7 @@ impl SourceMap {
             let (tok, pos) = &tokens[i];
             let next_is_colon = matches!(tokens.get(i + 1), Some((Tok::Colon, _)));
             match tok {
-                Tok::Ident(name)
-                    if next_is_colon && matches!(stack.last(), Some(Frame::Paren { .. })) =>
-                {
+                Tok::Ident(name) if next_is_colon && matches!(stack.last(), Some(Frame::Paren { .. })) => {
                     let Some(Frame::Paren { path }) = stack.last() else {
                         unreachable!()
                     };
@@ -82,9 +72,7 @@ impl SourceMap {
                     i += 2;
                     continue;
                 }
-                Tok::Str(key) | Tok::Ident(key)
-                    if next_is_colon && matches!(stack.last(), Some(Frame::Map { .. })) =>
-                {
+                Tok::Str(key) | Tok::Ident(key) if next_is_colon && matches!(stack.last(), Some(Frame::Map { .. })) => {
                     let Some(Frame::Map { path }) = stack.last() else {
                         unreachable!()
                     };
@@ -98,12 +86,7 @@ impl SourceMap {
             }
             // A value starts here: inside a list, it is the next element.
             if !matches!(tok, Tok::Close | Tok::Comma) {
-                if let Some(Frame::List {
-                    path,
-                    index,
-                    started,
-                }) = stack.last_mut()
-                {
+                if let Some(Frame::List { path, index, started }) = stack.last_mut() {
                     if !*started {
                         *started = true;
                         let elem = format!("{path}[{index}]");
@@ -348,8 +331,7 @@ fn tokenize(text: &str) -> Vec<(Tok, Position)> {
             step(&mut i, &mut line, &mut col, &chars);
             // A number or other bare value runs until a delimiter.
             if is_value {
-                while i < chars.len() && !chars[i].is_whitespace() && !"()[]{}:,".contains(chars[i])
-                {
+                while i < chars.len() && !chars[i].is_whitespace() && !"()[]{}:,".contains(chars[i]) {
                     step(&mut i, &mut line, &mut col, &chars);
                 }
             }
@@ -383,33 +365,15 @@ Scenario(
         let map = SourceMap::scan(TEXT);
         assert_eq!(map.get("version"), Some(Position { line: 3, column: 5 }));
         assert_eq!(map.get("vpc.cidr"), Some(Position { line: 5, column: 9 }));
-        assert_eq!(
-            map.get("vpc.subnets[0]"),
-            Some(Position {
-                line: 7,
-                column: 13
-            })
-        );
-        assert_eq!(
-            map.get("vpc.subnets[1].cidr"),
-            Some(Position {
-                line: 8,
-                column: 34
-            })
-        );
+        assert_eq!(map.get("vpc.subnets[0]"), Some(Position { line: 7, column: 13 }));
+        assert_eq!(map.get("vpc.subnets[1].cidr"), Some(Position { line: 8, column: 34 }));
         assert_eq!(
             map.get("network.ipam.node_cidr_mask"),
-            Some(Position {
-                line: 11,
-                column: 31
-            })
+            Some(Position { line: 11, column: 31 })
         );
         assert_eq!(
             map.get("workloads[0].labels.app"),
-            Some(Position {
-                line: 12,
-                column: 27
-            })
+            Some(Position { line: 12, column: 27 })
         );
         assert!(map.get("workloads[0].labels[\"team.io/x\"]").is_some());
         assert!(map.get("vpc.subnets[2]").is_none());
@@ -418,30 +382,15 @@ Scenario(
     #[test]
     fn locate_falls_back_to_the_nearest_written_ancestor() {
         let map = SourceMap::scan(TEXT);
-        assert_eq!(
-            map.locate("vpc.subnets[1].kind"),
-            map.get("vpc.subnets[1]").unwrap()
-        );
-        assert_eq!(
-            map.locate("fabric.same_az_latency"),
-            Position { line: 1, column: 1 }
-        );
+        assert_eq!(map.locate("vpc.subnets[1].kind"), map.get("vpc.subnets[1]").unwrap());
+        assert_eq!(map.locate("fabric.same_az_latency"), Position { line: 1, column: 1 });
     }
 
     #[test]
     fn field_before_names_the_preceding_field() {
         let map = SourceMap::scan(TEXT);
-        assert_eq!(
-            map.field_before(Position {
-                line: 5,
-                column: 30
-            }),
-            Some("vpc.cidr")
-        );
-        assert_eq!(
-            map.field_before(Position { line: 5, column: 9 }),
-            Some("vpc")
-        );
+        assert_eq!(map.field_before(Position { line: 5, column: 30 }), Some("vpc.cidr"));
+        assert_eq!(map.field_before(Position { line: 5, column: 9 }), Some("vpc"));
         assert_eq!(map.field_before(Position { line: 1, column: 1 }), None);
     }
 

@@ -22,9 +22,20 @@ pub const MAX_RATE_PPS: u64 = 10_000_000;
 /// AWS: a VPC or subnet CIDR block is between /16 and /28.
 const AWS_MIN_PREFIX: u8 = 16;
 const AWS_MAX_PREFIX: u8 = 28;
+/// AWS VPC quotas (defaults): subnets per VPC, route tables per VPC, NAT gateways per AZ.
+const AWS_MAX_SUBNETS: usize = 200;
+const AWS_MAX_ROUTE_TABLES: usize = 200;
+const AWS_MAX_NAT_GATEWAYS: usize = 5 * 32;
+/// Availability zones a region has at most (us-east-1 has six; cnsim allows headroom).
+const MAX_AZS: usize = 32;
+/// cnsim's limit on declared workloads and on name lengths in stream names.
+pub const MAX_WORKLOADS: usize = 100_000;
+const MAX_FLOW_NAME: usize = 253;
 /// AWS: routes per route table, by default and at most (VPC quotas page).
 const AWS_ROUTES_DEFAULT: usize = 50;
 const AWS_ROUTES_MAX: usize = 1000;
+/// The largest TCP request or response one flow may ask for (segments are simulated one by one).
+const MAX_MESSAGE: u64 = 1 << 30;
 /// IPv4 + UDP headers: the smallest UDP packet.
 const MIN_UDP_PACKET: u64 = 28;
 /// The largest MTU a VPC carries (jumbo frames).
@@ -45,11 +56,8 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     }
     if s.duration == SimTime::ZERO || s.duration > MAX_DURATION {
         out.push(
-            Finding::error(
-                "duration",
-                format!("duration {} is out of range", s.duration),
-            )
-            .valid(format!("more than 0s and at most {MAX_DURATION}")),
+            Finding::error("duration", format!("duration {} is out of range", s.duration))
+                .valid(format!("more than 0s and at most {MAX_DURATION}")),
         );
     }
     vpc(s, &mut out);
@@ -57,6 +65,7 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     fabric(&s.fabric, &mut out);
     node_groups(s, catalog, &mut out);
     namespaces_and_workloads(s, &mut out);
+    super::validate_services::services(s, &mut out);
     flows(s, &mut out);
     variants(s, &mut out);
     out
@@ -72,8 +81,7 @@ fn duplicates<'a>(
     for (i, n) in names.enumerate() {
         if !seen.insert(n) {
             out.push(
-                Finding::error(field(i), format!("duplicate {what} name {n:?}"))
-                    .valid("names unique within the list"),
+                Finding::error(field(i), format!("duplicate {what} name {n:?}")).valid("names unique within the list"),
             );
         }
     }
@@ -92,18 +100,12 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
         };
         if !(AWS_MIN_PREFIX..=AWS_MAX_PREFIX).contains(&c.prefix_len()) {
             out.push(
-                Finding::error(
-                    &field,
-                    format!("VPC CIDR {c} has a /{} prefix", c.prefix_len()),
-                )
-                .valid("a prefix from /16 to /28 (AWS VPC limits)"),
+                Finding::error(&field, format!("VPC CIDR {c} has a /{} prefix", c.prefix_len()))
+                    .valid("a prefix from /16 to /28 (AWS VPC limits)"),
             );
         }
         if *c != c.trunc() {
-            out.push(
-                Finding::error(&field, format!("{c} has host bits set"))
-                    .valid(format!("{}", c.trunc())),
-            );
+            out.push(Finding::error(&field, format!("{c} has host bits set")).valid(format!("{}", c.trunc())));
         }
         for (j, d) in cidrs.iter().enumerate().take(i) {
             if overlaps(c, d) {
@@ -112,6 +114,16 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
                     format!("VPC CIDR {c} overlaps VPC CIDR {d} (#{j})"),
                 ));
             }
+        }
+    }
+    for (field, n, max) in [
+        ("vpc.azs", v.azs.len(), MAX_AZS),
+        ("vpc.subnets", v.subnets.len(), AWS_MAX_SUBNETS),
+        ("vpc.route_tables", v.route_tables.len(), AWS_MAX_ROUTE_TABLES),
+        ("vpc.nat_gateways", v.nat_gateways.len(), AWS_MAX_NAT_GATEWAYS),
+    ] {
+        if n > max {
+            out.push(Finding::error(field, format!("{n} entries")).valid(format!("at most {max} (AWS quota)")));
         }
     }
     if v.azs.is_empty() {
@@ -138,10 +150,7 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
             out.push(
                 Finding::error(
                     f("az"),
-                    format!(
-                        "subnet {:?} is in unknown availability zone {:?}",
-                        sn.name, sn.az
-                    ),
+                    format!("subnet {:?} is in unknown availability zone {:?}", sn.name, sn.az),
                 )
                 .valid(one_of(&v.azs)),
             );
@@ -201,8 +210,20 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
     );
     for (i, nat) in v.nat_gateways.iter().enumerate() {
         match v.subnets.iter().find(|x| x.name == nat.subnet) {
-            None => out.push(Finding::error(format!("vpc.nat_gateways[{i}].subnet"), format!("unknown subnet {:?}", nat.subnet)).valid(one_of(&subnet_names))),
-            Some(sn) if sn.kind != SubnetKind::Public => out.push(Finding::warning(format!("vpc.nat_gateways[{i}].subnet"), format!("NAT gateway {:?} is in {:?} subnet {:?}; a public NAT gateway belongs in a Public subnet", nat.name, sn.kind, sn.name))),
+            None => out.push(
+                Finding::error(
+                    format!("vpc.nat_gateways[{i}].subnet"),
+                    format!("unknown subnet {:?}", nat.subnet),
+                )
+                .valid(one_of(&subnet_names)),
+            ),
+            Some(sn) if sn.kind != SubnetKind::Public => out.push(Finding::warning(
+                format!("vpc.nat_gateways[{i}].subnet"),
+                format!(
+                    "NAT gateway {:?} is in {:?} subnet {:?}; a public NAT gateway belongs in a Public subnet",
+                    nat.name, sn.kind, sn.name
+                ),
+            )),
             Some(_) => {}
         }
     }
@@ -217,10 +238,7 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
         for (j, sn) in t.subnets.iter().enumerate() {
             let field = format!("vpc.route_tables[{i}].subnets[{j}]");
             if !subnet_names.contains(&sn.as_str()) {
-                out.push(
-                    Finding::error(&field, format!("unknown subnet {sn:?}"))
-                        .valid(one_of(&subnet_names)),
-                );
+                out.push(Finding::error(&field, format!("unknown subnet {sn:?}")).valid(one_of(&subnet_names)));
             } else if let Some(prev) = owner.insert(sn, &t.name) {
                 out.push(
                     Finding::error(
@@ -237,11 +255,21 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
             if !dests.insert(r.destination) {
                 out.push(Finding::error(
                     format!("{field}.destination"),
-                    format!(
-                        "route table {:?} has two routes to {}",
-                        t.name, r.destination
-                    ),
+                    format!("route table {:?} has two routes to {}", t.name, r.destination),
                 ));
+            }
+            if cidrs.contains(&r.destination) {
+                out.push(Finding::error(
+                    format!("{field}.destination"),
+                    format!("{} is the VPC CIDR: its local route cannot be replaced", r.destination),
+                ));
+            }
+            let IpamConfig::HostLocal { cluster_cidr, .. } = s.network.ipam;
+            if s.network.mode == NetworkMode::Underlay
+                && cluster_cidr.contains(&r.destination.network())
+                && r.destination.prefix_len() >= cluster_cidr.prefix_len()
+            {
+                out.push(Finding::error(format!("{field}.destination"), format!("{} is inside the cluster CIDR {cluster_cidr}, whose node routes cnsim manages in underlay mode", r.destination)));
             }
             if r.destination != r.destination.trunc() {
                 out.push(
@@ -264,11 +292,8 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
                 }
                 RouteTarget::NatGateway(n) if !nat_names.contains(&n.as_str()) => {
                     out.push(
-                        Finding::error(
-                            format!("{field}.target"),
-                            format!("unknown NAT gateway {n:?}"),
-                        )
-                        .valid(one_of(&nat_names)),
+                        Finding::error(format!("{field}.target"), format!("unknown NAT gateway {n:?}"))
+                            .valid(one_of(&nat_names)),
                     );
                 }
                 _ => {}
@@ -305,11 +330,8 @@ fn network(s: &Scenario, out: &mut Vec<Finding>) {
     };
     if cluster_cidr != cluster_cidr.trunc() {
         out.push(
-            Finding::error(
-                "network.ipam.cluster_cidr",
-                format!("{cluster_cidr} has host bits set"),
-            )
-            .valid(format!("{}", cluster_cidr.trunc())),
+            Finding::error("network.ipam.cluster_cidr", format!("{cluster_cidr} has host bits set"))
+                .valid(format!("{}", cluster_cidr.trunc())),
         );
     }
     match config.node_cidr_count() {
@@ -326,12 +348,21 @@ fn network(s: &Scenario, out: &mut Vec<Finding>) {
     let vpc_cidrs = std::iter::once(&s.vpc.cidr).chain(&s.vpc.secondary_cidrs);
     for c in vpc_cidrs {
         if overlaps(&cluster_cidr, c) {
-            out.push(Finding::error("network.ipam.cluster_cidr", format!("cluster CIDR {cluster_cidr} overlaps VPC CIDR {c}: pod and VPC addresses would be ambiguous")).valid("a range outside every VPC CIDR, e.g. 10.244.0.0/16 or 100.64.0.0/16"));
+            out.push(
+                Finding::error(
+                    "network.ipam.cluster_cidr",
+                    format!(
+                        "cluster CIDR {cluster_cidr} overlaps VPC CIDR {c}: pod and VPC addresses would be ambiguous"
+                    ),
+                )
+                .valid("a range outside every VPC CIDR, e.g. 10.244.0.0/16 or 100.64.0.0/16"),
+            );
         }
     }
     if s.network.mode == NetworkMode::Underlay {
         // Host-local underlay puts one VPC route per node (kubenet-style cloud routes).
-        let nodes = total_nodes(s) as usize;
+        let user_routes = s.vpc.route_tables.iter().map(|t| t.routes.len()).max().unwrap_or(0);
+        let nodes = total_nodes(s) as usize + user_routes;
         if nodes > AWS_ROUTES_MAX {
             out.push(Finding::error("node_groups", format!("underlay host-local (network.mode) needs one VPC route per node ({nodes}); AWS allows at most {AWS_ROUTES_MAX} routes per route table")).valid("network.mode: Overlay, or fewer nodes"));
         } else if nodes > AWS_ROUTES_DEFAULT {
@@ -355,10 +386,7 @@ fn fabric(f: &Fabric, out: &mut Vec<Finding>) {
         ("fabric.cross_az_latency", f.cross_az_latency),
     ] {
         if t > second {
-            out.push(
-                Finding::error(field, format!("{t} is longer than any VPC path"))
-                    .valid("at most 1s"),
-            );
+            out.push(Finding::error(field, format!("{t} is longer than any VPC path")).valid("at most 1s"));
         }
     }
     if f.eni_bandwidth.bits_per_sec == 0 {
@@ -366,18 +394,14 @@ fn fabric(f: &Fabric, out: &mut Vec<Finding>) {
     }
     if !(1..=1_000_000).contains(&f.eni_tx_queue) {
         out.push(
-            Finding::error("fabric.eni_tx_queue", format!("{} packets", f.eni_tx_queue))
-                .valid("1 to 1000000 packets"),
+            Finding::error("fabric.eni_tx_queue", format!("{} packets", f.eni_tx_queue)).valid("1 to 1000000 packets"),
         );
     }
 }
 
 fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) {
     if s.node_groups.is_empty() {
-        out.push(Finding::error(
-            "node_groups",
-            "a cluster needs at least one node group",
-        ));
+        out.push(Finding::error("node_groups", "a cluster needs at least one node group"));
     }
     duplicates(
         s.node_groups.iter().map(|g| g.name.as_str()),
@@ -422,7 +446,16 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
             }
         }
         if g.subnets.is_empty() && !s.vpc.subnets.iter().any(|x| x.kind == SubnetKind::Private) {
-            out.push(Finding::error(f("subnets"), format!("node group {:?} names no subnets and the VPC has no Private subnet to default to", g.name)).valid(one_of(&subnet_names)));
+            out.push(
+                Finding::error(
+                    f("subnets"),
+                    format!(
+                        "node group {:?} names no subnets and the VPC has no Private subnet to default to",
+                        g.name
+                    ),
+                )
+                .valid(one_of(&subnet_names)),
+            );
         }
         if g.max_pods == Some(0) {
             out.push(
@@ -438,19 +471,32 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
         }
     }
     // Each node's primary ENI takes one subnet address (AWS reserves five per subnet).
+    // Counted arithmetically: a group of `count` nodes over k subnets puts count/k in each,
+    // plus one in the first count%k.
     let mut per_subnet = vec![0u64; s.vpc.subnets.len()];
     for g in &s.node_groups {
         let subnets = refs::group_subnets(s, g);
-        for k in 0..u64::from(g.count) {
-            if let Some(&i) = subnets.get((k % subnets.len().max(1) as u64) as usize) {
-                per_subnet[i] += 1;
-            }
+        let k = subnets.len() as u64;
+        if k == 0 {
+            continue;
+        }
+        for (j, &i) in subnets.iter().enumerate() {
+            per_subnet[i] += u64::from(g.count) / k + u64::from((j as u64) < u64::from(g.count) % k);
         }
     }
     for (i, n) in per_subnet.iter().enumerate() {
         let usable = refs::usable_addresses(&s.vpc.subnets[i].cidr);
         if *n > usable {
-            out.push(Finding::error(format!("vpc.subnets[{i}].cidr"), format!("{n} nodes are placed in subnet {:?} but it has {usable} usable addresses (AWS reserves 5)", s.vpc.subnets[i].name)).valid("a larger subnet, more subnets in the node groups, or fewer nodes"));
+            out.push(
+                Finding::error(
+                    format!("vpc.subnets[{i}].cidr"),
+                    format!(
+                        "{n} nodes are placed in subnet {:?} but it has {usable} usable addresses (AWS reserves 5)",
+                        s.vpc.subnets[i].name
+                    ),
+                )
+                .valid("a larger subnet, more subnets in the node groups, or fewer nodes"),
+            );
         }
     }
     if total_nodes(s) > MAX_NODES {
@@ -495,10 +541,7 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
             out.push(
                 Finding::error(
                     f("namespace"),
-                    format!(
-                        "namespace {:?} is not declared in `namespaces`",
-                        w.namespace
-                    ),
+                    format!("namespace {:?} is not declared in `namespaces`", w.namespace),
                 )
                 .valid(one_of(&ns_names)),
             );
@@ -542,16 +585,26 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
             }
         }
         if !w.node_selector.is_empty() {
-            let matches_some = s.node_groups.iter().any(|g| {
-                g.count > 0
-                    && w.node_selector
-                        .iter()
-                        .all(|(k, v)| g.labels.get(k) == Some(v))
-            });
+            let matches_some = s
+                .node_groups
+                .iter()
+                .any(|g| g.count > 0 && w.node_selector.iter().all(|(k, v)| g.labels.get(k) == Some(v)));
             if !matches_some {
-                out.push(Finding::warning(f("node_selector"), format!("no node group carries the labels {:?}: every pod of {}/{} will stay Pending", w.node_selector, w.namespace, w.name)));
+                out.push(Finding::warning(
+                    f("node_selector"),
+                    format!(
+                        "no node group carries the labels {:?}: every pod of {}/{} will stay Pending",
+                        w.node_selector, w.namespace, w.name
+                    ),
+                ));
             }
         }
+    }
+    if s.workloads.len() > MAX_WORKLOADS {
+        out.push(
+            Finding::error("workloads", format!("{} workloads", s.workloads.len()))
+                .valid(format!("at most {MAX_WORKLOADS}")),
+        );
     }
     if pods > MAX_PODS {
         out.push(
@@ -569,31 +622,54 @@ fn flows(s: &Scenario, out: &mut Vec<Finding>) {
         out,
     );
     if s.traffic.len() > MAX_FLOWS {
-        out.push(
-            Finding::error("traffic", format!("{} flows", s.traffic.len()))
-                .valid(format!("at most {MAX_FLOWS}")),
-        );
+        out.push(Finding::error("traffic", format!("{} flows", s.traffic.len())).valid(format!("at most {MAX_FLOWS}")));
     }
     let mtu = u64::from(crate::calibration::pod_mtu(&s.network));
     for (i, fl) in s.traffic.iter().enumerate() {
         let f = |x: &str| format!("traffic[{i}].{x}");
+        if fl.name.is_empty() || fl.name.len() > MAX_FLOW_NAME || fl.name.chars().any(|c| c.is_control()) {
+            out.push(
+                Finding::error(f("name"), format!("flow name of {} bytes", fl.name.len()))
+                    .valid(format!("1 to {MAX_FLOW_NAME} printable characters")),
+            );
+        }
         if let Err(e) = refs::pod_set(s, &fl.from) {
             out.push(Finding::error(f("from"), e.message).valid(e.valid));
         }
-        match refs::target(s, &fl.to) {
+        match refs::flow_target(s, &fl.to) {
             Err(e) => out.push(Finding::error(f("to"), e.message).valid(e.valid)),
-            Ok((set, port)) => {
-                if let Err(e) = refs::resolve_port(&s.workloads[set.workload()], &port, fl.protocol)
-                {
+            Ok(refs::Target::Pods(set, port)) => {
+                if let Err(e) = refs::resolve_port(&s.workloads[set.workload()], &port, fl.protocol) {
                     out.push(Finding::error(f("to"), e.message).valid(e.valid));
                 }
             }
+            Ok(refs::Target::Service { service, port }) => {
+                let p = &s.services[service].ports[port];
+                if p.protocol != fl.protocol {
+                    out.push(Finding::error(
+                        f("protocol"),
+                        format!("the flow is {:?} but the Service port is {:?}", fl.protocol, p.protocol),
+                    ));
+                }
+                if s.services[service].headless {
+                    out.push(
+                        Finding::error(f("to"), "a headless Service has no address to send to")
+                            .valid("a pod of it, NAMESPACE/POD:PORT"),
+                    );
+                }
+            }
+        }
+        if fl.protocol == Protocol::TCP && fl.request.0 == 0 {
+            out.push(Finding::error(f("request"), "a TCP request of 0 bytes").valid("1 byte or more"));
+        }
+        if fl.protocol == Protocol::TCP && (fl.request.0 > MAX_MESSAGE || fl.response.0 > MAX_MESSAGE) {
+            out.push(Finding::error(f("response"), "request or response larger than 1 GiB").valid("at most 1GiB"));
+        }
+        if fl.requests == 0 {
+            out.push(Finding::error(f("requests"), "0 requests per connection").valid("1 or more"));
         }
         if fl.protocol == Protocol::SCTP {
-            out.push(
-                Finding::error(f("protocol"), "SCTP traffic is not simulated yet")
-                    .valid("TCP or UDP"),
-            );
+            out.push(Finding::error(f("protocol"), "SCTP traffic is not simulated yet").valid("TCP or UDP"));
         }
         if fl.rate.per_sec > MAX_RATE_PPS {
             out.push(
@@ -602,17 +678,23 @@ fn flows(s: &Scenario, out: &mut Vec<Finding>) {
             );
         }
         if fl.protocol == Protocol::UDP && !(MIN_UDP_PACKET..=mtu).contains(&fl.packet_size.0) {
-            out.push(Finding::error(f("packet_size"), format!("{}-byte packets with a {mtu}-byte pod MTU (fragmentation is not simulated)", fl.packet_size.0)).valid(format!("{MIN_UDP_PACKET} to {mtu} bytes")));
+            out.push(
+                Finding::error(
+                    f("packet_size"),
+                    format!(
+                        "{}-byte packets with a {mtu}-byte pod MTU (fragmentation is not simulated)",
+                        fl.packet_size.0
+                    ),
+                )
+                .valid(format!("{MIN_UDP_PACKET} to {mtu} bytes")),
+            );
         }
         let stop = fl.stop.unwrap_or(s.duration);
         if fl.start >= stop || stop > s.duration {
             out.push(
                 Finding::error(
                     f("start"),
-                    format!(
-                        "flow runs from {} to {} in a {} scenario",
-                        fl.start, stop, s.duration
-                    ),
+                    format!("flow runs from {} to {} in a {} scenario", fl.start, stop, s.duration),
                 )
                 .valid(format!("start < stop <= duration ({})", s.duration)),
             );
@@ -630,11 +712,8 @@ fn variants(s: &Scenario, out: &mut Vec<Finding>) {
     for (i, v) in s.variants.iter().enumerate() {
         if v.name.is_empty() || v.name.len() > 64 || v.name.chars().any(|c| c.is_control()) {
             out.push(
-                Finding::error(
-                    format!("variants[{i}].name"),
-                    format!("variant name {:?}", v.name),
-                )
-                .valid("1 to 64 printable characters"),
+                Finding::error(format!("variants[{i}].name"), format!("variant name {:?}", v.name))
+                    .valid("1 to 64 printable characters"),
             );
         }
     }

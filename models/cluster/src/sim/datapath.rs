@@ -1,30 +1,30 @@
 //! The packet path, one event per hop (DESIGN.md "Packet path"):
 //!
 //! ```text
-//! pod eth0 ─veth─▶ NodeEgress ─route, [encap], ENI queue─▶ EniTx ─VPC route, fabric─▶
-//!     NodeIngress ─[decap], route, veth─▶ PodRx
+//! pod eth0 ─veth─▶ NodeEgress ─netfilter, route, [encap], ENI queue─▶ EniTx ─VPC route, fabric─▶
+//!     NodeIngress ─[decap], netfilter, route, veth─▶ PodRx
 //! ```
-//! Same-node traffic goes NodeEgress ─route, veth─▶ PodRx. Every delay is a constant from
-//! `calibration` (sourced in CALIBRATION.md), a serialization time from the ENI's bandwidth,
-//! or a queueing delay behind earlier packets on the same ENI.
+//! Same-node traffic goes NodeEgress ─netfilter, route, veth─▶ PodRx. Every delay is a constant
+//! from `calibration` (sourced in CALIBRATION.md), CPU time the service datapath's counted work
+//! costs, a serialization time from the ENI's bandwidth, or queueing behind earlier packets.
 
 use super::event::{Ev, Hop};
 use super::metrics::{DropReason, Metrics};
+use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
 use super::tcp::{self, Conn, ConnSlab};
 use super::traffic::{FlowPlan, Source, EPHEMERAL_FIRST, EPHEMERAL_LAST};
 use crate::calibration::{
-    NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP,
-    VXLAN_OVERHEAD_BYTES,
+    NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES,
 };
 use crate::scenario::format::{NetworkMode, Protocol};
 use crate::world::{NodeId, PodId, VpcTarget, World};
+use cnsim_services::Origin;
 use sim_core::{Engine, SimTime};
 use std::collections::VecDeque;
 
 /// Bytes of headers on a TCP data segment: IPv4 + TCP + the timestamp option Linux sends.
-const TCP_OVERHEAD: u32 =
-    crate::calibration::TCP_IP_HEADER_BYTES + crate::calibration::TCP_TIMESTAMP_OPTION_BYTES;
+const TCP_OVERHEAD: u32 = crate::calibration::TCP_IP_HEADER_BYTES + crate::calibration::TCP_TIMESTAMP_OPTION_BYTES;
 
 /// A node ENI's transmit side: a FIFO drained at the ENI's bandwidth, tail-dropping past its
 /// limit. `departures` holds the finish times of queued packets (nondecreasing).
@@ -36,6 +36,7 @@ struct EniQueue {
 pub struct Model<'w> {
     world: &'w World,
     pub engine: Engine<Ev>,
+    pub netfilter: Netfilter,
     packets: PacketSlab,
     conns: ConnSlab,
     flows: Vec<FlowPlan>,
@@ -54,12 +55,14 @@ impl<'w> Model<'w> {
     pub fn new(
         world: &'w World,
         fabric: &crate::scenario::format::Fabric,
+        netfilter: Netfilter,
         flows: Vec<FlowPlan>,
         sources: Vec<Source>,
     ) -> Model<'w> {
         let mut model = Model {
             world,
             engine: Engine::new(),
+            netfilter,
             packets: PacketSlab::default(),
             conns: ConnSlab::default(),
             metrics: Metrics::new(flows.len(), world.nodes.len()),
@@ -80,9 +83,7 @@ impl<'w> Model<'w> {
         for i in 0..model.sources.len() {
             let plan = &model.flows[model.sources[i].flow as usize];
             if let Some(at) = model.sources[i].next_arrival(plan, SimTime::ZERO) {
-                model
-                    .engine
-                    .schedule_at(at, Ev::Arrival { source: i as u32 });
+                model.engine.schedule_at(at, Ev::Arrival { source: i as u32 });
             }
         }
         model
@@ -94,9 +95,7 @@ impl<'w> Model<'w> {
             match ev {
                 Ev::Arrival { source } => self.on_arrival(source),
                 Ev::Hop {
-                    hop,
-                    packet,
-                    header,
+                    hop, packet, header, ..
                 } => match hop {
                     Hop::NodeEgress => self.on_node_egress(packet, header),
                     Hop::EniTx => self.on_eni_tx(packet, header),
@@ -111,10 +110,6 @@ impl<'w> Model<'w> {
         self.packets.in_flight()
     }
 
-    pub fn open_connections(&self) -> usize {
-        self.conns.open()
-    }
-
     pub fn flows(&self) -> &[FlowPlan] {
         &self.flows
     }
@@ -124,16 +119,20 @@ impl<'w> Model<'w> {
         let src = &mut self.sources[source as usize];
         let plan = &self.flows[src.flow as usize];
         let (flow, client) = (src.flow, src.pod);
-        let server = match plan.dst_pods.len() {
-            0 => None,
-            1 => Some(plan.dst_pods[0]),
-            n => Some(plan.dst_pods[src.rng.below(n as u64) as usize]),
+        // Where to send: the Service address, or a pod drawn from the flow's own stream.
+        let dst = match (plan.service, plan.dst_pods.len()) {
+            (Some((ip, _)), _) => Some(u32::from(ip)),
+            (None, 0) => None,
+            (None, 1) => self.world.pods[plan.dst_pods[0] as usize].ip.map(u32::from),
+            (None, n) => self.world.pods[plan.dst_pods[src.destinations.below(n as u64) as usize] as usize]
+                .ip
+                .map(u32::from),
         };
         if let Some(at) = src.next_arrival(plan, now) {
             self.engine.schedule_at(at, Ev::Arrival { source });
         }
         let plan = &self.flows[flow as usize];
-        let Some(server) = server else {
+        let Some(dst) = dst else {
             self.metrics.sent += 1;
             self.metrics.flows[flow as usize].sent += 1;
             self.metrics.drop(flow, DropReason::NoRunningDestination);
@@ -143,25 +142,25 @@ impl<'w> Model<'w> {
         match plan.protocol {
             Protocol::UDP => {
                 // One socket per source: a fixed ephemeral port.
-                let sport = EPHEMERAL_FIRST
-                    + (source % u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1)) as u16;
+                let sport = EPHEMERAL_FIRST + (source % u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1)) as u16;
                 let len = plan.packet_size.0 as u16;
                 debug_assert!(u32::from(len) >= UDP_IP_HEADER_BYTES);
-                self.send(
-                    flow, NO_CONN, client, server, sport, dport, PROTO_UDP, 0, len,
-                );
+                self.send(flow, NO_CONN, client, true, dst, sport, dport, PROTO_UDP, 0, len);
             }
             Protocol::TCP => {
-                let (request, response) = (plan.request.0, plan.response.0);
-                let sport = self.next_ephemeral(client);
+                let (request, response, requests) = (plan.request.0, plan.response.0, plan.requests);
+                let sport = self.next_ephemeral(client, dport);
+                let client_ip = u32::from(self.world.pods[client as usize].ip.expect("sending pods run"));
                 let conn = self.conns.insert(Conn {
                     flow,
                     client,
-                    server,
-                    sport,
+                    client_ip,
+                    client_port: sport,
                     opened_at: now,
+                    request_sent_at: now,
                     request_left: request,
                     response_left: response,
+                    requests_after: requests - 1,
                 });
                 self.metrics.conns_opened += 1;
                 self.metrics.flows[flow as usize].conns_opened += 1;
@@ -169,7 +168,8 @@ impl<'w> Model<'w> {
                     flow,
                     conn,
                     client,
-                    server,
+                    true,
+                    dst,
                     sport,
                     dport,
                     PROTO_TCP,
@@ -181,43 +181,44 @@ impl<'w> Model<'w> {
         }
     }
 
-    fn next_ephemeral(&mut self, pod: PodId) -> u16 {
+    /// The pod's next ephemeral port, never the destination port itself.
+    fn next_ephemeral(&mut self, pod: PodId, dport: u16) -> u16 {
         let port = &mut self.ephemeral[pod as usize];
+        let step = |p: u16| if p == EPHEMERAL_LAST { EPHEMERAL_FIRST } else { p + 1 };
+        if *port == dport {
+            *port = step(*port);
+        }
         let out = *port;
-        *port = if out == EPHEMERAL_LAST {
-            EPHEMERAL_FIRST
-        } else {
-            out + 1
-        };
+        *port = step(out);
         out
     }
 
-    /// A packet leaves `from`'s eth0 now and crosses its veth into the node.
+    /// A packet leaves `from`'s eth0 now, addressed to `dst`, and crosses its veth.
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
         flow: u32,
         conn: u32,
         from: PodId,
-        to: PodId,
+        from_client: bool,
+        dst: u32,
         sport: u16,
         dport: u16,
         proto: u8,
         flags: u8,
         len: u16,
     ) {
-        let pods = &self.world.pods;
-        let (src, dst) = (&pods[from as usize], &pods[to as usize]);
+        let pod = &self.world.pods[from as usize];
         let header = Header {
-            src: u32::from(src.ip.expect("sending pods run")),
-            dst: u32::from(dst.ip.expect("destination pods run")),
+            src: u32::from(pod.ip.expect("sending pods run")),
+            dst,
             sport,
             dport,
             proto,
             flags,
             len,
         };
-        let src_node = src.node.expect("running pods have a node");
+        let src_node = pod.node.expect("running pods have a node");
         let now = self.engine.now();
         let packet = self.packets.insert(PacketMeta {
             sent_at: now,
@@ -225,16 +226,19 @@ impl<'w> Model<'w> {
             conn,
             src_node,
             dst_node: src_node,
-            dst_pod: to,
+            opened: false,
+            from_client,
             wire_len: u32::from(len),
             encapsulated: false,
         });
         self.metrics.sent += 1;
         self.metrics.flows[flow as usize].sent += 1;
+        self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
         self.engine.schedule_at(
             now + VETH_TRAVERSAL,
             Ev::Hop {
                 hop: Hop::NodeEgress,
+                node: src_node,
                 packet,
                 header,
             },
@@ -246,34 +250,77 @@ impl<'w> Model<'w> {
         self.metrics.drop(meta.flow, reason);
     }
 
-    /// Source node root namespace: route to a local pod's veth, or out of the ENI.
-    fn on_node_egress(&mut self, packet: u32, header: Header) {
+    /// Netfilter on `node`: translates `header` in place, or drops the packet. Returns the CPU
+    /// time spent, or None if the packet was dropped.
+    fn netfilter(&mut self, packet: u32, node: NodeId, header: &mut Header, origin: Origin) -> Option<SimTime> {
+        let now = self.engine.now().as_nanos();
+        match self.netfilter.process(node, header, origin, now, None) {
+            NfOutcome::Pass {
+                new,
+                translated,
+                cpu_ns,
+                work,
+            } => {
+                if new && origin == Origin::LocalPod {
+                    self.packets.get_mut(packet).opened = true;
+                    if translated || work.rules_evaluated + work.map_lookups > 0 {
+                        self.metrics.service_lookups += 1;
+                        self.metrics.service_work.add(work);
+                    }
+                }
+                self.metrics.cpu_ns += cpu_ns;
+                Some(SimTime::from_nanos(cpu_ns))
+            }
+            NfOutcome::Reject => {
+                self.drop_packet(packet, DropReason::ServiceNoEndpoints);
+                None
+            }
+            NfOutcome::Drop(cnsim_services::DropReason::SourceRangeDenied) => {
+                self.drop_packet(packet, DropReason::ServiceSourceRangeDenied);
+                None
+            }
+            NfOutcome::Drop(cnsim_services::DropReason::NoLocalEndpoints) => {
+                self.drop_packet(packet, DropReason::ServiceNoLocalEndpoints);
+                None
+            }
+            NfOutcome::TableFull => {
+                self.drop_packet(packet, DropReason::ConntrackTableFull);
+                None
+            }
+        }
+    }
+
+    /// Source node root namespace: netfilter, then route to a local pod's veth or out the ENI.
+    fn on_node_egress(&mut self, packet: u32, mut header: Header) {
         let now = self.engine.now();
-        let meta = *self.packets.get(packet);
-        let node = meta.src_node;
+        let node = self.packets.get(packet).src_node;
+        let Some(nf) = self.netfilter(packet, node, &mut header, Origin::LocalPod) else {
+            return;
+        };
         let world = self.world;
         let dst_ip = header.dst_ip();
-        if world.nodes[node as usize]
-            .pod_cidr
-            .is_some_and(|c| c.contains(&dst_ip))
-        {
+        self.metrics.cpu_ns += NODE_ROUTING.as_nanos();
+        if world.nodes[node as usize].pod_cidr.is_some_and(|c| c.contains(&dst_ip)) {
+            self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
             self.engine.schedule_at(
-                now + NODE_ROUTING + VETH_TRAVERSAL,
+                now + nf + NODE_ROUTING + VETH_TRAVERSAL,
                 Ev::Hop {
                     hop: Hop::PodRx,
+                    node,
                     packet,
                     header,
                 },
             );
             return;
         }
-        let mut ready = now + NODE_ROUTING;
+        let mut ready = now + nf + NODE_ROUTING;
         // Overlay: pod prefixes of other nodes are reached through VXLAN to the node address.
         if world.mode == NetworkMode::Overlay && world.node_of_pod_ip(dst_ip).is_some() {
             let m = self.packets.get_mut(packet);
             m.encapsulated = true;
             m.wire_len += VXLAN_OVERHEAD_BYTES;
             ready += VXLAN_ENCAP;
+            self.metrics.cpu_ns += VXLAN_ENCAP.as_nanos();
         }
         let wire_len = self.packets.get(packet).wire_len;
         let eni = &mut self.enis[node as usize];
@@ -301,6 +348,7 @@ impl<'w> Model<'w> {
             done,
             Ev::Hop {
                 hop: Hop::EniTx,
+                node,
                 packet,
                 header,
             },
@@ -327,9 +375,7 @@ impl<'w> Model<'w> {
             .map(|(_, t)| *t);
         let far: NodeId = match target {
             None => return self.drop_packet(packet, DropReason::VpcNoRoute),
-            Some(VpcTarget::Blackhole) => {
-                return self.drop_packet(packet, DropReason::VpcBlackhole)
-            }
+            Some(VpcTarget::Blackhole) => return self.drop_packet(packet, DropReason::VpcBlackhole),
             Some(VpcTarget::InternetGateway) | Some(VpcTarget::NatGateway(_)) => {
                 return self.drop_packet(packet, DropReason::VpcEgressNotSimulated)
             }
@@ -339,10 +385,7 @@ impl<'w> Model<'w> {
                 None => return self.drop_packet(packet, DropReason::VpcNoSuchAddress),
             },
         };
-        let (a, b) = (
-            world.nodes[meta.src_node as usize].az,
-            world.nodes[far as usize].az,
-        );
+        let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
         let latency = if a == b {
             self.same_az
         } else {
@@ -354,30 +397,32 @@ impl<'w> Model<'w> {
             now + latency,
             Ev::Hop {
                 hop: Hop::NodeIngress,
+                node: far,
                 packet,
                 header,
             },
         );
     }
 
-    /// Far node: decapsulate, route to the pod's veth.
-    fn on_node_ingress(&mut self, packet: u32, header: Header) {
+    /// Far node: decapsulate, netfilter, route to the pod's veth.
+    fn on_node_ingress(&mut self, packet: u32, mut header: Header) {
         let now = self.engine.now();
         let meta = *self.packets.get(packet);
         self.metrics.nodes[meta.dst_node as usize].rx_packets += 1;
+        let decap = if meta.encapsulated { VXLAN_DECAP } else { SimTime::ZERO };
+        let Some(nf) = self.netfilter(packet, meta.dst_node, &mut header, Origin::External) else {
+            return;
+        };
         let node = &self.world.nodes[meta.dst_node as usize];
         if !node.pod_cidr.is_some_and(|c| c.contains(&header.dst_ip())) {
             return self.drop_packet(packet, DropReason::NodeNoSuchPod);
         }
-        let decap = if meta.encapsulated {
-            VXLAN_DECAP
-        } else {
-            SimTime::ZERO
-        };
+        self.metrics.cpu_ns += (decap + NODE_ROUTING + VETH_TRAVERSAL).as_nanos();
         self.engine.schedule_at(
-            now + decap + NODE_ROUTING + VETH_TRAVERSAL,
+            now + decap + nf + NODE_ROUTING + VETH_TRAVERSAL,
             Ev::Hop {
                 hop: Hop::PodRx,
+                node: meta.dst_node,
                 packet,
                 header,
             },
@@ -387,37 +432,38 @@ impl<'w> Model<'w> {
     /// Delivered to the pod; TCP endpoints answer.
     fn on_pod_rx(&mut self, packet: u32, header: Header) {
         let now = self.engine.now();
-        if self.world.pod_by_ip(header.dst_ip()).is_none() {
+        let Some(pod) = self.world.pod_by_ip(header.dst_ip()) else {
             return self.drop_packet(packet, DropReason::NodeNoSuchPod);
-        }
+        };
         let meta = self.packets.remove(packet);
         let latency = (now - meta.sent_at).as_nanos();
         self.metrics.delivered += 1;
         self.metrics.latency.record(latency);
+        if meta.opened {
+            self.metrics.first_packet_latency.record(latency);
+        }
         let fm = &mut self.metrics.flows[meta.flow as usize];
         fm.delivered += 1;
         fm.latency.record(latency);
         if meta.conn != NO_CONN {
-            self.on_tcp_segment(meta.conn, header);
+            self.on_tcp_segment(meta.conn, pod, header, meta.from_client);
         }
     }
 
-    fn on_tcp_segment(&mut self, id: u32, h: Header) {
+    /// A TCP segment arrived at `at` (client or server). Replies go back to where the segment
+    /// came from, so the server answers whoever reached it, through whatever translation.
+    fn on_tcp_segment(&mut self, id: u32, at: PodId, h: Header, from_client: bool) {
         let conn = *self.conns.get_mut(id);
-        let svc_port = self.flows[conn.flow as usize].dport;
-        let server_ip = self.world.pods[conn.server as usize].ip.map(u32::from);
-        // Client → server segments go to the server's address and the service port; a pod
-        // talking to itself is told apart by the ports.
-        let to_server = Some(h.dst) == server_ip && h.dport == svc_port && h.sport == conn.sport;
         let payload = u64::from(h.len).saturating_sub(u64::from(TCP_OVERHEAD));
         if h.flags == tcp_flags::SYN {
             self.send(
                 conn.flow,
                 id,
-                conn.server,
-                conn.client,
-                svc_port,
-                conn.sport,
+                at,
+                false,
+                h.src,
+                h.dport,
+                h.sport,
                 PROTO_TCP,
                 tcp_flags::SYN | tcp_flags::ACK,
                 tcp::SYN_LEN,
@@ -426,68 +472,72 @@ impl<'w> Model<'w> {
             self.send(
                 conn.flow,
                 id,
-                conn.client,
-                conn.server,
-                conn.sport,
-                svc_port,
+                at,
+                true,
+                h.src,
+                h.dport,
+                h.sport,
                 PROTO_TCP,
                 tcp_flags::ACK,
                 tcp::ACK_LEN,
             );
-            if conn.request_left == 0 {
-                self.respond(id);
-            } else {
-                self.send_payload(
-                    id,
-                    conn.client,
-                    conn.server,
-                    conn.sport,
-                    svc_port,
-                    conn.request_left,
-                );
-            }
-        } else if payload > 0 && to_server {
+            self.send_request(id, h.src, h.sport);
+        } else if payload > 0 && from_client {
             let c = self.conns.get_mut(id);
             c.request_left -= payload.min(c.request_left);
             if c.request_left == 0 {
-                self.respond(id);
+                let left = c.response_left;
+                if left == 0 {
+                    // An empty response: the server's ACK is all the client waits for.
+                    self.send(
+                        conn.flow,
+                        id,
+                        at,
+                        false,
+                        h.src,
+                        h.dport,
+                        h.sport,
+                        PROTO_TCP,
+                        tcp_flags::ACK,
+                        tcp::ACK_LEN,
+                    );
+                } else {
+                    self.send_payload(id, at, false, h.src, h.dport, h.sport, left);
+                }
             }
-        } else if payload > 0 {
+        } else if !from_client && (payload > 0 || (h.flags == tcp_flags::ACK && conn.response_left == 0)) {
             let c = self.conns.get_mut(id);
             c.response_left -= payload.min(c.response_left);
             if c.response_left == 0 {
-                self.complete(id);
+                self.request_done(id, h.src, h.sport);
             }
         }
     }
 
-    /// The server sends the whole response (or completes at once if there is none).
-    fn respond(&mut self, id: u32) {
+    /// The client sends the current request to the server's address as it sees it.
+    fn send_request(&mut self, id: u32, server: u32, server_port: u16) {
         let c = *self.conns.get_mut(id);
-        let svc_port = self.flows[c.flow as usize].dport;
-        if c.response_left == 0 {
-            self.complete(id);
-        } else {
-            self.send_payload(id, c.server, c.client, svc_port, c.sport, c.response_left);
-        }
+        self.conns.get_mut(id).request_sent_at = self.engine.now();
+        debug_assert!(
+            c.request_left > 0,
+            "validation requires TCP requests of at least 1 byte"
+        );
+        self.send_payload(id, c.client, true, server, c.client_port, server_port, c.request_left);
     }
 
-    fn send_payload(
-        &mut self,
-        id: u32,
-        from: PodId,
-        to: PodId,
-        sport: u16,
-        dport: u16,
-        bytes: u64,
-    ) {
+    #[allow(clippy::too_many_arguments)]
+    fn send_payload(&mut self, id: u32, from: PodId, from_client: bool, dst: u32, sport: u16, dport: u16, bytes: u64) {
         let flow = self.conns.get_mut(id).flow;
+        if bytes == 0 {
+            return;
+        }
         for seg in tcp::segments(bytes, self.mss) {
             self.send(
                 flow,
                 id,
                 from,
-                to,
+                from_client,
+                dst,
                 sport,
                 dport,
                 PROTO_TCP,
@@ -497,9 +547,23 @@ impl<'w> Model<'w> {
         }
     }
 
-    fn complete(&mut self, id: u32) {
+    /// A response is complete: the next keep-alive request, or the connection is done.
+    fn request_done(&mut self, id: u32, server: u32, server_port: u16) {
+        let now = self.engine.now();
         let c = *self.conns.get_mut(id);
-        let elapsed = (self.engine.now() - c.opened_at).as_nanos();
+        let plan = &self.flows[c.flow as usize];
+        let (request, response) = (plan.request.0, plan.response.0);
+        self.metrics
+            .request_latency
+            .record((now - c.request_sent_at).as_nanos());
+        if c.requests_after > 0 {
+            let m = self.conns.get_mut(id);
+            m.requests_after -= 1;
+            m.request_left = request;
+            m.response_left = response;
+            return self.send_request(id, server, server_port);
+        }
+        let elapsed = (now - c.opened_at).as_nanos();
         self.metrics.conns_completed += 1;
         self.metrics.conn_latency.record(elapsed);
         let fm = &mut self.metrics.flows[c.flow as usize];

@@ -22,9 +22,10 @@ pub enum Hop {
 pub enum Ev {
     /// A flow source's next arrival: a UDP datagram or a TCP connection leaves the pod's eth0.
     Arrival { source: u32 },
-    /// A packet reaching a hop.
+    /// A packet reaching a hop on `node`.
     Hop {
         hop: Hop,
+        node: u32,
         packet: u32,
         header: Header,
     },
@@ -44,8 +45,11 @@ impl TraceEvent for Ev {
                 w.u32(*source);
             }
             // The slab index is left out: it is bookkeeping, not what happened.
-            Ev::Hop { hop, header: h, .. } => {
+            Ev::Hop {
+                hop, node, header: h, ..
+            } => {
                 w.kind(KIND_HOP_BASE + *hop as u16);
+                w.u32(*node);
                 w.u32(h.src);
                 w.u32(h.dst);
                 w.u16(h.sport);

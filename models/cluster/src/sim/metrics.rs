@@ -21,10 +21,18 @@ pub enum DropReason {
     NodeNoSuchPod,
     /// The flow's destination has no running pod to send to.
     NoRunningDestination,
+    /// A Service with no usable endpoints: the datapath rejects the connection.
+    ServiceNoEndpoints,
+    /// loadBalancerSourceRanges do not admit the source.
+    ServiceSourceRangeDenied,
+    /// externalTrafficPolicy Local and no endpoint on the node.
+    ServiceNoLocalEndpoints,
+    /// nf_conntrack table full ("nf_conntrack: table full, dropping packet").
+    ConntrackTableFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
@@ -32,6 +40,10 @@ impl DropReason {
         DropReason::VpcEgressNotSimulated,
         DropReason::NodeNoSuchPod,
         DropReason::NoRunningDestination,
+        DropReason::ServiceNoEndpoints,
+        DropReason::ServiceSourceRangeDenied,
+        DropReason::ServiceNoLocalEndpoints,
+        DropReason::ConntrackTableFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,7 +55,29 @@ impl DropReason {
             DropReason::VpcEgressNotSimulated => "vpc-egress-not-simulated",
             DropReason::NodeNoSuchPod => "node-no-such-pod",
             DropReason::NoRunningDestination => "no-running-destination",
+            DropReason::ServiceNoEndpoints => "service-no-endpoints",
+            DropReason::ServiceSourceRangeDenied => "service-source-range-denied",
+            DropReason::ServiceNoLocalEndpoints => "service-no-local-endpoints",
+            DropReason::ConntrackTableFull => "conntrack-table-full",
         }
+    }
+}
+
+/// `cnsim_services::Work` summed over a run (u64: a run's totals outgrow u32).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkTotals {
+    pub rules_evaluated: u64,
+    pub hash_probes: u64,
+    pub map_lookups: u64,
+    pub random_draws: u64,
+}
+
+impl WorkTotals {
+    pub fn add(&mut self, w: cnsim_services::Work) {
+        self.rules_evaluated += u64::from(w.rules_evaluated);
+        self.hash_probes += u64::from(w.hash_probes);
+        self.map_lookups += u64::from(w.map_lookups);
+        self.random_draws += u64::from(w.random_draws);
     }
 }
 
@@ -81,6 +115,15 @@ pub struct Metrics {
     pub conns_completed: u64,
     /// Bytes on the wire between nodes in different AZs (both directions).
     pub cross_az_bytes: u64,
+    /// Latency of packets that opened a connection (a NEW conntrack entry at the sender's node).
+    pub first_packet_latency: Histogram,
+    /// NEW connections that went through a service lookup, and the work they cost in all.
+    pub service_lookups: u64,
+    pub service_work: WorkTotals,
+    /// CPU time spent on packets in the datapath (hops, netfilter), ns.
+    pub cpu_ns: u64,
+    /// TCP: request sent → last response byte, per request (keep-alive requests included).
+    pub request_latency: Histogram,
     pub flows: Vec<FlowMetrics>,
     pub nodes: Vec<NodeMetrics>,
 }

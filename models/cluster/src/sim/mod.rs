@@ -4,7 +4,9 @@
 pub mod datapath;
 pub mod event;
 pub mod metrics;
+pub mod netfilter;
 pub mod packet;
+pub mod proxy;
 pub mod tcp;
 pub mod traffic;
 
@@ -16,13 +18,29 @@ use crate::world::World;
 pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let s = &spec.scenario;
     let world = World::build(s);
-    let (flows, sources) = traffic::plan(s, &world);
-    let mut model = datapath::Model::new(&world, &s.fabric, flows, sources);
+    let (set, _endpoint_pods) = crate::service_world::build(s, &world);
+    let (flows, sources) = traffic::plan(s, &world, &set);
+    let mode = proxy::mode(s.kube_proxy.mode);
+    let socket_lb = proxy::socket_lb(&s.kube_proxy);
+    let mut netfilter = netfilter::Netfilter::new(
+        &world,
+        s.seed,
+        mode,
+        socket_lb,
+        set,
+        proxy::conntrack(s, &world),
+        || proxy::engine(&s.kube_proxy),
+    );
+    let syncs = netfilter.full_sync();
+    let endpoint_change = proxy::endpoint_change_sync(s, &world, netfilter.services());
+    let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources);
     model.run(s.duration);
     // Events past the end stay queued: packets still on their way are reported as in flight.
     let in_flight = model.packets_in_flight() as u64;
     collect(CollectInput {
         name: &spec.name,
+        seed: s.seed,
+        duration_ns: s.duration.as_nanos(),
         description: &spec.description,
         world: &world,
         flows: model.flows(),
@@ -30,5 +48,8 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         digest: model.engine.digest(),
         events: model.engine.executed(),
         in_flight,
+        netfilter: &model.netfilter,
+        syncs: &syncs,
+        endpoint_change,
     })
 }

@@ -1,7 +1,7 @@
 //! Packets on the wire (`Header`, the fields a hop reads and the trace records) apart from the
 //! simulator's bookkeeping about them (`PacketMeta`), stored in a slab reused as packets end.
 
-use crate::world::{NodeId, PodId};
+use crate::world::NodeId;
 use sim_core::SimTime;
 use std::net::Ipv4Addr;
 
@@ -48,7 +48,11 @@ pub struct PacketMeta {
     pub src_node: NodeId,
     /// Set once routing has chosen the far node.
     pub dst_node: NodeId,
-    pub dst_pod: PodId,
+    /// It created a conntrack entry at the sender's node: the first packet of a connection.
+    pub opened: bool,
+    /// TCP: sent by the connection's client (set at send time: headers alone cannot tell when
+    /// a pod connects to itself with equal ports).
+    pub from_client: bool,
     /// Bytes on the wire between nodes (the IP length, plus VXLAN overhead when encapsulated).
     pub wire_len: u32,
     pub encapsulated: bool,

@@ -13,17 +13,24 @@ pub const SYN_LEN: u16 = 60;
 /// A pure ACK with the timestamp option: 20 + 20 + 12.
 pub const ACK_LEN: u16 = 52;
 
+/// One TCP connection. The client side is known from the start; the server is whoever the
+/// SYN reaches (a Service's endpoint is chosen by the datapath), so segments are told apart by
+/// the client's address and port, which no translation on the way changes.
 #[derive(Clone, Copy, Debug)]
 pub struct Conn {
     pub flow: u32,
     pub client: PodId,
-    pub server: PodId,
-    pub sport: u16,
+    pub client_ip: u32,
+    pub client_port: u16,
     pub opened_at: SimTime,
-    /// Request bytes the server has yet to receive.
+    /// When the current request was sent (for per-request latency).
+    pub request_sent_at: SimTime,
+    /// Request bytes the server has yet to receive of the current request.
     pub request_left: u64,
-    /// Response bytes the client has yet to receive.
+    /// Response bytes the client has yet to receive of the current response.
     pub response_left: u64,
+    /// Requests still to send on this connection after the current one (keep-alive).
+    pub requests_after: u32,
 }
 
 #[derive(Default)]
@@ -81,10 +88,7 @@ mod tests {
     fn segments_cover_the_payload_exactly() {
         assert_eq!(segments(0, 1000).count(), 0);
         assert_eq!(segments(1000, 1000).collect::<Vec<_>>(), vec![1000]);
-        assert_eq!(
-            segments(2500, 1000).collect::<Vec<_>>(),
-            vec![1000, 1000, 500]
-        );
+        assert_eq!(segments(2500, 1000).collect::<Vec<_>>(), vec![1000, 1000, 500]);
         for (b, m) in [(1u64, 1u32), (12345, 8949), (8949 * 3, 8949)] {
             assert_eq!(segments(b, m).map(u64::from).sum::<u64>(), b);
             assert!(segments(b, m).all(|s| s > 0 && s <= m));

@@ -2,7 +2,7 @@
 //! its own named RNG stream, so adding a flow never changes the draws of another.
 
 use crate::scenario::format::{Arrival, Flow, Protocol, Scenario};
-use crate::scenario::refs::{self, PodSet};
+use crate::scenario::refs::{self, PodSet, Target};
 use crate::world::{PodId, PodPhase, World};
 use sim_core::{ByteSize, PacketRate, RngStream, SimTime};
 
@@ -16,14 +16,17 @@ pub struct FlowPlan {
     pub name: String,
     pub protocol: Protocol,
     /// Destination pods that are running with an address; one is drawn per datagram or
-    /// connection.
+    /// connection. Empty for a Service target (the datapath picks the endpoint).
     pub dst_pods: Vec<PodId>,
+    /// A Service target: its address (the ClusterIP) and index in the world's ServiceSet.
+    pub service: Option<(std::net::Ipv4Addr, usize)>,
     pub dport: u16,
     pub rate: PacketRate,
     pub arrival: Arrival,
     pub packet_size: ByteSize,
     pub request: ByteSize,
     pub response: ByteSize,
+    pub requests: u32,
     pub start: SimTime,
     pub stop: SimTime,
     /// Sending pods declared, and how many of them run.
@@ -31,11 +34,15 @@ pub struct FlowPlan {
     pub src_running: u32,
 }
 
-/// One sending pod of one flow.
+/// One sending pod of one flow. Arrival times and destination choices come from separate
+/// streams, so changing how many destinations a flow has leaves its arrivals alone.
 pub struct Source {
     pub flow: u32,
     pub pod: PodId,
-    pub rng: RngStream,
+    /// Poisson gaps and the constant-rate phase.
+    pub arrivals: RngStream,
+    /// Which destination pod each datagram or connection goes to.
+    pub destinations: RngStream,
     /// Constant arrivals: the index of the next one and the source's phase offset.
     pub next_k: u64,
     pub phase: SimTime,
@@ -56,28 +63,30 @@ fn running(world: &World, pods: &[PodId]) -> Vec<PodId> {
 }
 
 /// Resolves every flow and builds its sources, in flow order then pod order.
-pub fn plan(s: &Scenario, world: &World) -> (Vec<FlowPlan>, Vec<Source>) {
+pub fn plan(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet) -> (Vec<FlowPlan>, Vec<Source>) {
     let mut plans = Vec::with_capacity(s.traffic.len());
     let mut sources = Vec::new();
     for (fi, f) in s.traffic.iter().enumerate() {
-        let (plan, senders) = plan_flow(s, world, f);
+        let (plan, senders) = plan_flow(s, world, services, f);
         for pod in senders {
-            let mut rng = RngStream::new(
-                s.seed,
-                &format!(
-                    "flow/{}/{}/{}",
-                    f.name, world.pods[pod as usize].namespace, world.pods[pod as usize].name
-                ),
+            let owner = format!(
+                "flow/{}/{}/{}",
+                f.name, world.pods[pod as usize].namespace, world.pods[pod as usize].name
             );
+            let mut arrivals = RngStream::new(s.seed, &format!("{owner}/arrivals"));
+            let destinations = RngStream::new(s.seed, &format!("{owner}/destinations"));
             let interval = plan.rate.interval_of(1).as_nanos().max(1);
+            // Constant-rate sources start at a random phase within one interval, so many
+            // pods of one flow do not fire in lockstep.
             let phase = match plan.arrival {
-                Arrival::Constant => SimTime::from_nanos(rng.below(interval)),
+                Arrival::Constant => SimTime::from_nanos(arrivals.below(interval)),
                 Arrival::Poisson => SimTime::ZERO,
             };
             sources.push(Source {
                 flow: fi as u32,
                 pod,
-                rng,
+                arrivals,
+                destinations,
                 next_k: 0,
                 phase,
             });
@@ -87,23 +96,33 @@ pub fn plan(s: &Scenario, world: &World) -> (Vec<FlowPlan>, Vec<Source>) {
     (plans, sources)
 }
 
-fn plan_flow(s: &Scenario, world: &World, f: &Flow) -> (FlowPlan, Vec<PodId>) {
+fn plan_flow(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet, f: &Flow) -> (FlowPlan, Vec<PodId>) {
     let from = refs::pod_set(s, &f.from).expect("validated");
-    let (to, port) = refs::target(s, &f.to).expect("validated");
-    let dport =
-        refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
+    let (dst_pods, service, dport) = match refs::flow_target(s, &f.to).expect("validated") {
+        Target::Pods(to, port) => {
+            let dport = refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
+            (running(world, &pods_of(world, to)), None, dport)
+        }
+        Target::Service { service, port } => {
+            let svc = &services.services[service];
+            let ip = svc.cluster_ip.expect("validation rejects flows to headless Services");
+            (Vec::new(), Some((ip, service)), svc.ports[port].port)
+        }
+    };
     let senders_all = pods_of(world, from);
     let senders = running(world, &senders_all);
     let plan = FlowPlan {
         name: f.name.clone(),
         protocol: f.protocol,
-        dst_pods: running(world, &pods_of(world, to)),
+        dst_pods,
+        service,
         dport,
         rate: f.rate,
         arrival: f.arrival,
         packet_size: f.packet_size,
         request: f.request,
         response: f.response,
+        requests: f.requests,
         start: f.start,
         stop: f.stop.unwrap_or(s.duration),
         src_total: senders_all.len() as u32,
@@ -122,10 +141,9 @@ impl Source {
                 t
             }
             Arrival::Poisson => {
-                let mean = plan.rate.interval_of(1);
                 let base = if self.next_k == 0 { plan.start } else { now };
                 self.next_k += 1;
-                base + self.rng.exponential(mean)
+                base + self.arrivals.exponential_gap(plan.rate.per_sec)
             }
         };
         (at < plan.stop).then_some(at)

@@ -1,0 +1,247 @@
+//! A node's netfilter path as the packet path sees it: conntrack first; for a NEW connection,
+//! the service datapath (kube-proxy's iptables / IPVS / nftables, or Cilium's eBPF) decides
+//! the translation, and the entry remembers it, so later packets and replies follow the entry
+//! without touching the rules. Work counted by the engine becomes CPU time through
+//! `cnsim_services::cost`.
+
+use super::packet::{Header, PROTO_TCP, PROTO_UDP};
+use crate::world::{NodeId, World};
+use cnsim_services::conntrack::{
+    invert, ConntrackConfig, ConntrackTable, CtState, Direction, InsertError, TcpFlags, TcpOutcome,
+};
+use cnsim_services::{
+    self as svc, Decision, Mode, NodeView, Origin, RandomSource, ServiceDatapath, ServiceSet, TraceStep, Work,
+};
+use sim_core::RngStream;
+use std::net::Ipv4Addr;
+
+fn to_packet(h: &Header) -> svc::Packet {
+    svc::Packet {
+        src: Ipv4Addr::from(h.src),
+        dst: Ipv4Addr::from(h.dst),
+        sport: h.sport,
+        dport: h.dport,
+        proto: protocol(h.proto),
+    }
+}
+
+fn tcp_flags(f: u8) -> TcpFlags {
+    use super::packet::tcp_flags::{ACK, FIN, SYN};
+    TcpFlags {
+        syn: f & SYN != 0,
+        ack: f & ACK != 0,
+        fin: f & FIN != 0,
+        rst: false,
+    }
+}
+
+/// What happened to a packet in a node's netfilter path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NfOutcome {
+    /// Continue. `new` says the packet created a conntrack entry; `cpu_ns` is the time spent.
+    Pass {
+        new: bool,
+        translated: bool,
+        cpu_ns: u64,
+        work: Work,
+    },
+    /// A Service without usable endpoints: REJECT.
+    Reject,
+    /// Dropped by the datapath (source ranges, no local endpoint).
+    Drop(svc::DropReason),
+    /// The conntrack table is full and nothing could be evicted.
+    TableFull,
+}
+
+pub struct NodeNetfilter {
+    engine: Option<Box<dyn ServiceDatapath>>,
+    table: ConntrackTable,
+    rng: RngStream,
+    view: NodeView,
+}
+
+/// Random draws for the engines from the node's own named stream.
+struct Draws<'a>(&'a mut RngStream);
+
+impl RandomSource for Draws<'_> {
+    fn next_u32(&mut self) -> u32 {
+        (self.0.next_u64() >> 32) as u32
+    }
+}
+
+pub struct Netfilter {
+    pub mode: Mode,
+    /// Cilium socket LB: translations for the node's own pods happen at connect().
+    socket_lb: bool,
+    nodes: Vec<NodeNetfilter>,
+    set: ServiceSet,
+    lookup_cost: svc::cost::LookupCost,
+    established_ns: u64,
+}
+
+fn protocol(p: u8) -> svc::Protocol {
+    match p {
+        PROTO_TCP => svc::Protocol::Tcp,
+        PROTO_UDP => svc::Protocol::Udp,
+        _ => svc::Protocol::Sctp,
+    }
+}
+
+impl Netfilter {
+    /// `engine` builds one node's datapath; None when the scenario has no Services (then no
+    /// rules exist and every NEW connection passes at base cost).
+    pub fn new(
+        world: &World,
+        seed: u64,
+        mode: Mode,
+        socket_lb: bool,
+        set: ServiceSet,
+        conntrack: impl Fn(NodeId) -> ConntrackConfig,
+        engine: impl Fn() -> Option<Box<dyn ServiceDatapath>>,
+    ) -> Netfilter {
+        let cluster_cidr = world.cluster_cidr;
+        let nodes = (0..world.nodes.len())
+            .map(|n| NodeNetfilter {
+                engine: if set.services.is_empty() { None } else { engine() },
+                table: ConntrackTable::new(conntrack(n as NodeId)),
+                rng: RngStream::new(seed, &format!("netfilter/{}", world.nodes[n].name)),
+                view: NodeView {
+                    name: world.nodes[n].name.clone(),
+                    node_ips: vec![world.nodes[n].ip],
+                    cluster_cidr: Some(cluster_cidr),
+                },
+            })
+            .collect();
+        Netfilter {
+            mode,
+            socket_lb,
+            nodes,
+            set,
+            lookup_cost: svc::cost::lookup_cost(mode),
+            established_ns: svc::cost::established_cost_ns(mode),
+        }
+    }
+
+    pub fn services(&self) -> &ServiceSet {
+        &self.set
+    }
+
+    /// Programs every node's datapath (a full sync), returning the sync stats of each.
+    pub fn full_sync(&mut self) -> Vec<svc::SyncStats> {
+        let set = &self.set;
+        self.nodes
+            .iter_mut()
+            .map(|n| n.engine.as_mut().map(|e| e.full_sync(set, &n.view)).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn conntrack(&self, node: NodeId) -> &ConntrackTable {
+        &self.nodes[node as usize].table
+    }
+
+    /// The ruleset a node holds, in its tool's save format.
+    pub fn dump(&self, node: NodeId) -> Option<String> {
+        self.nodes[node as usize].engine.as_ref().map(|e| e.dump())
+    }
+
+    /// Runs `header` through `node`'s netfilter path, translating it in place.
+    pub fn process(
+        &mut self,
+        node: NodeId,
+        header: &mut Header,
+        origin: Origin,
+        now_ns: u64,
+        trace: Option<&mut Vec<TraceStep>>,
+    ) -> NfOutcome {
+        let n = &mut self.nodes[node as usize];
+        let pkt = to_packet(header);
+        let probe = Work {
+            hash_probes: cnsim_services::conntrack::HASH_PROBES_PER_LOOKUP,
+            ..Work::default()
+        };
+        if let Some((id, dir)) = n.table.lookup(&pkt, now_ns) {
+            let entry = n.table.get(id).expect("a found entry is live").clone();
+            let reopened = if header.proto == PROTO_TCP {
+                n.table.update_tcp(id, tcp_flags(header.flags), dir, now_ns) == TcpOutcome::Reopened
+            } else {
+                n.table.update(id, dir, now_ns);
+                false
+            };
+            if !reopened {
+                let (orig, rep) = (entry.orig, entry.reply);
+                if dir == Direction::Reply {
+                    // Undo the DNAT on the way back: the reply comes from the original destination.
+                    header.src = u32::from(orig.dst);
+                    header.sport = orig.dport;
+                } else {
+                    header.dst = u32::from(rep.src);
+                    header.dport = rep.sport;
+                }
+                let translated = orig.dst != rep.src || orig.dport != rep.sport;
+                return NfOutcome::Pass {
+                    new: false,
+                    translated,
+                    cpu_ns: self.established_ns,
+                    work: probe,
+                };
+            }
+        }
+        let mut work = probe;
+        let mut translated = false;
+        if let Some(engine) = n.engine.as_mut() {
+            let verdict = engine.lookup(&pkt, origin, now_ns, &mut Draws(&mut n.rng), trace);
+            work.add(verdict.work);
+            match verdict.decision {
+                Decision::NotAService => {}
+                Decision::Dnat { ip, dport, .. } => {
+                    header.dst = u32::from(ip);
+                    header.dport = dport;
+                    translated = true;
+                }
+                Decision::Reject { .. } => return NfOutcome::Reject,
+                Decision::Drop { reason, .. } => return NfOutcome::Drop(reason),
+            }
+        }
+        let cpu_ns = self.lookup_cost.ns(&work);
+        let n = &mut self.nodes[node as usize];
+        let at_socket = translated && self.socket_lb && origin != Origin::External;
+        let tracked = if at_socket { to_packet(header) } else { pkt };
+        if at_socket {
+            // Translated at connect() (or sendmsg() for UDP): the connection is tracked by its
+            // backend tuple, which later datagrams of a UDP socket may already have made.
+            if let Some((id, dir)) = n.table.lookup(&tracked, now_ns) {
+                if header.proto == PROTO_TCP {
+                    n.table.update_tcp(id, tcp_flags(header.flags), dir, now_ns);
+                } else {
+                    n.table.update(id, dir, now_ns);
+                }
+                return NfOutcome::Pass {
+                    new: false,
+                    translated,
+                    cpu_ns,
+                    work,
+                };
+            }
+        }
+        // A segment conntrack will not track (e.g. a stray ACK it cannot pick up) passes untracked.
+        let Some(state) = CtState::first_packet(pkt.proto, tcp_flags(header.flags)) else {
+            return NfOutcome::Pass {
+                new: false,
+                translated,
+                cpu_ns,
+                work,
+            };
+        };
+        match n.table.insert(tracked, invert(&to_packet(header)), state, now_ns) {
+            Ok(_) => NfOutcome::Pass {
+                new: true,
+                translated,
+                cpu_ns,
+                work,
+            },
+            Err(InsertError::TableFull) => NfOutcome::TableFull,
+            // The tuple is tracked already (a port reuse clash): the kernel drops such a packet.
+            Err(InsertError::Clash) => NfOutcome::TableFull,
+        }
+    }
+}
