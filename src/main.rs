@@ -3,11 +3,13 @@
 //! Exit codes (DESIGN.md): 0 success, 1 a valid answer of "no" (`verify`: digests differ),
 //! 2 bad input or usage.
 
+mod datapath;
 mod format;
 mod load;
 mod out;
 mod run;
 mod table;
+mod trace;
 mod verify;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +53,50 @@ enum Command {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
         runs: u32,
     },
+    /// One packet from a pod to a target, hop by hop: every rule it matched, the backend
+    /// chosen, the route taken, each hop's latency. TARGET: NS/POD, NS/svc/NAME or an IP,
+    /// with :PORT[/PROTO].
+    Trace {
+        scenario: PathBuf,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The variant to trace in (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// What a node's service datapath holds.
+    Datapath {
+        #[command(subcommand)]
+        command: DatapathCommand,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DumpMode {
+    Iptables,
+    Nftables,
+    Ipvs,
+    Ebpf,
+}
+
+#[derive(Subcommand)]
+enum DatapathCommand {
+    /// Print the ruleset NODE would hold: iptables-restore, nft -f, ipvsadm -Sn, or the eBPF
+    /// service maps as `cilium-dbg bpf lb list` prints them.
+    Dump {
+        scenario: PathBuf,
+        #[arg(long)]
+        node: String,
+        #[arg(long, value_enum)]
+        mode: DumpMode,
+        /// The variant whose Services to program (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+    },
 }
 
 /// How a command ended.
@@ -83,6 +129,22 @@ fn main() -> ExitCode {
             format,
         } => run::run(&scenario, seed, out.as_deref(), format),
         Command::Verify { scenario, runs } => verify::verify(&scenario, runs),
+        Command::Trace {
+            scenario,
+            from,
+            to,
+            variant,
+            format,
+        } => trace::trace(&scenario, &from, &to, variant.as_deref(), format),
+        Command::Datapath {
+            command:
+                DatapathCommand::Dump {
+                    scenario,
+                    node,
+                    mode,
+                    variant,
+                },
+        } => datapath::dump(&scenario, &node, mode, variant.as_deref()),
     };
     match outcome {
         Outcome::Ok => ExitCode::SUCCESS,

@@ -222,3 +222,86 @@ fn usage_errors_are_exit_2_and_help_is_exit_0() {
     assert_eq!(cnsim(&["--help"]).status.code(), Some(0));
     assert_eq!(cnsim(&["run", "does/not/exist.ron"]).status.code(), Some(2));
 }
+
+const HEADLINE: &str = "scenarios/1000-services-iptables-vs-ipvs.ron";
+
+#[test]
+fn trace_json_holds_the_contracted_fields() {
+    let o = cnsim(&[
+        "trace",
+        HEADLINE,
+        "--from",
+        "app/client-0",
+        "--to",
+        "bulk/svc/svc-7:80",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["verdict"], "delivered");
+    let backend = j["backend"].as_str().unwrap();
+    assert!(
+        backend.starts_with("10.244.") && backend.ends_with(":8080"),
+        "{backend}"
+    );
+    assert!(j["reason"].is_null());
+    let hops = j["hops"].as_array().unwrap();
+    assert!(hops.len() >= 4);
+    for h in hops {
+        for k in ["hop", "node", "detail"] {
+            assert!(h[k].is_string(), "hop field {k}: {h}");
+        }
+    }
+    // Every variant traces; an unknown one says which exist.
+    for v in ["iptables", "ipvs", "nftables", "ebpf"] {
+        let o = cnsim(&[
+            "trace",
+            HEADLINE,
+            "--from",
+            "app/client-0",
+            "--to",
+            "bulk/svc/svc-7:80",
+            "--variant",
+            v,
+        ]);
+        assert!(
+            o.status.success() && stdout(&o).contains("verdict: delivered"),
+            "{v}: {}",
+            stderr(&o)
+        );
+    }
+    let o = cnsim(&[
+        "trace",
+        HEADLINE,
+        "--from",
+        "app/client-0",
+        "--to",
+        "bulk/svc/svc-7:80",
+        "--variant",
+        "bpf",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("iptables, ipvs, nftables, ebpf"));
+}
+
+#[test]
+fn datapath_dump_prints_each_modes_own_format() {
+    let cases = [
+        ("iptables", "-A KUBE-SERVICES"),
+        ("nftables", "add table ip kube-proxy"),
+        ("ipvs", "-A -t 172.20."),
+        ("ebpf", "SERVICE ADDRESS"),
+    ];
+    for (mode, needle) in cases {
+        let o = cnsim(&["datapath", "dump", HEADLINE, "--node", "workers-1", "--mode", mode]);
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.contains(needle), "{mode} dump lacks {needle:?}");
+        assert!(text.lines().count() > 1000, "{mode}: 1000 Services make a long dump");
+    }
+    let o = cnsim(&["datapath", "dump", HEADLINE, "--node", "nope", "--mode", "iptables"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("workers-0"), "names the valid nodes");
+}

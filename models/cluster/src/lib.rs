@@ -6,12 +6,14 @@
 //! sources and the packet path on the event engine) → `results::VariantResult`.
 
 pub mod calibration;
+pub mod dump;
 pub mod lpm;
 pub mod placement;
 pub mod results;
 pub mod scenario;
 pub mod service_world;
 pub mod sim;
+pub mod trace;
 pub mod world;
 
 pub use results::{RunResult, VariantResult, RUN_SCHEMA};

@@ -9,6 +9,9 @@ use ipnet::Ipv4Net;
 use std::fmt;
 use std::net::Ipv4Addr;
 
+mod categorize;
+pub use categorize::{categorize_endpoints, port_endpoints, Categorized, EndpointKey, PortEndpoint};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
@@ -106,7 +109,8 @@ pub struct Endpoint {
 
 /// Services and, per service and port, their endpoints: the state kube-proxy syncs from.
 /// Index order is the order the API server lists objects in; engines must not depend on it
-/// for anything the kernel would order differently (kube-proxy sorts where the kernel sees it).
+/// for anything the kernel would order differently (kube-proxy sorts where the kernel sees it:
+/// `ServiceSet::categorize` gives its deduplicated, `ip:port`-ordered view of a port).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceSet {
     pub services: Vec<Service>,
@@ -170,15 +174,28 @@ pub struct Packet {
 pub enum RejectReason {
     /// The Service has no (usable) endpoints: kube-proxy REJECTs (ICMP port unreachable / RST).
     NoEndpoints,
+    /// An address of a Service hit on a port the Service does not serve: nftables'
+    /// `cluster-ips-check`, IPVS's KUBE-IPVS-FILTER. The verdict's `port` is `NO_PORT`.
+    InvalidPort,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
     /// A LoadBalancer's loadBalancerSourceRanges do not allow the source (KUBE-FW-* DROP).
     SourceRangeDenied,
-    /// externalTrafficPolicy Local and no endpoint on this node (iptables: DROP in KUBE-EXT/SVL).
+    /// A Local traffic policy and no endpoint on this node, though some node has one
+    /// (iptables: DROP "has no local endpoints"; nftables: a `drop` no-endpoint element).
     NoLocalEndpoints,
+    /// kubelet's KUBE-FIREWALL guard ("block incoming localnet connections"): a packet to
+    /// 127.0.0.0/8 from outside it that no NAT rule translated. About no Service: the
+    /// verdict's `service` is `NO_SERVICE` and its `port` `NO_PORT`.
+    LocalnetGuard,
 }
+
+/// `Decision::{Reject, Drop}.port` when the verdict is about no single port of the Service.
+pub const NO_PORT: u32 = u32::MAX;
+/// `Decision::Drop.service` when the verdict is about no Service at all.
+pub const NO_SERVICE: u32 = u32::MAX;
 
 /// What the datapath decided for the first packet of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,115 +322,4 @@ pub trait ServiceDatapath {
     /// The programmed state in the tool's own save format (iptables-restore, nft -f,
     /// ipvsadm -Sn, cilium-dbg bpf lb list).
     fn dump(&self) -> String;
-}
-
-impl Service {
-    /// Reachable from outside the cluster: NodePort, LoadBalancer, or external IPs.
-    pub fn externally_accessible(&self) -> bool {
-        self.kind != ServiceType::ClusterIP || !self.external_ips.is_empty()
-    }
-
-    /// kube-proxy's `UsesClusterEndpoints`: some traffic may go to any endpoint.
-    pub fn uses_cluster_endpoints(&self) -> bool {
-        self.internal_traffic_policy == TrafficPolicy::Cluster
-            || (self.externally_accessible() && self.external_traffic_policy == TrafficPolicy::Cluster)
-    }
-
-    /// kube-proxy's `UsesLocalEndpoints`: some traffic must stay on this node.
-    pub fn uses_local_endpoints(&self) -> bool {
-        self.internal_traffic_policy == TrafficPolicy::Local
-            || (self.externally_accessible() && self.external_traffic_policy == TrafficPolicy::Local)
-    }
-}
-
-/// The endpoints of one service port a node may use, as kube-proxy's `CategorizeEndpoints`
-/// (pkg/proxy/topology.go) splits them, by index into the port's endpoint list, in list order.
-/// Topology-aware hints are not modelled.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Categorized {
-    /// For Cluster policies: ready endpoints, or if none is ready, the serving-terminating ones.
-    pub cluster: Vec<usize>,
-    /// For Local policies: the same rule over endpoints on this node.
-    pub local: Vec<usize>,
-    /// Whether any endpoint is usable at all for the policies the service uses.
-    pub any_usable: bool,
-}
-
-/// Applies the ready → serving-terminating fallback to the endpoints `keep` selects.
-fn usable(eps: &[Endpoint], keep: impl Fn(&Endpoint) -> bool) -> Vec<usize> {
-    let ready: Vec<usize> = (0..eps.len()).filter(|&i| keep(&eps[i]) && eps[i].ready).collect();
-    if !ready.is_empty() {
-        return ready;
-    }
-    (0..eps.len())
-        .filter(|&i| keep(&eps[i]) && eps[i].serving && eps[i].terminating)
-        .collect()
-}
-
-impl ServiceSet {
-    /// Categorizes the endpoints of port `p` of service `s` for `node`.
-    pub fn categorize(&self, s: usize, p: usize, node: &str) -> Categorized {
-        let svc = &self.services[s];
-        let eps = &self.endpoints[s][p];
-        let cluster = if svc.uses_cluster_endpoints() {
-            usable(eps, |_| true)
-        } else {
-            Vec::new()
-        };
-        let local = if svc.uses_local_endpoints() {
-            usable(eps, |e| e.node == node)
-        } else {
-            Vec::new()
-        };
-        let any_usable = !cluster.is_empty() || !local.is_empty();
-        Categorized {
-            cluster,
-            local,
-            any_usable,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ep(ip: u8, node: &str, ready: bool, serving: bool, terminating: bool) -> Endpoint {
-        Endpoint {
-            ip: Ipv4Addr::new(10, 244, 0, ip),
-            port: 80,
-            node: node.into(),
-            ready,
-            serving,
-            terminating,
-        }
-    }
-
-    #[test]
-    fn categorize_falls_back_to_serving_terminating_and_splits_local() {
-        let mut set = crate::testing::cluster_ip_services(1, 0);
-        set.endpoints[0][0] = vec![
-            ep(1, "a", false, true, true),
-            ep(2, "b", true, true, false),
-            ep(3, "a", false, false, false),
-        ];
-        assert_eq!(
-            set.categorize(0, 0, "a").cluster,
-            vec![1],
-            "ready wins over terminating"
-        );
-        assert!(
-            set.categorize(0, 0, "a").local.is_empty(),
-            "Cluster policies compute no local set"
-        );
-        set.services[0].internal_traffic_policy = TrafficPolicy::Local;
-        let c = set.categorize(0, 0, "a");
-        assert_eq!(
-            (c.cluster.clone(), c.local.clone()),
-            (vec![], vec![0]),
-            "local: no ready one on node a, so the terminating one"
-        );
-        set.endpoints[0][0] = vec![ep(3, "a", false, false, false)];
-        assert!(!set.categorize(0, 0, "a").any_usable);
-    }
 }

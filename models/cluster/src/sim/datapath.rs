@@ -12,13 +12,14 @@ use super::event::{Ev, Hop};
 use super::metrics::{DropReason, Metrics};
 use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
+use super::routing::{self, Egress};
 use super::tcp::{self, Conn, ConnSlab};
 use super::traffic::{FlowPlan, Source, EPHEMERAL_FIRST, EPHEMERAL_LAST};
 use crate::calibration::{
     NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES,
 };
-use crate::scenario::format::{NetworkMode, Protocol};
-use crate::world::{NodeId, PodId, VpcTarget, World};
+use crate::scenario::format::Protocol;
+use crate::world::{NodeId, PodId, World};
 use cnsim_services::Origin;
 use sim_core::{Engine, SimTime};
 use std::collections::VecDeque;
@@ -271,16 +272,12 @@ impl<'w> Model<'w> {
                 self.metrics.cpu_ns += cpu_ns;
                 Some(SimTime::from_nanos(cpu_ns))
             }
-            NfOutcome::Reject => {
-                self.drop_packet(packet, DropReason::ServiceNoEndpoints);
+            NfOutcome::Reject(reason) => {
+                self.drop_packet(packet, reason.into());
                 None
             }
-            NfOutcome::Drop(cnsim_services::DropReason::SourceRangeDenied) => {
-                self.drop_packet(packet, DropReason::ServiceSourceRangeDenied);
-                None
-            }
-            NfOutcome::Drop(cnsim_services::DropReason::NoLocalEndpoints) => {
-                self.drop_packet(packet, DropReason::ServiceNoLocalEndpoints);
+            NfOutcome::Drop(reason) => {
+                self.drop_packet(packet, reason.into());
                 None
             }
             NfOutcome::TableFull => {
@@ -298,24 +295,25 @@ impl<'w> Model<'w> {
             return;
         };
         let world = self.world;
-        let dst_ip = header.dst_ip();
         self.metrics.cpu_ns += NODE_ROUTING.as_nanos();
-        if world.nodes[node as usize].pod_cidr.is_some_and(|c| c.contains(&dst_ip)) {
-            self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
-            self.engine.schedule_at(
-                now + nf + NODE_ROUTING + VETH_TRAVERSAL,
-                Ev::Hop {
-                    hop: Hop::PodRx,
-                    node,
-                    packet,
-                    header,
-                },
-            );
-            return;
-        }
+        let encapsulate = match routing::egress(world, node, header.dst_ip()) {
+            Egress::LocalPod => {
+                self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
+                self.engine.schedule_at(
+                    now + nf + NODE_ROUTING + VETH_TRAVERSAL,
+                    Ev::Hop {
+                        hop: Hop::PodRx,
+                        node,
+                        packet,
+                        header,
+                    },
+                );
+                return;
+            }
+            Egress::Eni { encapsulate } => encapsulate,
+        };
         let mut ready = now + nf + NODE_ROUTING;
-        // Overlay: pod prefixes of other nodes are reached through VXLAN to the node address.
-        if world.mode == NetworkMode::Overlay && world.node_of_pod_ip(dst_ip).is_some() {
+        if encapsulate {
             let m = self.packets.get_mut(packet);
             m.encapsulated = true;
             m.wire_len += VXLAN_OVERHEAD_BYTES;
@@ -360,30 +358,10 @@ impl<'w> Model<'w> {
         let now = self.engine.now();
         let meta = *self.packets.get(packet);
         let world = self.world;
-        let outer_dst = if meta.encapsulated {
-            match world.node_of_pod_ip(header.dst_ip()) {
-                Some(n) => world.nodes[n as usize].ip,
-                None => unreachable!("encapsulated only toward a known VTEP"),
-            }
-        } else {
-            header.dst_ip()
-        };
-        let target = world
-            .route_table_of(meta.src_node)
-            .routes
-            .lookup(outer_dst)
-            .map(|(_, t)| *t);
-        let far: NodeId = match target {
-            None => return self.drop_packet(packet, DropReason::VpcNoRoute),
-            Some(VpcTarget::Blackhole) => return self.drop_packet(packet, DropReason::VpcBlackhole),
-            Some(VpcTarget::InternetGateway) | Some(VpcTarget::NatGateway(_)) => {
-                return self.drop_packet(packet, DropReason::VpcEgressNotSimulated)
-            }
-            Some(VpcTarget::NodeEni(n)) => n,
-            Some(VpcTarget::Local) => match world.node_by_ip(outer_dst) {
-                Some(n) => n,
-                None => return self.drop_packet(packet, DropReason::VpcNoSuchAddress),
-            },
+        let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
+        let far = match routing::vpc(world, meta.src_node, outer) {
+            Ok(hop) => hop.far,
+            Err(reason) => return self.drop_packet(packet, reason),
         };
         let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
         let latency = if a == b {

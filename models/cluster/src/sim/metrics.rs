@@ -29,10 +29,14 @@ pub enum DropReason {
     ServiceNoLocalEndpoints,
     /// nf_conntrack table full ("nf_conntrack: table full, dropping packet").
     ConntrackTableFull,
+    /// A Service address on a port it does not serve (nftables cluster-ips-check, IPVS filter).
+    ServiceInvalidPort,
+    /// kubelet's KUBE-FIREWALL guard against non-local traffic to 127.0.0.0/8.
+    LocalnetGuard,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
@@ -44,6 +48,8 @@ impl DropReason {
         DropReason::ServiceSourceRangeDenied,
         DropReason::ServiceNoLocalEndpoints,
         DropReason::ConntrackTableFull,
+        DropReason::ServiceInvalidPort,
+        DropReason::LocalnetGuard,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +65,8 @@ impl DropReason {
             DropReason::ServiceSourceRangeDenied => "service-source-range-denied",
             DropReason::ServiceNoLocalEndpoints => "service-no-local-endpoints",
             DropReason::ConntrackTableFull => "conntrack-table-full",
+            DropReason::ServiceInvalidPort => "service-invalid-port",
+            DropReason::LocalnetGuard => "localnet-guard",
         }
     }
 }
@@ -78,6 +86,25 @@ impl WorkTotals {
         self.hash_probes += u64::from(w.hash_probes);
         self.map_lookups += u64::from(w.map_lookups);
         self.random_draws += u64::from(w.random_draws);
+    }
+}
+
+impl From<cnsim_services::RejectReason> for DropReason {
+    fn from(r: cnsim_services::RejectReason) -> DropReason {
+        match r {
+            cnsim_services::RejectReason::NoEndpoints => DropReason::ServiceNoEndpoints,
+            cnsim_services::RejectReason::InvalidPort => DropReason::ServiceInvalidPort,
+        }
+    }
+}
+
+impl From<cnsim_services::DropReason> for DropReason {
+    fn from(r: cnsim_services::DropReason) -> DropReason {
+        match r {
+            cnsim_services::DropReason::SourceRangeDenied => DropReason::ServiceSourceRangeDenied,
+            cnsim_services::DropReason::NoLocalEndpoints => DropReason::ServiceNoLocalEndpoints,
+            cnsim_services::DropReason::LocalnetGuard => DropReason::LocalnetGuard,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod netfilter;
 pub mod packet;
 pub mod proxy;
+pub mod routing;
 pub mod tcp;
 pub mod traffic;
 
@@ -20,23 +21,16 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let world = World::build(s);
     let (set, _endpoint_pods) = crate::service_world::build(s, &world);
     let (flows, sources) = traffic::plan(s, &world, &set);
-    let mode = proxy::mode(s.kube_proxy.mode);
-    let socket_lb = proxy::socket_lb(&s.kube_proxy);
-    let mut netfilter = netfilter::Netfilter::new(
-        &world,
-        s.seed,
-        mode,
-        socket_lb,
-        set,
-        proxy::conntrack(s, &world),
-        || proxy::engine(&s.kube_proxy),
-    );
-    let syncs = netfilter.full_sync();
-    let endpoint_change = proxy::endpoint_change_sync(s, &world, netfilter.services());
+    let (netfilter, syncs) = proxy::netfilter(s, &world, set);
     let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources);
     model.run(s.duration);
     // Events past the end stay queued: packets still on their way are reported as in flight.
     let in_flight = model.packets_in_flight() as u64;
+    let endpoint_change = if world.nodes.is_empty() {
+        None
+    } else {
+        model.netfilter.endpoint_change_sync(0)
+    };
     collect(CollectInput {
         name: &spec.name,
         seed: s.seed,

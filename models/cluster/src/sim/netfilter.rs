@@ -45,8 +45,9 @@ pub enum NfOutcome {
         cpu_ns: u64,
         work: Work,
     },
-    /// A Service without usable endpoints: REJECT.
-    Reject,
+    /// REJECT (ICMP unreachable / TCP RST): a Service without usable endpoints, or a port it
+    /// does not serve.
+    Reject(svc::RejectReason),
     /// Dropped by the datapath (source ranges, no local endpoint).
     Drop(svc::DropReason),
     /// The conntrack table is full and nothing could be evicted.
@@ -139,6 +140,22 @@ impl Netfilter {
         &self.nodes[node as usize].table
     }
 
+    /// What one endpoint change costs to program, measured on `node`'s own engine once the run
+    /// is over (so it changes nothing the run saw): the first Service with two or more
+    /// endpoints loses its last one and the engine re-syncs that Service (kube-proxy's partial
+    /// sync; a full pass where the mode has no other). None without an engine or such Service.
+    pub fn endpoint_change_sync(&mut self, node: NodeId) -> Option<svc::SyncStats> {
+        let n = &mut self.nodes[node as usize];
+        let engine = n.engine.as_mut()?;
+        let changed =
+            (0..self.set.services.len()).find(|&i| self.set.endpoints[i].first().is_some_and(|e| e.len() >= 2))?;
+        let mut after = self.set.clone();
+        for eps in &mut after.endpoints[changed] {
+            eps.pop();
+        }
+        Some(engine.partial_sync(&after, &n.view, &[changed]))
+    }
+
     /// The ruleset a node holds, in its tool's save format.
     pub fn dump(&self, node: NodeId) -> Option<String> {
         self.nodes[node as usize].engine.as_ref().map(|e| e.dump())
@@ -198,7 +215,7 @@ impl Netfilter {
                     header.dport = dport;
                     translated = true;
                 }
-                Decision::Reject { .. } => return NfOutcome::Reject,
+                Decision::Reject { reason, .. } => return NfOutcome::Reject(reason),
                 Decision::Drop { reason, .. } => return NfOutcome::Drop(reason),
             }
         }

@@ -6,7 +6,7 @@ use crate::scenario::services::{IpvsScheduler, KubeProxy, LbAlgorithm, ProxyMode
 use crate::world::{NodeId, World};
 use cnsim_ipam::InstanceCatalog;
 use cnsim_services::conntrack::{ConntrackConfig, Timeouts};
-use cnsim_services::{Mode, NodeView, ServiceDatapath, ServiceSet, SyncStats};
+use cnsim_services::{Mode, ServiceDatapath, ServiceSet, SyncStats};
 
 pub fn mode(m: ProxyMode) -> Mode {
     match m {
@@ -78,23 +78,17 @@ pub fn socket_lb(k: &KubeProxy) -> bool {
     k.mode == ProxyMode::Ebpf && k.socket_lb
 }
 
-/// What one endpoint change costs to program: a fresh engine on the first node is fully
-/// synced, then the first Service with two or more endpoints loses its last one and the engine
-/// re-syncs that Service (kube-proxy's partial sync; a full pass where the mode has no other).
-/// None when no engine runs or no Service has two endpoints.
-pub fn endpoint_change_sync(s: &Scenario, world: &World, set: &ServiceSet) -> Option<SyncStats> {
-    let mut engine = engine(&s.kube_proxy)?;
-    let node = world.nodes.first()?;
-    let view = NodeView {
-        name: node.name.clone(),
-        node_ips: vec![node.ip],
-        cluster_cidr: Some(world.cluster_cidr),
-    };
-    let changed = (0..set.services.len()).find(|&i| set.endpoints[i].first().is_some_and(|e| e.len() >= 2))?;
-    engine.full_sync(set, &view);
-    let mut after = set.clone();
-    for eps in &mut after.endpoints[changed] {
-        eps.pop();
-    }
-    Some(engine.partial_sync(&after, &view, &[changed]))
+/// Every node's netfilter path for a scenario, its datapath fully synced.
+pub fn netfilter(s: &Scenario, world: &World, set: ServiceSet) -> (super::netfilter::Netfilter, Vec<SyncStats>) {
+    let mut nf = super::netfilter::Netfilter::new(
+        world,
+        s.seed,
+        mode(s.kube_proxy.mode),
+        socket_lb(&s.kube_proxy),
+        set,
+        conntrack(s, world),
+        || engine(&s.kube_proxy),
+    );
+    let syncs = nf.full_sync();
+    (nf, syncs)
 }

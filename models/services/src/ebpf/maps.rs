@@ -8,9 +8,9 @@
 //! and the `0.0.0.0` surrogate (non-routable: only socket LB matches it, for local addresses
 //! without an entry of their own); each external IP; each LoadBalancer ingress IP. Each
 //! frontend has its own reverse-NAT id. Backends are the categorized endpoints (kube-proxy's
-//! rules, `ServiceSet::categorize`) of the policy that applies to the frontend, deduplicated
-//! by address as Cilium keys them; ClusterIP frontends follow internalTrafficPolicy, the
-//! others externalTrafficPolicy, and when the two policies differ an external frontend gets
+//! rules, `ServiceSet::categorize`, which also leaves one per address as Cilium keys them) of
+//! the policy that applies to the frontend; ClusterIP frontends follow internalTrafficPolicy,
+//! the others externalTrafficPolicy, and when the two policies differ an external frontend gets
 //! two scopes (`two-scopes`): the external scope serves traffic from outside the node, the
 //! internal scope traffic from its pods and host.
 //!
@@ -210,23 +210,25 @@ pub fn build(set: &ServiceSet, node: &NodeView, ids: &mut Ids) -> Program {
         for (pi, port) in svc.ports.iter().enumerate() {
             let eps = &set.endpoints[s][pi];
             let cat = set.categorize(s, pi, &node.name);
-            // Deduplicated (backend id, endpoint index) lists per policy.
-            let mut to_backends = |idx: &[usize]| -> Vec<(u32, u32)> {
-                let mut out: Vec<(u32, u32)> = Vec::new();
-                for &i in idx {
-                    let e = &eps[i];
-                    let id = ids.backend((e.ip, e.port, port.protocol));
-                    backends.entry(id).or_insert_with(|| Backend {
-                        ip: e.ip,
-                        port: e.port,
-                        proto: port.protocol,
-                        node: e.node.clone(),
-                    });
-                    if !out.iter().any(|(b, _)| *b == id) {
-                        out.push((id, i as u32));
-                    }
-                }
-                out
+            // (backend id, endpoint index) per policy. The categorized endpoints are already
+            // one per address (Cilium's backend key, within one port and protocol); slots
+            // follow the API list, the order the agent received them in.
+            let mut to_backends = |positions: &[usize]| -> Vec<(u32, u32)> {
+                let mut idx = cat.indices(positions);
+                idx.sort_unstable();
+                idx.into_iter()
+                    .map(|i| {
+                        let e = &eps[i];
+                        let id = ids.backend((e.ip, e.port, port.protocol));
+                        backends.entry(id).or_insert_with(|| Backend {
+                            ip: e.ip,
+                            port: e.port,
+                            proto: port.protocol,
+                            node: e.node.clone(),
+                        });
+                        (id, i as u32)
+                    })
+                    .collect()
             };
             let cluster = to_backends(&cat.cluster);
             let local = to_backends(&cat.local);

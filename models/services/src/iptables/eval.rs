@@ -233,11 +233,11 @@ pub fn lookup(
                 }
             }
             Cause::Dropped { service, port, reason } => Decision::Drop { service, port, reason },
-            // model.rs has no reason for kubelet's martian guard; name no service.
+            // kubelet's guard is about no Service.
             Cause::Martian => Decision::Drop {
-                service: u32::MAX,
-                port: u32::MAX,
-                reason: DropReason::NoLocalEndpoints,
+                service: NO_SERVICE,
+                port: NO_PORT,
+                reason: DropReason::LocalnetGuard,
             },
         };
     } else if origin == Origin::Host || !local_dst {

@@ -4,12 +4,9 @@
 //! built-in chains. Per-service chains are tagged with their service so partial syncs can
 //! leave them out of the restore text.
 
-use super::endpoints::{
-    categorize, external_policy_local, internal_policy_local, port_externally_accessible, KpCategorized,
-};
 use super::names::*;
 use super::rule::*;
-use crate::model::{DropReason, NodeView, ServiceSet};
+use crate::model::{Categorized, DropReason, NodeView, ServiceSet};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 
@@ -129,8 +126,8 @@ pub fn generate(set: &ServiceSet, node: &NodeView, cfg: &ProxierConfig) -> Rules
     let masq_id = nat.chain_id(KUBE_MARK_MASQ);
     let order = service_port_order(set);
     // Categorize first: large-cluster mode depends on the total, before any rule is written.
-    let cats: Vec<KpCategorized<'_>> = order.iter().map(|&(s, p)| categorize(set, s, p, &node.name)).collect();
-    let total_endpoints: usize = cats.iter().map(|c| c.all.len()).sum();
+    let cats: Vec<Categorized<'_>> = order.iter().map(|&(s, p)| set.categorize(s, p, &node.name)).collect();
+    let total_endpoints: usize = cats.iter().map(|c| c.endpoints.len()).sum();
     let mut g = Gen {
         cfg,
         node,

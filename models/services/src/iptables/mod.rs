@@ -4,12 +4,11 @@
 //! `IptablesReference` walks every rule as the kernel does, `IptablesFast` skips through an
 //! index and reports the same verdict, work, random draws and trace.
 //!
-//! Layout: `names` (chain-name hashes, probabilities), `endpoints` (kube-proxy's endpoint
-//! view), `rule` (rules and tables), `generate` (syncProxyRules), `render` (restore text and
-//! dump), `recent` (xt_recent affinity lists), `eval` (the netfilter walk), `index` (the fast
-//! candidate index).
+//! Layout: `names` (chain-name hashes, probabilities), `rule` (rules and tables), `generate`
+//! (syncProxyRules, over kube-proxy's endpoint view `ServiceSet::categorize`), `render`
+//! (restore text and dump), `recent` (xt_recent affinity lists), `eval` (the netfilter walk),
+//! `index` (the fast candidate index).
 
-pub mod endpoints;
 pub mod eval;
 pub mod generate;
 pub mod index;

@@ -148,3 +148,25 @@ fn affinity_sticks_within_the_timeout_and_expires_after() {
     let v = dp.lookup(&pkt, Origin::LocalPod, 21_000_000_000, &mut rng, None);
     assert!(v.work.random_draws > 0, "expired: the ladder draws");
 }
+
+#[test]
+fn localnet_guard_drops_untranslated_traffic_to_loopback_naming_no_service() {
+    // kubelet's KUBE-FIREWALL rule: from off the node to 127.0.0.1 on a port no NodePort
+    // translates. Both evaluators agree and blame no Service.
+    let set = crate::testing::cluster_ip_services(1, 1);
+    let (mut r, mut f) = both(&set);
+    let pkt = Packet {
+        src: Ipv4Addr::new(192, 0, 2, 7),
+        dst: Ipv4Addr::LOCALHOST,
+        sport: 1,
+        dport: 8080,
+        proto: Protocol::Tcp,
+    };
+    let v = same(&mut r, &mut f, &pkt, Origin::External, 0, &[]).expect("engines agree");
+    let want = Decision::Drop {
+        service: NO_SERVICE,
+        port: NO_PORT,
+        reason: DropReason::LocalnetGuard,
+    };
+    assert_eq!(v.decision, want);
+}

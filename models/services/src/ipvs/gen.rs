@@ -5,7 +5,6 @@
 use super::ipset::{self as sets, Entry};
 use super::table::{Dest, VsKey};
 use crate::model::*;
-use crate::nftables::port_endpoints;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -36,7 +35,9 @@ pub fn service_frag(set: &ServiceSet, s: usize, node: &NodeView) -> Frag {
     let node_ips: Vec<Ipv4Addr> = node.node_ips.iter().copied().filter(|ip| !ip.is_loopback()).collect();
     for (p, port) in svc.ports.iter().enumerate() {
         let eps = &set.endpoints[s][p];
-        let pe = port_endpoints(set, s, p, &node.name);
+        let cat = set.categorize(s, p, &node.name);
+        // Positions are in ip:port order, so the real servers are too (`VsSpec::dests`).
+        let (cluster, local) = (cat.indices(&cat.cluster), cat.indices(&cat.local));
         let proto = port.protocol;
         let dests = |list: &[usize]| -> Vec<Dest> {
             list.iter()
@@ -50,10 +51,10 @@ pub fn service_frag(set: &ServiceSet, s: usize, node: &NodeView) -> Frag {
         // syncEndpoint: node-local only when asked and there are local endpoints; otherwise
         // the cluster endpoints (so pods still reach a Local service without a local endpoint).
         let pick = |only_local: bool| {
-            if only_local && !pe.local.is_empty() {
-                dests(&pe.local)
+            if only_local && !local.is_empty() {
+                dests(&local)
             } else {
-                dests(&pe.cluster)
+                dests(&cluster)
             }
         };
         let spec = |addr: Ipv4Addr, port_no: u16, only_local: bool| VsSpec {
@@ -75,8 +76,8 @@ pub fn service_frag(set: &ServiceSet, s: usize, node: &NodeView) -> Frag {
                 f.entries.push((sets::LOOP_BACK, entry));
             }
         }
-        let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
-        let etp_local = svc.external_traffic_policy == TrafficPolicy::Local;
+        let itp_local = svc.internal_policy_local();
+        let etp_local = svc.external_policy_local();
         f.entries.push((sets::CLUSTER_IP, Entry::IpPort(cip, proto, port.port)));
         f.entries.push((sets::IPVS_IPS, Entry::Ip(cip)));
         f.vs.push(spec(cip, port.port, itp_local));

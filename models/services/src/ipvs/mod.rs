@@ -16,7 +16,6 @@ mod tests;
 pub use table::{sh_hashkey, svc_hashkey, Dest, Scheduler, VirtualServer, VsKey, SVC_TAB_SIZE};
 
 use crate::model::*;
-use crate::nftables::NO_PORT;
 use gen::{service_frag, Frag};
 use rules::{Entry, Exit, Pkt, Sets};
 use std::collections::{BTreeMap, BTreeSet};
@@ -265,13 +264,35 @@ impl Ipvs {
         }
     }
 
+    /// What a filter-table DROP or REJECT means: only KUBE-SOURCE-RANGES-FIREWALL drops, and
+    /// only KUBE-IPVS-FILTER rejects (a bound address on a port no virtual server has).
+    fn filter_verdict(&self, exit: &Exit, dst: Ipv4Addr, key: &VsKey) -> Option<Decision> {
+        match exit {
+            Exit::Drop => {
+                let (service, port) = self.owner_of(dst, key);
+                let reason = DropReason::SourceRangeDenied;
+                Some(Decision::Drop { service, port, reason })
+            }
+            Exit::Reject => {
+                let (service, _) = self.owner_of(dst, key);
+                let reason = RejectReason::InvalidPort;
+                Some(Decision::Reject {
+                    service,
+                    port: NO_PORT,
+                    reason,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// The service a packet to a bound address belongs to, for a REJECT or DROP verdict.
     fn owner_of(&self, dst: Ipv4Addr, key: &VsKey) -> (u32, u32) {
         if let Some(v) = self.vs.get(key) {
             return (v.service, v.port);
         }
         let s = self.vs.values().filter(|v| v.key.addr == dst).map(|v| v.service).min();
-        (s.unwrap_or(NO_PORT), NO_PORT)
+        (s.unwrap_or(NO_SERVICE), NO_PORT)
     }
 }
 
@@ -355,32 +376,9 @@ impl ServiceDatapath for Ipvs {
         // (priority 0 < NF_IP_PRI_NAT_SRC - 2); traffic that is not local is forwarded.
         if !host {
             let chain = if local { "INPUT" } else { "FORWARD" };
-            match rules::walk(c, sets, "filter", chain, &mut p, &mut work, trace.as_deref_mut()) {
-                Exit::Drop => {
-                    let (s, port) = self.owner_of(pkt.dst, &key);
-                    let reason = DropReason::SourceRangeDenied;
-                    return done(
-                        Decision::Drop {
-                            service: s,
-                            port,
-                            reason,
-                        },
-                        work,
-                    );
-                }
-                Exit::Reject => {
-                    let (s, _) = self.owner_of(pkt.dst, &key);
-                    let reason = RejectReason::NoEndpoints;
-                    return done(
-                        Decision::Reject {
-                            service: s,
-                            port: NO_PORT,
-                            reason,
-                        },
-                        work,
-                    );
-                }
-                _ => {}
+            let exit = rules::walk(c, sets, "filter", chain, &mut p, &mut work, trace.as_deref_mut());
+            if let Some(d) = self.filter_verdict(&exit, pkt.dst, &key) {
+                return done(d, work);
             }
             if !local {
                 let masq = matches!(
@@ -430,17 +428,8 @@ impl ServiceDatapath for Ipvs {
         let (c, sets) = (&self.chains, &self.sets);
         if host {
             let out = rules::walk(c, sets, "filter", "OUTPUT", &mut p, &mut work, trace.as_deref_mut());
-            if matches!(out, Exit::Drop) {
-                let (s, port) = self.owner_of(pkt.dst, &key);
-                let reason = DropReason::SourceRangeDenied;
-                return done(
-                    Decision::Drop {
-                        service: s,
-                        port,
-                        reason,
-                    },
-                    work,
-                );
+            if let Some(d) = self.filter_verdict(&out, pkt.dst, &key) {
+                return done(d, work);
             }
         } else if found.is_some() {
             // ip_vs_nat_xmit sends the translated packet through LOCAL_OUT.
@@ -454,32 +443,9 @@ impl ServiceDatapath for Ipvs {
         let masquerade = matches!(post, Exit::Masquerade);
         if host && found.is_none() && local_now {
             // Loopback: back in through the filter INPUT chain; IPVS looks again at LOCAL_IN.
-            match rules::walk(c, sets, "filter", "INPUT", &mut p, &mut work, trace) {
-                Exit::Reject => {
-                    let (s, _) = self.owner_of(pkt.dst, &key);
-                    let reason = RejectReason::NoEndpoints;
-                    return done(
-                        Decision::Reject {
-                            service: s,
-                            port: NO_PORT,
-                            reason,
-                        },
-                        work,
-                    );
-                }
-                Exit::Drop => {
-                    let (s, port) = self.owner_of(pkt.dst, &key);
-                    let reason = DropReason::SourceRangeDenied;
-                    return done(
-                        Decision::Drop {
-                            service: s,
-                            port,
-                            reason,
-                        },
-                        work,
-                    );
-                }
-                _ => {}
+            let exit = rules::walk(c, sets, "filter", "INPUT", &mut p, &mut work, trace);
+            if let Some(d) = self.filter_verdict(&exit, pkt.dst, &key) {
+                return done(d, work);
             }
             let _ = self.find(&key, &mut work);
         }

@@ -89,7 +89,7 @@ fn probes_count_chain_steps_head_first() {
             Decision::Reject {
                 service: 0,
                 port: NO_PORT,
-                ..
+                reason: RejectReason::InvalidPort,
             }
         ));
         // From the host, the miss walks the whole (two-entry) chain twice: at LOCAL_OUT and
@@ -254,6 +254,34 @@ fn partial_sync_writes_only_the_changed_service() {
         "the iptables restore and one -d\n{ipt}"
     );
     assert!(full.objects_written > 200 * 11);
+}
+
+/// syncEndpoint with node-local endpoints asked for and none on this node falls back to the
+/// Cluster endpoints, which kube-proxy computes even with both policies Local once the port
+/// accepts external traffic (`UsesClusterEndpoints`); a ClusterIP-only port has none.
+#[test]
+fn both_policies_local_fall_back_to_cluster_endpoints() {
+    let mut set = cluster_ip_services(1, 2);
+    set.services[0].internal_traffic_policy = TrafficPolicy::Local;
+    set.services[0].external_traffic_policy = TrafficPolicy::Local;
+    for e in &mut set.endpoints[0][0] {
+        e.node = "node-9".into();
+    }
+    let p = pkt("10.244.1.5", "172.20.0.1", 80);
+    let mut v = synced(&set, Scheduler::Rr);
+    assert!(matches!(
+        pick(&mut v, &p, 0),
+        Decision::Reject {
+            reason: RejectReason::NoEndpoints,
+            ..
+        }
+    ));
+    set.services[0].kind = ServiceType::NodePort;
+    set.services[0].ports[0].node_port = Some(30080);
+    let mut v = synced(&set, Scheduler::Rr);
+    let mut got: Vec<u32> = (0..2).map(|i| index_of(pick(&mut v, &p, i))).collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![0, 1], "both remote endpoints serve the ClusterIP");
 }
 
 mod props {

@@ -106,7 +106,7 @@ impl<F: Finder> Walk<'_, F> {
         self.work.map_lookups += 1;
         match self.f.element(self.t, set, &key) {
             Some(e) => {
-                if e.owner.service != NO_PORT {
+                if e.owner.service != NO_SERVICE {
                     self.owner = Some(e.owner);
                 }
                 true
@@ -208,10 +208,17 @@ impl<F: Finder> Walk<'_, F> {
                         }
                         Action::Reject => {
                             let o = self.owner.expect("reject after a map or set hit");
+                            // reject-chain serves the no-endpoint maps; cluster-ips-check a
+                            // ClusterIP hit on none of its ports (the owner has NO_PORT).
+                            let reason = if name == CLUSTER_IPS_CHECK {
+                                RejectReason::InvalidPort
+                            } else {
+                                RejectReason::NoEndpoints
+                            };
                             return Exit::Done(Decision::Reject {
                                 service: o.service,
                                 port: o.port,
-                                reason: RejectReason::NoEndpoints,
+                                reason,
                             });
                         }
                         Action::Numgen(chains) => {

@@ -96,80 +96,6 @@ pub fn endpoint_chain_base(svc: &Service, p: usize, ep: &Endpoint) -> String {
     ))
 }
 
-/// The endpoints of one service port as kube-proxy's proxier sees them after its
-/// EndpointSlice cache: deduplicated by "ip:port" (first wins unless a later duplicate is on
-/// this node) and sorted by that string. Indices are into the port's endpoint list.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PortEndpoints {
-    pub cluster: Vec<usize>,
-    pub local: Vec<usize>,
-    /// Cluster ∪ local, sorted: the endpoints that get a chain.
-    pub reachable: Vec<usize>,
-    /// kube-proxy's `hasAnyEndpoints` (see `port_endpoints`).
-    pub has_endpoints: bool,
-}
-
-fn ep_string(e: &Endpoint) -> String {
-    format!("{}:{}", e.ip, e.port)
-}
-
-/// Categorizes port `p` of service `s` with `ServiceSet::categorize`, on the deduplicated
-/// list. `has_endpoints` follows `CategorizeEndpoints`, which for a service using Local
-/// policies counts a usable endpoint on any node (not only the local ones `any_usable` sees):
-/// that is what makes internalTrafficPolicy Local without a local endpoint drop, not reject.
-pub fn port_endpoints(set: &ServiceSet, s: usize, p: usize, node: &str) -> PortEndpoints {
-    let eps = &set.endpoints[s][p];
-    let mut kept: Vec<usize> = Vec::with_capacity(eps.len());
-    for (i, e) in eps.iter().enumerate() {
-        match kept.iter().position(|&k| eps[k].ip == e.ip && eps[k].port == e.port) {
-            None => kept.push(i),
-            Some(pos) if e.node == node => kept[pos] = i,
-            Some(_) => {}
-        }
-    }
-    let cat = if kept.len() == eps.len() {
-        set.categorize(s, p, node)
-    } else {
-        // Duplicates: categorize a one-service copy holding only the kept endpoints, then map
-        // indices back. Rare (the API server's pods have distinct IPs), so the copy is fine.
-        let svc = &set.services[s];
-        let mut endpoints = vec![Vec::new(); svc.ports.len()];
-        endpoints[p] = kept.iter().map(|&k| eps[k].clone()).collect();
-        let tmp = ServiceSet {
-            services: vec![svc.clone()],
-            endpoints: vec![endpoints],
-        };
-        let c = tmp.categorize(0, p, node);
-        Categorized {
-            cluster: c.cluster.iter().map(|&i| kept[i]).collect(),
-            local: c.local.iter().map(|&i| kept[i]).collect(),
-            any_usable: c.any_usable,
-        }
-    };
-    let svc = &set.services[s];
-    let usable_anywhere = kept
-        .iter()
-        .any(|&k| eps[k].ready || (eps[k].serving && eps[k].terminating));
-    let has_endpoints =
-        (svc.uses_cluster_endpoints() && !cat.cluster.is_empty()) || (svc.uses_local_endpoints() && usable_anywhere);
-    let by_string = |v: &mut Vec<usize>| {
-        v.sort_by_cached_key(|&i| ep_string(&eps[i]));
-        v.dedup();
-    };
-    let mut cluster = cat.cluster;
-    let mut local = cat.local;
-    by_string(&mut cluster);
-    by_string(&mut local);
-    let mut reachable: Vec<usize> = cluster.iter().chain(&local).copied().collect();
-    by_string(&mut reachable);
-    PortEndpoints {
-        cluster,
-        local,
-        reachable,
-        has_endpoints,
-    }
-}
-
 fn hook(kind: &'static str, hook: &'static str, priority: i32) -> Option<Hook> {
     Some(Hook { kind, hook, priority })
 }
@@ -289,7 +215,7 @@ pub fn base_tables(node: &NodeView, cfg: &NftConfig) -> Tables {
     let mut np = container(false, "ipv4_addr", "IPs that accept NodePort traffic");
     for ip in node.node_ips.iter().filter(|ip| !ip.is_loopback()) {
         let owner = Owner {
-            service: NO_PORT,
+            service: NO_SERVICE,
             port: NO_PORT,
         };
         np.elements.insert(
@@ -406,7 +332,13 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
             port: p as u32,
         };
         let eps = &set.endpoints[s][p];
-        let pe = port_endpoints(set, s, p, &node.name);
+        let cat = set.categorize(s, p, &node.name);
+        // Chains and elements name endpoints by their API index; lists stay in ip:port order.
+        let (cluster, local, reachable) = (
+            cat.indices(&cat.cluster),
+            cat.indices(&cat.local),
+            cat.indices(&cat.reachable),
+        );
         let spn = svc.port_name(p);
         let proto = port.protocol;
         let base = service_chain_base(svc, p);
@@ -418,22 +350,22 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
         let ep_chain = |i: usize| format!("endpoint-{}", ep_base[i]);
         let aff_set = |i: usize| format!("affinity-{}", ep_base[i]);
 
-        let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
-        let etp_local = svc.external_traffic_policy == TrafficPolicy::Local;
-        let uses_cluster_chain = !pe.cluster.is_empty() && svc.uses_cluster_endpoints();
-        let uses_local_chain = !pe.local.is_empty() && svc.uses_local_endpoints();
-        let has_eps = pe.has_endpoints;
+        let itp_local = svc.internal_policy_local();
+        let etp_local = svc.external_policy_local();
+        let uses_cluster_chain = cat.uses_cluster && !cluster.is_empty();
+        let uses_local_chain = cat.uses_local && !local.is_empty();
+        let has_eps = cat.has_any;
         let (internal_chain, has_internal) = if itp_local {
-            (&local_chain, has_eps && !pe.local.is_empty())
+            (&local_chain, has_eps && !local.is_empty())
         } else {
             (&cluster_chain, has_eps)
         };
         let (ext_policy_chain, has_external) = if etp_local {
-            (&local_chain, has_eps && !pe.local.is_empty())
+            (&local_chain, has_eps && !local.is_empty())
         } else {
             (&cluster_chain, has_eps)
         };
-        let uses_ext_chain = has_eps && svc.externally_accessible();
+        let uses_ext_chain = has_eps && svc.port_externally_accessible(p);
         let reject = ElemVerdict::Goto(REJECT_CHAIN.into());
         let (int_filter, ext_filter) = if !has_eps {
             (reject.clone(), reject)
@@ -442,7 +374,7 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
         };
 
         // Chains exist before any rule in them, in kube-proxy's ensureChain order.
-        for &i in &pe.reachable {
+        for &i in &reachable {
             f.chain(&ep_chain(i));
         }
         if uses_cluster_chain {
@@ -527,12 +459,9 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
                 rules.push(Rule::new(vec![Match::FibSaddrLocal], mark_masq()).commented("masquerade local traffic"));
                 rules
                     .push(Rule::new(vec![Match::FibSaddrLocal], to_cluster()).commented("short-circuit local traffic"));
-                if !uses_cluster_chain {
-                    // Both policies Local: kube-proxy points the short-circuit rules at a
-                    // cluster chain it never creates, which `nft` refuses. An empty chain
-                    // keeps the script loadable; traffic falls through it untranslated.
-                    f.chain(&cluster_chain);
-                }
+                // The short-circuit target exists: a port with an external chain uses Cluster
+                // endpoints, and has some, whatever its policies (`UsesClusterEndpoints`).
+                debug_assert!(uses_cluster_chain, "external chain without a cluster chain");
             }
             if has_external {
                 rules.push(Rule::new(vec![], Action::Goto(ext_policy_chain.clone())));
@@ -554,7 +483,7 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
         }
         let affinity = svc.session_affinity_seconds;
         if let Some(timeout) = affinity {
-            for &i in &pe.reachable {
+            for &i in &reachable {
                 f.sets.push((
                     aff_set(i),
                     Container {
@@ -579,12 +508,12 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
             rules.push(Rule::new(vec![], Action::Numgen(targets)));
         };
         if uses_cluster_chain {
-            to_endpoints(&mut f, &cluster_chain, &pe.cluster);
+            to_endpoints(&mut f, &cluster_chain, &cluster);
         }
         if uses_local_chain {
-            to_endpoints(&mut f, &local_chain, &pe.local);
+            to_endpoints(&mut f, &local_chain, &local);
         }
-        for &i in &pe.reachable {
+        for &i in &reachable {
             let e = &eps[i];
             let rules = f.chain(&ep_chain(i));
             // Hairpin: an endpoint reaching itself through the Service is masqueraded.

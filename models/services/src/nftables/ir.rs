@@ -11,12 +11,9 @@ use std::net::Ipv4Addr;
 /// The table every object lives in (kube-proxy's `kubeProxyTable`, IPv4 family).
 pub const TABLE: &str = "ip kube-proxy";
 
-/// Marks an owner without a service port (the `cluster-ips` set holds one address per
-/// Service, whatever its ports).
-pub const NO_PORT: u32 = u32::MAX;
-
 /// Which service port an element or chain was written for: ties a verdict back to
-/// `Decision::{Reject, Drop, Dnat}`.
+/// `Decision::{Reject, Drop, Dnat}`. `NO_PORT` for one written per Service (`cluster-ips`),
+/// `NO_SERVICE` for one written for none (`nodeport-ips`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Owner {
     pub service: u32,

@@ -14,8 +14,7 @@ mod ir;
 mod tests;
 
 pub use eval::{Finder, Indexed, Scan};
-pub use gen::{endpoint_chain_base, hash_and_truncate, port_endpoints, service_chain_base, NftConfig, PortEndpoints};
-pub use ir::NO_PORT;
+pub use gen::{endpoint_chain_base, hash_and_truncate, service_chain_base, NftConfig};
 
 use crate::model::*;
 use gen::Fragment;

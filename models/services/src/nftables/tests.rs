@@ -187,7 +187,7 @@ fn packet_flows_follow_kube_proxy_expectations() {
         Decision::Reject {
             service: 5,
             port: 0,
-            ..
+            reason: RejectReason::NoEndpoints,
         }
     ));
     let v = run(&mut nft, pkt("10.0.0.2", "172.30.0.41", 443), Origin::LocalPod);
@@ -196,7 +196,7 @@ fn packet_flows_follow_kube_proxy_expectations() {
         Decision::Reject {
             service: 0,
             port: NO_PORT,
-            ..
+            reason: RejectReason::InvalidPort,
         }
     ));
     // Source ranges: allowed source reaches the endpoint, others are dropped.
@@ -343,6 +343,37 @@ fn partial_sync_writes_only_the_changed_service() {
     let mut fresh = NftablesFast::new(NftConfig::default());
     fresh.full_sync(&set, &node);
     assert_eq!(nft.dump(), fresh.dump(), "partial sync reaches the full-sync table");
+}
+
+/// Both traffic policies Local, the only endpoint on another node: kube-proxy still computes
+/// the Cluster endpoints (`UsesClusterEndpoints`: the port accepts external traffic), so the
+/// host's own NodePort traffic is short-circuited to it; pods and outside traffic are dropped
+/// as "no local endpoints" (a usable endpoint exists elsewhere), not rejected.
+#[test]
+fn both_policies_local_short_circuit_to_cluster_endpoints() {
+    let mut s = svc("ns", "both", ServiceType::NodePort, "172.30.0.50", Some(3050));
+    s.internal_traffic_policy = TrafficPolicy::Local;
+    s.external_traffic_policy = TrafficPolicy::Local;
+    let set = ServiceSet {
+        services: vec![s],
+        endpoints: vec![vec![vec![ep("10.180.1.1", "other-node")]]],
+    };
+    let mut nft = NftablesFast::new(NftConfig::default());
+    nft.full_sync(&set, &fixture_node());
+    let v = run(&mut nft, pkt("192.168.0.2", "192.168.0.2", 3050), Origin::Host);
+    assert!(
+        matches!(v.decision, Decision::Dnat { index: 0, .. }) && v.masquerade,
+        "{v:?}"
+    );
+    let drop = Decision::Drop {
+        service: 0,
+        port: 0,
+        reason: DropReason::NoLocalEndpoints,
+    };
+    let v = run(&mut nft, pkt("10.0.0.2", "172.30.0.50", 80), Origin::LocalPod);
+    assert_eq!(v.decision, drop);
+    let v = run(&mut nft, pkt("203.0.113.2", "192.168.0.2", 3050), Origin::External);
+    assert_eq!(v.decision, drop);
 }
 
 mod props {

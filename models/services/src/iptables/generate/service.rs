@@ -6,7 +6,7 @@
 use super::*;
 
 impl Gen<'_> {
-    pub(super) fn service_port(&mut self, set: &ServiceSet, s: usize, p: usize, cat: &KpCategorized<'_>) {
+    pub(super) fn service_port(&mut self, set: &ServiceSet, s: usize, p: usize, cat: &Categorized<'_>) {
         let svc = &set.services[s];
         let port = &svc.ports[p];
         let proto = port.protocol;
@@ -15,23 +15,23 @@ impl Gen<'_> {
         let cip = svc.cluster_ip.expect("headless services are filtered out before");
         let chains = ServiceChains::new(&name, proto_l);
         // One hash per endpoint, shared by the SVC/SVL jumps and the SEP chain itself.
-        let mut seps: Vec<Option<String>> = vec![None; cat.all.len()];
+        let mut seps: Vec<Option<String>> = vec![None; cat.endpoints.len()];
         for &i in &cat.reachable {
-            seps[i] = Some(endpoint_chain(&name, proto_l, &cat.all[i].key));
+            seps[i] = Some(endpoint_chain(&name, proto_l, cat.endpoints[i].key.as_str()));
         }
         let (si, pi) = (s as u32, p as u32);
         let owner = Some(si);
 
         let uses_cluster_chain = !cat.cluster.is_empty();
         let uses_local_chain = !cat.local.is_empty();
-        let has_endpoints = cat.has_endpoints;
-        let itp_local = internal_policy_local(svc);
-        let etp_local = external_policy_local(svc);
+        let has_endpoints = cat.has_any;
+        let itp_local = svc.internal_policy_local();
+        let etp_local = svc.external_policy_local();
         let internal_chain = if itp_local { &chains.svl } else { &chains.svc };
         let has_internal = has_endpoints && !(itp_local && cat.local.is_empty());
         let external_policy_chain = if etp_local { &chains.svl } else { &chains.svc };
         let has_external = has_endpoints && !(etp_local && cat.local.is_empty());
-        let uses_ext_chain = has_endpoints && port_externally_accessible(svc, p);
+        let uses_ext_chain = has_endpoints && svc.port_externally_accessible(p);
         let uses_fw = has_endpoints && !svc.load_balancer_ips.is_empty() && !svc.load_balancer_source_ranges.is_empty();
         let lb_chain = if uses_fw { &chains.fw } else { &chains.ext };
 
@@ -201,7 +201,7 @@ impl Gen<'_> {
             self.endpoint_jumps(svc, &name, &chains.svl, cat, &seps, &cat.local, owner);
         }
         for &i in &cat.reachable {
-            let e = &cat.all[i];
+            let e = &cat.endpoints[i];
             let sep = seps[i].as_deref().expect("reachable endpoints have a chain name");
             let sep_id = self.nat.declare(sep, owner);
             let b = self.svc_comment(RuleBuilder::new(sep), &name);
@@ -211,7 +211,7 @@ impl Gen<'_> {
             if svc.session_affinity_seconds.is_some() {
                 b = b.recent_set(sep, sep_id);
             }
-            let r = b.proto(proto).dnat(e.ep.ip, e.ep.port, (si, pi, e.orig as u32));
+            let r = b.proto(proto).dnat(e.ep.ip, e.ep.port, (si, pi, e.index as u32));
             self.nat.push(r, owner);
         }
     }
@@ -302,14 +302,14 @@ impl Gen<'_> {
         svc: &crate::model::Service,
         name: &str,
         chain: &str,
-        cat: &KpCategorized<'_>,
+        cat: &Categorized<'_>,
         seps: &[Option<String>],
         eps: &[usize],
         owner: Owner,
     ) {
         if let Some(seconds) = svc.session_affinity_seconds {
             for &i in eps {
-                let e = &cat.all[i];
+                let e = &cat.endpoints[i];
                 let sep = seps[i].as_deref().expect("cluster and local endpoints are reachable");
                 let id = self.nat.chain_id(sep);
                 let b = self.svc_comment(RuleBuilder::new(chain), &quoted(&format!("{name} -> {}", e.key)));
@@ -319,7 +319,7 @@ impl Gen<'_> {
         }
         let n = eps.len();
         for (k, &i) in eps.iter().enumerate() {
-            let e = &cat.all[i];
+            let e = &cat.endpoints[i];
             let sep = seps[i].as_deref().expect("cluster and local endpoints are reachable");
             let id = self.nat.chain_id(sep);
             let mut b = self.svc_comment(RuleBuilder::new(chain), &quoted(&format!("{name} -> {}", e.key)));

@@ -1,0 +1,435 @@
+//! `cnsim trace`: one packet, hop by hop, with why. It runs the same netfilter path (conntrack,
+//! the service datapath with its rule trace), the same routing decisions and the same hop
+//! costs as the simulation, for a single first packet, and says at each hop what matched.
+
+use crate::calibration::{
+    NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES,
+};
+use crate::scenario::refs;
+use crate::scenario::VariantSpec;
+use crate::sim::metrics::DropReason;
+use crate::sim::netfilter::NfOutcome;
+use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
+use crate::sim::routing::{self, Egress};
+use crate::sim::{proxy, tcp, traffic::EPHEMERAL_FIRST};
+use crate::world::{PodPhase, VpcTarget, World};
+use cnsim_services::{Origin, TraceStep};
+use serde::Serialize;
+use std::net::Ipv4Addr;
+
+/// JSON schema version of `cnsim trace --format json`.
+pub const TRACE_SCHEMA: u32 = 1;
+/// A packet forwarded more often than this is looping (cannot happen with VPC routing, but a
+/// trace must end whatever the input).
+const MAX_NODE_VISITS: usize = 8;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleHit {
+    pub table: String,
+    pub chain: String,
+    pub rule: u32,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceHop {
+    pub hop: String,
+    pub node: String,
+    pub detail: String,
+    pub latency_ns: u64,
+    /// Rules or map entries that matched on this hop, in order.
+    pub matched: Vec<RuleHit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceReport {
+    pub schema: u32,
+    pub variant: String,
+    pub from: String,
+    pub to: String,
+    /// "delivered", "dropped" or "rejected".
+    pub verdict: String,
+    /// The endpoint chosen (`IP:PORT`) when a Service translated the packet; the pod reached
+    /// otherwise.
+    pub backend: Option<String>,
+    pub reason: Option<String>,
+    pub hops: Vec<TraceHop>,
+    pub latency_ns: u64,
+}
+
+/// A parsed `--to`: destination address, port and protocol, and how to name it.
+struct Target {
+    ip: Ipv4Addr,
+    port: u16,
+    proto: u8,
+}
+
+fn proto_of(text: Option<&str>, default: u8) -> Result<u8, String> {
+    match text.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("tcp") => Ok(PROTO_TCP),
+        Some("udp") => Ok(PROTO_UDP),
+        Some(other) => Err(format!("protocol {other:?}: valid: tcp or udp")),
+    }
+}
+
+fn proto_of_scenario(p: crate::scenario::format::Protocol) -> u8 {
+    match p {
+        crate::scenario::format::Protocol::UDP => PROTO_UDP,
+        _ => PROTO_TCP,
+    }
+}
+
+/// `NS/POD`, `NS/svc/NAME` or an IP, each with optional `:PORT[/PROTO]`.
+fn parse_target(
+    spec: &VariantSpec,
+    world: &World,
+    set: &cnsim_services::ServiceSet,
+    to: &str,
+) -> Result<Target, String> {
+    let s = &spec.scenario;
+    let (who, rest) = match to.rsplit_once(':') {
+        Some((w, r)) if !w.is_empty() => (w, Some(r)),
+        _ => (to, None),
+    };
+    let (port_text, proto_text) = match rest {
+        Some(r) => match r.split_once('/') {
+            Some((p, pr)) => (Some(p), Some(pr)),
+            None => (Some(r), None),
+        },
+        None => (None, None),
+    };
+    if let Ok(ip) = who.parse::<Ipv4Addr>() {
+        let port = port_text
+            .ok_or("an IP target needs a port: IP:PORT[/PROTO]")?
+            .parse::<u16>()
+            .map_err(|_| "port: valid: 1 to 65535")?;
+        return Ok(Target {
+            ip,
+            port,
+            proto: proto_of(proto_text, PROTO_TCP)?,
+        });
+    }
+    if let Some((ns, name)) = who.split_once("/svc/") {
+        let si = s
+            .services
+            .iter()
+            .position(|x| x.namespace == ns && x.name == name)
+            .ok_or_else(|| format!("no Service {ns}/{name}"))?;
+        let svc = &set.services[si];
+        let ip = svc
+            .cluster_ip
+            .ok_or_else(|| format!("Service {ns}/{name} is headless: it has no address to trace to"))?;
+        let port = match port_text {
+            None => &svc.ports[0],
+            Some(p) => svc
+                .ports
+                .iter()
+                .find(|x| x.name == p || p.parse::<u16>() == Ok(x.port))
+                .ok_or_else(|| format!("Service {ns}/{name} has no port {p:?}"))?,
+        };
+        let default = match port.protocol {
+            cnsim_services::Protocol::Udp => PROTO_UDP,
+            _ => PROTO_TCP,
+        };
+        return Ok(Target {
+            ip,
+            port: port.port,
+            proto: proto_of(proto_text, default)?,
+        });
+    }
+    let set_ref = refs::pod_set(s, who).map_err(|e| format!("{}; valid: {}", e.message, e.valid))?;
+    let refs::PodSet::Pod { workload, replica } = set_ref else {
+        return Err(format!("{who:?} names a workload: trace one pod of it, e.g. {who}-0"));
+    };
+    let pod = &world.pods[world.workload_pods[workload][replica as usize] as usize];
+    let ip = pod.ip.ok_or_else(|| format!("{who} has no address: {:?}", pod.phase))?;
+    let w = &s.workloads[workload];
+    let (port, default) = match port_text {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) => (
+                n,
+                w.ports
+                    .iter()
+                    .find(|c| c.port == n)
+                    .map_or(PROTO_TCP, |c| proto_of_scenario(c.protocol)),
+            ),
+            Err(_) => {
+                let c = w
+                    .ports
+                    .iter()
+                    .find(|c| c.name.as_deref() == Some(p))
+                    .ok_or_else(|| format!("{who} has no port named {p:?}"))?;
+                (c.port, proto_of_scenario(c.protocol))
+            }
+        },
+        None => {
+            let c = w
+                .ports
+                .first()
+                .ok_or_else(|| format!("{who} declares no ports: give one, {who}:PORT"))?;
+            (c.port, proto_of_scenario(c.protocol))
+        }
+    };
+    Ok(Target {
+        ip,
+        port,
+        proto: proto_of(proto_text, default)?,
+    })
+}
+
+fn hits(steps: Vec<TraceStep>) -> Vec<RuleHit> {
+    steps
+        .into_iter()
+        .map(|t| RuleHit {
+            table: t.table,
+            chain: t.chain,
+            rule: t.rule,
+            text: t.text,
+        })
+        .collect()
+}
+
+fn endpoint(h: &Header) -> String {
+    format!("{}:{}", Ipv4Addr::from(h.dst), h.dport)
+}
+
+/// Traces the first packet of a connection from pod `from` to `to`.
+pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, String> {
+    let s = &spec.scenario;
+    let world = World::build(s);
+    let (set, _) = crate::service_world::build(s, &world);
+    let target = parse_target(spec, &world, &set, to)?;
+    let (mut nf, _) = proxy::netfilter(s, &world, set);
+    let refs::PodSet::Pod { workload, replica } =
+        refs::pod_set(s, from).map_err(|e| format!("--from: {}; valid: {}", e.message, e.valid))?
+    else {
+        return Err(format!(
+            "--from {from:?} names a workload: trace one pod of it, e.g. {from}-0"
+        ));
+    };
+    let src_pod = &world.pods[world.workload_pods[workload][replica as usize] as usize];
+    let (Some(src_ip), Some(mut node), PodPhase::Running) = (src_pod.ip, src_pod.node, &src_pod.phase) else {
+        return Err(format!("--from {from}: the pod is not running ({:?})", src_pod.phase));
+    };
+    let (flags, len) = if target.proto == PROTO_TCP {
+        (tcp_flags::SYN, tcp::SYN_LEN)
+    } else {
+        (0, 512u16.max(UDP_IP_HEADER_BYTES as u16))
+    };
+    let mut header = Header {
+        src: u32::from(src_ip),
+        dst: u32::from(target.ip),
+        sport: EPHEMERAL_FIRST,
+        dport: target.port,
+        proto: target.proto,
+        flags,
+        len,
+    };
+    let proto = if target.proto == PROTO_TCP { "tcp" } else { "udp" };
+    let mut report = TraceReport {
+        schema: TRACE_SCHEMA,
+        variant: spec.name.clone(),
+        from: from.to_string(),
+        to: to.to_string(),
+        verdict: "delivered".into(),
+        backend: None,
+        reason: None,
+        hops: Vec::new(),
+        latency_ns: 0,
+    };
+    let name = |n: u32| world.nodes[n as usize].name.clone();
+    let push =
+        |report: &mut TraceReport, hop: &str, node: String, detail: String, latency: u64, matched: Vec<RuleHit>| {
+            report.latency_ns += latency;
+            report.hops.push(TraceHop {
+                hop: hop.into(),
+                node,
+                detail,
+                latency_ns: latency,
+                matched,
+            });
+        };
+    push(
+        &mut report,
+        "pod eth0 -> veth",
+        name(node),
+        format!(
+            "{from} {src_ip}:{} -> {}:{}/{proto}",
+            header.sport, target.ip, target.port
+        ),
+        VETH_TRAVERSAL.as_nanos(),
+        vec![],
+    );
+    let mut origin = Origin::LocalPod;
+    let mut encapsulated = false;
+    for _ in 0..MAX_NODE_VISITS {
+        if encapsulated {
+            push(
+                &mut report,
+                "vxlan decap",
+                name(node),
+                "VXLAN decapsulated".into(),
+                VXLAN_DECAP.as_nanos(),
+                vec![],
+            );
+        }
+        let before = header;
+        let mut steps = Vec::new();
+        match nf.process(node, &mut header, origin, 0, Some(&mut steps)) {
+            NfOutcome::Pass {
+                new,
+                translated,
+                cpu_ns,
+                work,
+            } => {
+                let mut detail = format!(
+                    "conntrack {}; {} rules, {} hash probes, {} map lookups",
+                    if new { "NEW" } else { "ESTABLISHED" },
+                    work.rules_evaluated,
+                    work.hash_probes,
+                    work.map_lookups
+                );
+                if translated && header.dst != before.dst {
+                    let who = world
+                        .pod_by_ip(header.dst_ip())
+                        .map(|p| {
+                            format!(
+                                " ({}/{})",
+                                world.pods[p as usize].namespace, world.pods[p as usize].name
+                            )
+                        })
+                        .unwrap_or_default();
+                    detail.push_str(&format!(
+                        "; DNAT {}:{} -> {}{who}",
+                        before.dst_ip(),
+                        before.dport,
+                        endpoint(&header)
+                    ));
+                    report.backend = Some(endpoint(&header));
+                }
+                push(&mut report, "netfilter", name(node), detail, cpu_ns, hits(steps));
+            }
+            outcome => {
+                let (verdict, reason) = match outcome {
+                    NfOutcome::Reject(r) => (
+                        "rejected",
+                        format!(
+                            "{}: rejected with ICMP port unreachable / TCP RST",
+                            DropReason::from(r).as_str()
+                        ),
+                    ),
+                    NfOutcome::Drop(r) => ("dropped", DropReason::from(r).as_str().to_string()),
+                    _ => ("dropped", "conntrack-table-full".to_string()),
+                };
+                push(&mut report, "netfilter", name(node), reason.clone(), 0, hits(steps));
+                report.verdict = verdict.into();
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+        }
+        match routing::egress(&world, node, header.dst_ip()) {
+            Egress::LocalPod => {
+                let Some(pod) = world.pod_by_ip(header.dst_ip()) else {
+                    report.verdict = "dropped".into();
+                    report.reason = Some("node-no-such-pod".into());
+                    push(
+                        &mut report,
+                        "route",
+                        name(node),
+                        format!("no pod has {} on this node", header.dst_ip()),
+                        NODE_ROUTING.as_nanos(),
+                        vec![],
+                    );
+                    return Ok(report);
+                };
+                let p = &world.pods[pod as usize];
+                push(
+                    &mut report,
+                    "route -> veth",
+                    name(node),
+                    format!("{} is local pod {}/{}", header.dst_ip(), p.namespace, p.name),
+                    (NODE_ROUTING + VETH_TRAVERSAL).as_nanos(),
+                    vec![],
+                );
+                if report.backend.is_none() {
+                    report.backend = Some(endpoint(&header));
+                }
+                return Ok(report);
+            }
+            Egress::Eni { encapsulate } => {
+                let wire = u64::from(header.len)
+                    + if encapsulate {
+                        u64::from(VXLAN_OVERHEAD_BYTES)
+                    } else {
+                        0
+                    };
+                let ser = world.nodes[node as usize].bandwidth.serialization_time(wire).as_nanos();
+                let encap = if encapsulate { VXLAN_ENCAP.as_nanos() } else { 0 };
+                let how = if encapsulate { "VXLAN-encapsulated, " } else { "" };
+                push(
+                    &mut report,
+                    "route -> eni",
+                    name(node),
+                    format!(
+                        "out of the ENI {} ({how}{wire} bytes on the wire)",
+                        world.nodes[node as usize].ip
+                    ),
+                    NODE_ROUTING.as_nanos() + encap + ser,
+                    vec![],
+                );
+                let outer = routing::outer_destination(&world, header.dst_ip(), encapsulate);
+                match routing::vpc(&world, node, outer) {
+                    Err(reason) => {
+                        let table = &world.route_tables
+                            [world.subnets[world.nodes[node as usize].subnet as usize].route_table as usize]
+                            .name;
+                        push(
+                            &mut report,
+                            "vpc",
+                            name(node),
+                            format!("route table {table:?}: {} for {outer}", reason.as_str()),
+                            0,
+                            vec![],
+                        );
+                        report.verdict = "dropped".into();
+                        report.reason = Some(reason.as_str().into());
+                        return Ok(report);
+                    }
+                    Ok(hop) => {
+                        let (a, b) = (world.nodes[node as usize].az, world.nodes[hop.far as usize].az);
+                        let latency = if a == b {
+                            s.fabric.same_az_latency
+                        } else {
+                            s.fabric.cross_az_latency
+                        };
+                        let target = match hop.target {
+                            VpcTarget::Local => "local".to_string(),
+                            VpcTarget::NodeEni(n) => format!("eni of {}", name(n)),
+                            other => format!("{other:?}"),
+                        };
+                        let table = &world.route_tables[hop.table as usize].name;
+                        let zone = if a == b { "same AZ" } else { "cross-AZ" };
+                        push(
+                            &mut report,
+                            "vpc",
+                            name(hop.far),
+                            format!(
+                                "route table {table:?}: {outer} matches /{} -> {target}; {zone} ({} -> {})",
+                                hop.prefix_len, world.azs[a as usize], world.azs[b as usize]
+                            ),
+                            latency.as_nanos(),
+                            vec![],
+                        );
+                        node = hop.far;
+                        origin = Origin::External;
+                        encapsulated = encapsulate;
+                    }
+                }
+            }
+        }
+    }
+    report.verdict = "dropped".into();
+    report.reason = Some("forwarding loop".into());
+    Ok(report)
+}
