@@ -39,7 +39,7 @@ fn run_json_holds_the_contracted_fields_in_scenario_order() {
         let in_flight = p["in_flight"].as_u64().unwrap();
         // Every packet sent is accounted for exactly once.
         assert_eq!(sent, delivered + dropped + in_flight, "{v}");
-        assert!(delivered > 40_000);
+        assert!(delivered > 30_000, "the quickstart delivers its traffic");
         let l = &v["latency_ns"];
         let (p50, p90, p99, max) = (
             l["p50"].as_u64().unwrap(),
