@@ -320,7 +320,8 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                         ),
                     ),
                     NfOutcome::Drop(r) => ("dropped", DropReason::from(r).as_str().to_string()),
-                    _ => ("dropped", "conntrack-table-full".to_string()),
+                    NfOutcome::InsertClash => ("dropped", DropReason::ConntrackInsertFailed.as_str().to_string()),
+                    _ => ("dropped", DropReason::ConntrackTableFull.as_str().to_string()),
                 };
                 push(&mut report, "netfilter", name(node), reason.clone(), 0, hits(steps));
                 report.verdict = verdict.into();

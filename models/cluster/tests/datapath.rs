@@ -348,3 +348,30 @@ fn a_pod_connecting_to_itself_completes() {
     // SYN, SYN-ACK, ACK, then per request one request and one response segment.
     assert_eq!(r.packets.sent, c.opened * (3 + 2 * 2));
 }
+
+/// A node whose conntrack table is full drops new connections ("nf_conntrack: table full,
+/// dropping packet") and counts them; established ones keep flowing.
+#[test]
+fn a_full_conntrack_table_drops_new_connections_and_counts_them() {
+    // Each TCP connection holds one entry on each node it crosses; 20 fit.
+    let text = scenario(&Params {
+        protocol: "TCP",
+        rate: "200pps",
+        ..Params::default()
+    })
+    .replace(
+        r#"namespaces: [(name: "t")],"#,
+        r#"namespaces: [(name: "t")], kube_proxy: (conntrack_max: 20),"#,
+    );
+    let loaded = load_str("ct.ron", "ct", &text, &[]).unwrap_or_else(|d| panic!("{d}"));
+    let r = run_variant(&loaded.variants[0]);
+    let full = r.packets.dropped.get("conntrack-table-full").copied().unwrap_or(0);
+    assert!(full > 0, "{:?}", r.packets);
+    assert_eq!(r.service_datapath.conntrack_drops, full);
+    assert_eq!(r.service_datapath.conntrack_peak, 20);
+    let c = r.connections.unwrap();
+    assert!(
+        c.completed > 0 && c.completed < c.opened,
+        "some connections complete, the rest are refused: {c:?}"
+    );
+}

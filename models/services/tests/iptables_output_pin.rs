@@ -36,8 +36,7 @@ fn varied_set(n: u32, e: u32) -> ServiceSet {
                 s.kind = ServiceType::LoadBalancer;
                 s.ports[0].node_port = Some(np);
                 s.load_balancer_ips = vec![Ipv4Addr::new(198, 51, 100, i as u8)];
-                s.load_balancer_source_ranges =
-                    vec!["192.0.2.0/24".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+                s.load_balancer_source_ranges = vec!["192.0.2.0/24".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
             }
             3 => {
                 s.kind = ServiceType::LoadBalancer;
@@ -135,7 +134,10 @@ fn observe(n: u32, e: u32) -> Vec<(String, u64)> {
     assert_eq!(st, f.full_sync(&set, &node));
     let mut seen = vec![
         (format!("full {st:?}"), 0),
-        ("full restore".into(), fnv1a(f.state.last_restore_text.as_deref().unwrap())),
+        (
+            "full restore".into(),
+            fnv1a(f.state.last_restore_text.as_deref().unwrap()),
+        ),
         ("full dump".into(), fnv1a(&f.dump())),
         ("lookups".into(), fnv1a(&lookups(&set, &mut r, &mut f))),
     ];
@@ -149,7 +151,10 @@ fn observe(n: u32, e: u32) -> Vec<(String, u64)> {
     assert_eq!(st, f.partial_sync(&changed, &node, &[0, 2, 3, 4]));
     seen.push((format!("partial {st:?}"), 0));
     let restore = f.state.last_restore_text.as_deref().unwrap();
-    assert!(restore.contains("\n-X KUBE-SVC-"), "the removed Service's chains are deleted");
+    assert!(
+        restore.contains("\n-X KUBE-SVC-"),
+        "the removed Service's chains are deleted"
+    );
     seen.push(("partial restore".into(), fnv1a(restore)));
     seen.push(("partial dump".into(), fnv1a(&f.dump())));
     seen.push(("partial lookups".into(), fnv1a(&lookups(&changed, &mut r, &mut f))));

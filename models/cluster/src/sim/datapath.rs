@@ -284,6 +284,10 @@ impl<'w> Model<'w> {
                 self.drop_packet(packet, DropReason::ConntrackTableFull);
                 None
             }
+            NfOutcome::InsertClash => {
+                self.drop_packet(packet, DropReason::ConntrackInsertFailed);
+                None
+            }
         }
     }
 

@@ -33,10 +33,12 @@ pub enum DropReason {
     ServiceInvalidPort,
     /// kubelet's KUBE-FIREWALL guard against non-local traffic to 127.0.0.0/8.
     LocalnetGuard,
+    /// conntrack could not insert the new connection: one of its tuples is tracked already.
+    ConntrackInsertFailed,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
@@ -50,6 +52,7 @@ impl DropReason {
         DropReason::ConntrackTableFull,
         DropReason::ServiceInvalidPort,
         DropReason::LocalnetGuard,
+        DropReason::ConntrackInsertFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl DropReason {
             DropReason::ConntrackTableFull => "conntrack-table-full",
             DropReason::ServiceInvalidPort => "service-invalid-port",
             DropReason::LocalnetGuard => "localnet-guard",
+            DropReason::ConntrackInsertFailed => "conntrack-insert-failed",
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum NfOutcome {
     Drop(svc::DropReason),
     /// The conntrack table is full and nothing could be evicted.
     TableFull,
+    /// A tuple of the new connection is tracked already (the kernel's `insert_failed`).
+    InsertClash,
 }
 
 pub struct NodeNetfilter {
@@ -258,7 +260,7 @@ impl Netfilter {
             },
             Err(InsertError::TableFull) => NfOutcome::TableFull,
             // The tuple is tracked already (a port reuse clash): the kernel drops such a packet.
-            Err(InsertError::Clash) => NfOutcome::TableFull,
+            Err(InsertError::Clash) => NfOutcome::InsertClash,
         }
     }
 }
