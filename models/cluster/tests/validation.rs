@@ -394,3 +394,40 @@ fn sweep_style_overrides_apply_before_variants() {
     let err = load_str("v.ron", "v", BASE, &bad).unwrap_err();
     assert!(err.to_string().contains("traffic[0].rate"), "{err}");
 }
+
+/// Cilium's reverse-NAT ids are 16 bits: an eBPF scenario needing more frontends is refused
+/// before any engine is built, and the scenario-level count agrees with the engine's own.
+#[test]
+fn ebpf_frontend_capacity_is_checked_and_counted_like_the_engine() {
+    let text = BASE.replacen("traffic: [", r#"kube_proxy: (mode: Ebpf), service_generators: [(namespace: "shop", count: 70000, endpoints: 1)], traffic: ["#, 1);
+    let err = load_str("v.ron", "v", &text, &[]).unwrap_err();
+    assert!(
+        err.errors
+            .iter()
+            .any(|d| d.field == "services" && d.message.contains("eBPF frontends")),
+        "{err}"
+    );
+    // Agreement with the engine on a mix of kinds, ports, external and shared LB addresses.
+    let text = BASE.replacen("traffic: [", r#"kube_proxy: (mode: Ebpf),
+        services: [
+            (namespace: "shop", name: "a", selector: {"app": "x"}, ports: [(name: "h", port: 80), (name: "u", port: 53, protocol: UDP)]),
+            (namespace: "shop", name: "b", kind: NodePort, selector: {"app": "x"}, ports: [(port: 80)], external_ips: ["203.0.113.1"]),
+            (namespace: "shop", name: "c", kind: LoadBalancer, selector: {"app": "x"}, ports: [(port: 80)], external_ips: ["203.0.113.1"], load_balancer_ip: "198.51.100.1"),
+            (namespace: "shop", name: "d", headless: true, selector: {"app": "x"}, ports: [(port: 80)]),
+        ],
+        traffic: ["#, 1);
+    let loaded = load_str("v.ron", "v", &text, &[]).unwrap_or_else(|d| panic!("{d}"));
+    let s = &loaded.variants[0].scenario;
+    let world = cnsim_cluster::world::World::build(s);
+    let (set, _) = cnsim_cluster::service_world::build(s, &world);
+    let n = &world.nodes[0];
+    let view = cnsim_services::NodeView {
+        name: n.name.clone(),
+        node_ips: vec![n.ip],
+        cluster_cidr: Some(world.cluster_cidr),
+    };
+    assert_eq!(
+        cnsim_cluster::scenario::validate_services::ebpf_frontends(s),
+        cnsim_services::ebpf::frontends_needed(&set, &view)
+    );
+}

@@ -275,6 +275,12 @@ pub fn services(s: &Scenario, out: &mut Vec<Finding>) {
         ));
     }
     let k = &s.kube_proxy;
+    if k.mode == super::services::ProxyMode::Ebpf {
+        let needed = ebpf_frontends(s);
+        if needed > cnsim_services::ebpf::MAX_FRONTENDS {
+            out.push(Finding::error("services", format!("{needed} eBPF frontends (ClusterIP, node port, external and LB addresses per Service port) on each node")).valid(format!("at most {} (Cilium's reverse-NAT ids are 16 bits)", cnsim_services::ebpf::MAX_FRONTENDS)));
+        }
+    }
     if !MAGLEV_SIZES.contains(&k.maglev_table_size) {
         out.push(
             Finding::error(
@@ -318,4 +324,25 @@ fn endpoints_exist(s: &Scenario, i: usize, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// Frontends Cilium programs on one node, counted as `cnsim_services::ebpf::frontends_needed`
+/// counts them (one reverse-NAT id per distinct address, port and protocol), from the scenario:
+/// ClusterIPs are distinct per Service, a node port takes the node's address and the 0.0.0.0
+/// surrogate, external and LB addresses may be shared between Services.
+pub fn ebpf_frontends(s: &Scenario) -> usize {
+    let mut shared: BTreeSet<(std::net::Ipv4Addr, u16, Protocol)> = BTreeSet::new();
+    let mut distinct = 0usize;
+    for svc in s.services.iter().filter(|x| !x.headless) {
+        for p in &svc.ports {
+            distinct += 1;
+            if svc.kind != ServiceKind::ClusterIP {
+                distinct += 2;
+            }
+            for ip in svc.external_ips.iter().chain(&svc.load_balancer_ip) {
+                shared.insert((*ip, p.port, p.protocol));
+            }
+        }
+    }
+    distinct + shared.len()
 }
