@@ -30,7 +30,11 @@ pub(crate) trait Maps {
     fn service(&self, key: &LbKey) -> Option<LbValue>;
     fn backend(&self, id: u32) -> Option<&Backend>;
     fn src_range_ok(&self, rev_nat: u16, src: Ipv4Addr) -> bool;
-    fn frontend(&self, rev_nat: u16) -> &Frontend;
+    /// (service, port) of the frontend with this reverse-NAT id, which must exist.
+    fn owner(&self, rev_nat: u16) -> (u32, u32);
+    /// The endpoint index of `backend` among the frontend's (`LB_AFFINITY_MATCH_MAP` plus the
+    /// agent's index), None if the backend is not one of its.
+    fn endpoint_index(&self, rev_nat: u16, backend: u32) -> Option<u32>;
     /// Backend id at `index` of the Maglev table of (rev_nat, scope).
     fn maglev(&mut self, rev_nat: u16, scope: Scope, index: u32) -> u32;
     /// (backend id, last used ns) of (client, rev_nat).
@@ -39,13 +43,15 @@ pub(crate) trait Maps {
     fn clear_affinity(&mut self, client: Ipv4Addr, rev_nat: u16);
 }
 
-fn step(trace: &mut Option<&mut Vec<TraceStep>>, table: &str, chain: &str, text: String) {
+/// Records a step when tracing; the text is only formatted then (lookups without a trace are
+/// the simulator's hot path).
+fn step(trace: &mut Option<&mut Vec<TraceStep>>, table: &str, chain: &str, text: impl FnOnce() -> String) {
     if let Some(t) = trace.as_deref_mut() {
         t.push(TraceStep {
             table: table.into(),
             chain: chain.into(),
             rule: 0,
-            text,
+            text: text(),
         });
     }
 }
@@ -77,12 +83,9 @@ pub(crate) fn lookup<M: Maps>(
         work,
     };
     if socket {
-        step(
-            &mut trace,
-            "cgroup/connect4",
-            "cil_sock4_connect",
-            "socket LB: translated at connect(), no per-packet NAT".into(),
-        );
+        step(&mut trace, "cgroup/connect4", "cil_sock4_connect", || {
+            "socket LB: translated at connect(), no per-packet NAT".into()
+        });
     }
     let mut key = LbKey {
         addr: pkt.dst,
@@ -102,22 +105,16 @@ pub(crate) fn lookup<M: Maps>(
     let Some(mut master) = master else {
         return not_a_service(work);
     };
-    step(
-        &mut trace,
-        SVC_MAP,
-        "service",
+    step(&mut trace, SVC_MAP, "service", || {
         format!(
             "{} 0.0.0.0:0 ({}) (0) [{}]",
             key.frontend_string(),
             master.rev_nat,
             master.flags.describe()
-        ),
-    );
+        )
+    });
     let rev_nat = master.rev_nat;
-    let (service, port) = {
-        let f = maps.frontend(rev_nat);
-        (f.service, f.port)
-    };
+    let (service, port) = maps.owner(rev_nat);
     if origin == Origin::External && !master.flags.routable {
         return not_a_service(work);
     }
@@ -127,27 +124,21 @@ pub(crate) fn lookup<M: Maps>(
         master = maps
             .service(&key)
             .expect("a two-scopes frontend has an internal-scope master");
-        step(
-            &mut trace,
-            SVC_MAP,
-            "service",
+        step(&mut trace, SVC_MAP, "service", || {
             format!(
                 "{} 0.0.0.0:0 ({}) (0) [{}]",
                 key.frontend_string(),
                 rev_nat,
                 master.flags.describe()
-            ),
-        );
+            )
+        });
     }
     if origin == Origin::External && master.flags.source_range {
         work.map_lookups += 1;
         let ok = maps.src_range_ok(rev_nat, pkt.src);
-        step(
-            &mut trace,
-            "cilium_lb4_source_range",
-            "lpm",
-            format!("{} ({}) {}", pkt.src, rev_nat, if ok { "allow" } else { "deny" }),
-        );
+        step(&mut trace, "cilium_lb4_source_range", "lpm", || {
+            format!("{} ({}) {}", pkt.src, rev_nat, if ok { "allow" } else { "deny" })
+        });
         if !ok {
             return Verdict {
                 decision: Decision::Drop {
@@ -161,12 +152,9 @@ pub(crate) fn lookup<M: Maps>(
         }
     }
     if master.count == 0 {
-        step(
-            &mut trace,
-            SVC_MAP,
-            "service",
-            "no backends: reply ICMP destination unreachable".into(),
-        );
+        step(&mut trace, SVC_MAP, "service", || {
+            "no backends: reply ICMP destination unreachable".into()
+        });
         return Verdict {
             decision: Decision::Reject {
                 service,
@@ -187,16 +175,13 @@ pub(crate) fn lookup<M: Maps>(
                 maps.clear_affinity(pkt.src, rev_nat);
             } else {
                 work.map_lookups += 1;
-                if maps.frontend(rev_nat).endpoint_index.contains_key(&b) {
+                if maps.endpoint_index(rev_nat, b).is_some() {
                     work.map_lookups += 1;
                     if maps.backend(b).is_some() {
                         chosen = Some(b);
-                        step(
-                            &mut trace,
-                            "cilium_lb4_affinity",
-                            "client",
-                            format!("{} ({}) -> backend {}", pkt.src, rev_nat, b),
-                        );
+                        step(&mut trace, "cilium_lb4_affinity", "client", || {
+                            format!("{} ({}) -> backend {}", pkt.src, rev_nat, b)
+                        });
                     }
                 } else {
                     maps.clear_affinity(pkt.src, rev_nat);
@@ -214,10 +199,7 @@ pub(crate) fn lookup<M: Maps>(
             let v = maps
                 .service(&LbKey { slot, ..key })
                 .expect("every slot up to count is programmed");
-            step(
-                &mut trace,
-                SVC_MAP,
-                "slot",
+            step(&mut trace, SVC_MAP, "slot", || {
                 format!(
                     "{} random {} % {} + 1 = slot {} -> backend {}",
                     key.frontend_string(),
@@ -225,8 +207,8 @@ pub(crate) fn lookup<M: Maps>(
                     master.count,
                     slot,
                     v.backend_id
-                ),
-            );
+                )
+            });
             work.map_lookups += 1;
             v.backend_id
         }
@@ -238,42 +220,39 @@ pub(crate) fn lookup<M: Maps>(
             let index = h % table_size;
             work.map_lookups += 2;
             let b = maps.maglev(rev_nat, key.scope, index);
-            step(
-                &mut trace,
-                "cilium_lb4_maglev",
-                "lut",
-                format!("({}) hash {} % {} = {} -> backend {}", rev_nat, h, table_size, index, b),
-            );
+            step(&mut trace, "cilium_lb4_maglev", "lut", || {
+                format!("({}) hash {} % {} = {} -> backend {}", rev_nat, h, table_size, index, b)
+            });
             work.map_lookups += 1;
             b
         }
     };
-    let be = maps.backend(id).expect("selected backends exist").clone();
-    step(
-        &mut trace,
-        "cilium_lb4_backends_v3",
-        "backend",
-        format!("{} -> {}:{}/{}", id, be.ip, be.port, be.proto.as_k8s()),
-    );
+    // Only what the verdict needs is taken from the backend (no clone of its node name); the
+    // node is compared only for traffic from outside.
+    let (ip, dport, remote) = {
+        let be = maps.backend(id).expect("selected backends exist");
+        step(&mut trace, "cilium_lb4_backends_v3", "backend", || {
+            format!("{} -> {}:{}/{}", id, be.ip, be.port, be.proto.as_k8s())
+        });
+        (be.ip, be.port, origin == Origin::External && be.node != node.name)
+    };
     if master.flags.affinity {
         maps.set_affinity(pkt.src, rev_nat, id, now_ns);
     }
-    let index = *maps
-        .frontend(rev_nat)
-        .endpoint_index
-        .get(&id)
+    let index = maps
+        .endpoint_index(rev_nat, id)
         .expect("every backend of a frontend has an endpoint");
     // Hairpin (a pod reaching itself through the service) is source-NATed to the loopback
     // service address per packet; north-south traffic to a remote backend is SNATed to the
     // node (SNAT mode, no DSR); socket LB never rewrites packets.
-    let masquerade = !socket && (be.ip == pkt.src || (origin == Origin::External && be.node != node.name));
+    let masquerade = !socket && (ip == pkt.src || remote);
     Verdict {
         decision: Decision::Dnat {
             service,
             port,
             index,
-            ip: be.ip,
-            dport: be.port,
+            ip,
+            dport,
         },
         masquerade,
         work,

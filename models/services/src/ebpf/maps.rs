@@ -172,7 +172,11 @@ impl Ids {
         if let Some(&id) = self.rev_nat.get(&k) {
             return id;
         }
-        self.next_rev_nat = self.next_rev_nat.checked_add(1).expect("rev NAT ids exhausted");
+        // The invariant behind MAX_FRONTENDS (callers check `frontends_needed` first).
+        self.next_rev_nat = self
+            .next_rev_nat
+            .checked_add(1)
+            .expect("rev NAT ids exhausted: more than MAX_FRONTENDS (65,535) frontends");
         self.rev_nat.insert(k, self.next_rev_nat);
         self.next_rev_nat
     }
@@ -196,6 +200,54 @@ impl Ids {
 }
 
 const WILDCARD: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+
+/// The most frontends one node's datapath holds: reverse-NAT ids (`lb4_key`'s
+/// `rev_nat_index`, the `lb4_reverse_nat` key) are 16 bits and 0 is not an id.
+pub const MAX_FRONTENDS: usize = u16::MAX as usize;
+
+/// The frontends (address, port, kind, routable) of one port of a Service with a ClusterIP, in
+/// the order the agent programs them; `build` keeps the first Service's of any duplicate key.
+fn port_frontends(
+    cluster_ip: Ipv4Addr,
+    svc: &Service,
+    port: &ServicePort,
+    node: &NodeView,
+) -> Vec<(Ipv4Addr, u16, FrontendKind, bool)> {
+    let mut frontends = vec![(cluster_ip, port.port, FrontendKind::ClusterIP, false)];
+    if let Some(np) = port.node_port {
+        for ip in &node.node_ips {
+            frontends.push((*ip, np, FrontendKind::NodePort, true));
+        }
+        frontends.push((WILDCARD, np, FrontendKind::NodePort, false));
+    }
+    for ip in &svc.external_ips {
+        frontends.push((*ip, port.port, FrontendKind::ExternalIPs, true));
+    }
+    for ip in &svc.load_balancer_ips {
+        frontends.push((*ip, port.port, FrontendKind::LoadBalancer, true));
+    }
+    frontends
+}
+
+/// How many frontends (so reverse-NAT ids) `set` needs on `node`: one per distinct
+/// (address, port, protocol) among every ClusterIP, NodePort (each node IP and the `0.0.0.0`
+/// surrogate), external IP and LoadBalancer IP of every port. A full sync of more than
+/// `MAX_FRONTENDS` panics ("rev NAT ids exhausted"); this lets a caller refuse such a
+/// ServiceSet first. Ids persist across partial syncs and freed ones are not reused, so every
+/// frontend a partial sync adds takes a fresh id on top of those already handed out.
+pub fn frontends_needed(set: &ServiceSet, node: &NodeView) -> usize {
+    let mut keys = rustc_hash::FxHashSet::default();
+    for svc in &set.services {
+        let Some(cluster_ip) = svc.cluster_ip else {
+            continue;
+        };
+        for port in &svc.ports {
+            let fes = port_frontends(cluster_ip, svc, port, node);
+            keys.extend(fes.into_iter().map(|(addr, p, _, _)| (addr, p, port.protocol)));
+        }
+    }
+    keys.len()
+}
 
 /// Builds the maps for `node` from `set`, allocating ids through `ids`.
 pub fn build(set: &ServiceSet, node: &NodeView, ids: &mut Ids) -> Program {
@@ -238,21 +290,7 @@ pub fn build(set: &ServiceSet, node: &NodeView, ids: &mut Ids) -> Program {
             };
             let itp = svc.internal_traffic_policy;
             let etp = svc.external_traffic_policy;
-            let mut frontends: Vec<(Ipv4Addr, u16, FrontendKind, bool)> =
-                vec![(cluster_ip, port.port, FrontendKind::ClusterIP, false)];
-            if let Some(np) = port.node_port {
-                for ip in &node.node_ips {
-                    frontends.push((*ip, np, FrontendKind::NodePort, true));
-                }
-                frontends.push((WILDCARD, np, FrontendKind::NodePort, false));
-            }
-            for ip in &svc.external_ips {
-                frontends.push((*ip, port.port, FrontendKind::ExternalIPs, true));
-            }
-            for ip in &svc.load_balancer_ips {
-                frontends.push((*ip, port.port, FrontendKind::LoadBalancer, true));
-            }
-            for (addr, fport, kind, routable) in frontends {
+            for (addr, fport, kind, routable) in port_frontends(cluster_ip, svc, port, node) {
                 let base = LbKey {
                     addr,
                     port: fport,

@@ -23,6 +23,8 @@ pub mod maps;
 #[cfg(test)]
 mod tests;
 
+pub use maps::{frontends_needed, MAX_FRONTENDS};
+
 use crate::model::*;
 use ipnet::Ipv4Net;
 use maps::{Backend, Frontend, Ids, LbKey, LbValue, Program, Scope};
@@ -154,6 +156,15 @@ impl ReferenceEbpf {
             affinity: Vec::new(),
         }
     }
+
+    fn frontend(&self, rev_nat: u16) -> &Frontend {
+        self.st
+            .program
+            .frontends
+            .values()
+            .find(|f| f.rev_nat == rev_nat)
+            .expect("a master entry's frontend exists")
+    }
 }
 
 impl lookup::Maps for ReferenceEbpf {
@@ -174,13 +185,12 @@ impl lookup::Maps for ReferenceEbpf {
             src,
         )
     }
-    fn frontend(&self, rev_nat: u16) -> &Frontend {
-        self.st
-            .program
-            .frontends
-            .values()
-            .find(|f| f.rev_nat == rev_nat)
-            .expect("a master entry's frontend exists")
+    fn owner(&self, rev_nat: u16) -> (u32, u32) {
+        let f = self.frontend(rev_nat);
+        (f.service, f.port)
+    }
+    fn endpoint_index(&self, rev_nat: u16, backend: u32) -> Option<u32> {
+        self.frontend(rev_nat).endpoint_index.get(&backend).copied()
     }
     fn maglev(&mut self, rev_nat: u16, scope: Scope, index: u32) -> u32 {
         let m = self.st.cfg.maglev_m().expect("Maglev configured");
@@ -207,13 +217,20 @@ impl lookup::Maps for ReferenceEbpf {
 /// the backends, so this changes memory, never results).
 const MAGLEV_CACHE_TABLES: usize = 512;
 
-/// The fast engine: hash maps for every lookup, Maglev tables built on first use.
+/// The fast engine: hash maps for every lookup, Maglev tables built on first use. Every
+/// per-lookup access is O(1) in the number of Services (issue 3: lookups stay flat in wall
+/// time), so nothing here is an ordered map.
 #[derive(Clone, Debug)]
 pub struct EbpfEngine {
     st: Programmed,
     services: FxHashMap<LbKey, LbValue>,
     backends: FxHashMap<u32, Backend>,
     src_ranges: FxHashMap<u16, Vec<Ipv4Net>>,
+    /// (service, port) per reverse-NAT id, indexed by the id (ids are 16 bits, so this is at
+    /// most 65,536 entries).
+    owners: Vec<(u32, u32)>,
+    /// (reverse-NAT id, backend id) → endpoint index.
+    endpoints: FxHashMap<(u16, u32), u32>,
     affinity: FxHashMap<(Ipv4Addr, u16), (u32, u64)>,
     maglev: FxHashMap<(u16, Scope), Vec<u32>>,
 }
@@ -225,6 +242,8 @@ impl EbpfEngine {
             services: FxHashMap::default(),
             backends: FxHashMap::default(),
             src_ranges: FxHashMap::default(),
+            owners: Vec::new(),
+            endpoints: FxHashMap::default(),
             affinity: FxHashMap::default(),
             maglev: FxHashMap::default(),
         }
@@ -254,6 +273,17 @@ impl EbpfEngine {
         for (r, n) in &p.src_ranges {
             self.src_ranges.entry(*r).or_default().push(*n);
         }
+        let top = p.frontends.keys().next_back().map_or(0, |&id| usize::from(id));
+        self.owners.clear();
+        self.owners.resize(top + 1, (NO_SERVICE, NO_PORT));
+        self.endpoints.clear();
+        self.endpoints
+            .reserve(p.frontends.values().map(|f| f.endpoint_index.len()).sum());
+        for (&id, f) in &p.frontends {
+            self.owners[usize::from(id)] = (f.service, f.port);
+            self.endpoints
+                .extend(f.endpoint_index.iter().map(|(&b, &i)| ((id, b), i)));
+        }
         self.maglev.clear();
     }
 }
@@ -268,8 +298,11 @@ impl lookup::Maps for EbpfEngine {
     fn src_range_ok(&self, rev_nat: u16, src: Ipv4Addr) -> bool {
         in_ranges(self.src_ranges.get(&rev_nat).into_iter().flatten(), src)
     }
-    fn frontend(&self, rev_nat: u16) -> &Frontend {
-        &self.st.program.frontends[&rev_nat]
+    fn owner(&self, rev_nat: u16) -> (u32, u32) {
+        self.owners[usize::from(rev_nat)]
+    }
+    fn endpoint_index(&self, rev_nat: u16, backend: u32) -> Option<u32> {
+        self.endpoints.get(&(rev_nat, backend)).copied()
     }
     fn maglev(&mut self, rev_nat: u16, scope: Scope, index: u32) -> u32 {
         if !self.maglev.contains_key(&(rev_nat, scope)) {

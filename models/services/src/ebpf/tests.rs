@@ -244,6 +244,33 @@ fn partial_sync_writes_only_what_changed() {
     assert_eq!(s.objects_written, 3);
 }
 
+/// One ClusterIP Service with `extra` external IPs: `extra + 1` frontends, no backends.
+fn frontends(extra: u32) -> ServiceSet {
+    let mut set = cluster_ip_services(1, 0);
+    let base = u32::from(Ipv4Addr::new(100, 64, 0, 1));
+    set.services[0].external_ips = (0..extra).map(|i| Ipv4Addr::from(base + i)).collect();
+    set
+}
+
+#[test]
+fn max_frontends_fit_and_are_counted() {
+    let set = frontends(MAX_FRONTENDS as u32 - 1);
+    assert_eq!(frontends_needed(&set, &node_view()), MAX_FRONTENDS);
+    let mut e = EbpfEngine::new(EbpfConfig::default());
+    e.full_sync(&set, &node_view());
+    assert_eq!(e.program().frontends.len(), MAX_FRONTENDS);
+    assert_eq!(
+        frontends_needed(&frontends(MAX_FRONTENDS as u32), &node_view()),
+        MAX_FRONTENDS + 1
+    );
+}
+
+#[test]
+#[should_panic(expected = "rev NAT ids exhausted")]
+fn one_frontend_past_the_limit_panics() {
+    EbpfEngine::new(EbpfConfig::default()).full_sync(&frontends(MAX_FRONTENDS as u32), &node_view());
+}
+
 mod props {
     use super::*;
     use crate::testing::strategies::{arb_lookup, arb_service_set};
@@ -296,6 +323,14 @@ mod props {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn frontends_needed_is_what_a_full_sync_allocates(set in arb_service_set(6)) {
+            let node = node_view();
+            let mut e = EbpfEngine::new(EbpfConfig::default());
+            e.full_sync(&set, &node);
+            prop_assert_eq!(frontends_needed(&set, &node), e.program().frontends.len());
         }
 
         #[test]

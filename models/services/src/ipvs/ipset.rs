@@ -106,6 +106,25 @@ pub const IPSETS: [(&str, &str, &str); 17] = [
     (IPVS_IPS, "hash:ip", "Addresses on the ipvs interface"),
 ];
 
+/// An ipset by its position in `IPSETS`: what `-m set` rules name and the fast index keys on,
+/// so a lookup never compares set names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SetId(u8);
+
+impl SetId {
+    /// `KUBE-IPVS-IPS`, which every "is this address local" question asks.
+    pub const IPVS_IPS: SetId = SetId(16);
+
+    pub fn of(name: &str) -> SetId {
+        let i = IPSETS.iter().position(|(n, _, _)| *n == name).expect("known ipset");
+        SetId(i as u8)
+    }
+
+    pub fn name(self) -> &'static str {
+        IPSETS[usize::from(self.0)].0
+    }
+}
+
 pub fn comment_of(set: &str) -> &'static str {
     IPSETS
         .iter()
@@ -114,7 +133,7 @@ pub fn comment_of(set: &str) -> &'static str {
         .expect("known ipset")
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Entry {
     IpPort(Ipv4Addr, Protocol, u16),
     IpPortIp(Ipv4Addr, Protocol, u16, Ipv4Addr),

@@ -3,10 +3,14 @@
 //! proxier programs them), the kernel's 256-bucket service table and schedulers (`table`), the
 //! iptables rules and ipsets the mode still needs (`rules`), syncs, and two evaluators.
 //!
-//! `IpvsReference` finds a virtual server by scanning all of them and derives the chain steps
-//! from insertion order; `IpvsFast` walks the bucket chain as `__ip_vs_service_find` does.
+//! The reference (`Ipvs::new_reference`) finds a virtual server by scanning all of them and
+//! derives the chain steps from insertion order, and answers ipset matches from the sets. The
+//! fast one (`Ipvs::new_fast`) counts the same steps of `__ip_vs_service_find`'s bucket chain
+//! from each server's kept position, and answers from a hash index (`index`): its wall time
+//! does not grow with the number of Services, though the kernel work it reports does.
 
 mod gen;
+mod index;
 mod ipset;
 mod rules;
 mod table;
@@ -17,7 +21,9 @@ pub use table::{sh_hashkey, svc_hashkey, Dest, Scheduler, VirtualServer, VsKey, 
 
 use crate::model::*;
 use gen::{service_frag, Frag};
-use rules::{Entry, Exit, Pkt, Sets};
+use index::FastIndex;
+use rules::{Entry, Exit, Members, Pkt, SetId, Sets};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -72,10 +78,13 @@ fn dest_line(k: &VsKey, d: &Dest) -> String {
 
 /// The IPVS datapath of one node.
 pub struct Ipvs {
-    fast: bool,
+    /// Some for the fast evaluator.
+    index: Option<FastIndex>,
     cfg: IpvsConfig,
     node: Option<NodeView>,
-    vs: BTreeMap<VsKey, VirtualServer>,
+    /// Found by key, or scanned for a unique key or a count; never iterated for an order
+    /// (the table order is `buckets`).
+    vs: FxHashMap<VsKey, VirtualServer>,
     /// `ip_vs_svc_table`: per bucket, keys oldest first (the chain head is the last).
     buckets: Vec<Vec<VsKey>>,
     seq: u64,
@@ -85,8 +94,17 @@ pub struct Ipvs {
 }
 
 /// Local addresses: the node's, loopback, and everything bound on kube-ipvs0.
-fn is_local(node: &NodeView, sets: &Sets, ip: Ipv4Addr) -> bool {
-    ip.is_loopback() || node.node_ips.contains(&ip) || sets[rules::IPVS_IPS].contains_key(&Entry::Ip(ip))
+fn is_local(node: &NodeView, sets: &dyn Members, ip: Ipv4Addr) -> bool {
+    ip.is_loopback() || node.node_ips.contains(&ip) || sets.has(SetId::IPVS_IPS, &Entry::Ip(ip))
+}
+
+/// What the rules walk asks about ipsets: the fast index, or the sets themselves. (Of two
+/// fields, not `&Ipvs`, so a lookup can still schedule on `vs` meanwhile.)
+fn members<'a>(index: &'a Option<FastIndex>, sets: &'a Sets) -> &'a dyn Members {
+    match index {
+        Some(ix) => ix,
+        None => sets,
+    }
 }
 
 fn wrote(stats: &mut SyncStats, line: &str) {
@@ -107,10 +125,10 @@ impl Ipvs {
 
     fn new(fast: bool, cfg: IpvsConfig) -> Ipvs {
         Ipvs {
-            fast,
+            index: fast.then(FastIndex::default),
             cfg,
             node: None,
-            vs: BTreeMap::new(),
+            vs: FxHashMap::default(),
             buckets: vec![Vec::new(); SVC_TAB_SIZE],
             seq: 0,
             sets: rules::empty_sets(),
@@ -162,8 +180,13 @@ impl Ipvs {
         for (set, e) in &f.entries {
             let c = self.sets.get_mut(set).expect("known ipset").entry(*e).or_insert(0);
             *c += 1;
-            if *c == 1 && !prev.entries.contains(&(set, *e)) {
-                wrote(stats, &format!("add {set} {}", e.render()));
+            if *c == 1 {
+                if let Some(ix) = &mut self.index {
+                    ix.entry_added(SetId::of(set), *e);
+                }
+                if !prev.entries.contains(&(set, *e)) {
+                    wrote(stats, &format!("add {set} {}", e.render()));
+                }
             }
         }
         for spec in &f.vs {
@@ -171,7 +194,11 @@ impl Ipvs {
             if !self.vs.contains_key(&k) {
                 self.seq += 1;
                 let bucket = svc_hashkey(k.proto, k.addr, k.port, self.cfg.netns_salt);
+                let pos = self.buckets[bucket].len();
                 self.buckets[bucket].push(k);
+                if let Some(ix) = &mut self.index {
+                    ix.vs_added(k);
+                }
                 let v = VirtualServer {
                     key: k,
                     service: spec.service,
@@ -180,6 +207,7 @@ impl Ipvs {
                     dests: Vec::new(),
                     seq: self.seq,
                     bucket,
+                    pos,
                     sched: Default::default(),
                 };
                 wrote(stats, &vs_line(&v, self.cfg.scheduler));
@@ -213,6 +241,9 @@ impl Ipvs {
                 *c -= 1;
                 if *c == 0 {
                     m.remove(e);
+                    if let Some(ix) = &mut self.index {
+                        ix.entry_removed(SetId::of(set), *e);
+                    }
                     if !keep.entries.contains(&(set, *e)) {
                         wrote(stats, &format!("del {set} {}", e.render()));
                     }
@@ -224,7 +255,15 @@ impl Ipvs {
             let owned = self.vs.get(&spec.key).is_some_and(|v| v.service == spec.service);
             if gone && owned {
                 let v = self.vs.remove(&spec.key).expect("present");
-                self.buckets[v.bucket].retain(|k| *k != spec.key);
+                // Unlinked from its chain: the newer servers of the bucket move down one.
+                let chain = &mut self.buckets[v.bucket];
+                chain.remove(v.pos);
+                for k in &chain[v.pos..] {
+                    self.vs.get_mut(k).expect("chained servers exist").pos -= 1;
+                }
+                if let Some(ix) = &mut self.index {
+                    ix.vs_removed(v.key);
+                }
                 let k = &v.key;
                 wrote(stats, &format!("-D {} {}:{}", proto_flag(k.proto), k.addr, k.port));
             }
@@ -244,14 +283,14 @@ impl Ipvs {
     /// `__ip_vs_service_find`: the virtual server for the packet and the chain steps taken.
     fn find(&self, key: &VsKey, work: &mut Work) -> Option<VsKey> {
         let b = svc_hashkey(key.proto, key.addr, key.port, self.cfg.netns_salt);
-        if self.fast {
-            for k in self.buckets[b].iter().rev() {
-                work.hash_probes += 1;
-                if k == key {
-                    return Some(*k);
-                }
-            }
-            None
+        if self.index.is_some() {
+            // The steps of the walk from the chain head, without taking them.
+            let (found, steps) = match self.vs.get(key) {
+                Some(v) => (Some(v.key), self.buckets[b].len() - v.pos),
+                None => (None, self.buckets[b].len()),
+            };
+            work.hash_probes += steps as u32;
+            found
         } else {
             let found = self.vs.values().find(|v| v.key == *key);
             let in_bucket = |v: &&VirtualServer| v.bucket == b;
@@ -291,7 +330,10 @@ impl Ipvs {
         if let Some(v) = self.vs.get(key) {
             return (v.service, v.port);
         }
-        let s = self.vs.values().filter(|v| v.key.addr == dst).map(|v| v.service).min();
+        let s = match &self.index {
+            Some(ix) => ix.at(dst).iter().map(|k| self.vs[k].service).min(),
+            None => self.vs.values().filter(|v| v.key.addr == dst).map(|v| v.service).min(),
+        };
         (s.unwrap_or(NO_SERVICE), NO_PORT)
     }
 }
@@ -304,7 +346,7 @@ impl ServiceDatapath for Ipvs {
     fn full_sync(&mut self, set: &ServiceSet, node: &NodeView) -> SyncStats {
         set.assert_consistent();
         let cfg = self.cfg.clone();
-        *self = Ipvs::new(self.fast, cfg);
+        *self = Ipvs::new(self.index.is_some(), cfg);
         self.node = Some(node.clone());
         let mut stats = SyncStats::default();
         // kube-proxy adds virtual servers as it meets them; Service order stands in for its
@@ -347,8 +389,8 @@ impl ServiceDatapath for Ipvs {
     ) -> Verdict {
         let node = self.node.as_ref().expect("lookup before full_sync");
         let mut work = Work::default();
-        let sets_ref = &self.sets;
-        let is_local = |ip: Ipv4Addr| is_local(node, sets_ref, ip);
+        let sets = members(&self.index, &self.sets);
+        let is_local = |ip: Ipv4Addr| is_local(node, sets, ip);
         let mut p = Pkt {
             src: pkt.src,
             dst: pkt.dst,
@@ -362,7 +404,7 @@ impl ServiceDatapath for Ipvs {
             addr: pkt.dst,
             port: pkt.dport,
         };
-        let (c, sets) = (&self.chains, &self.sets);
+        let c = &self.chains;
         let host = origin == Origin::Host;
         let nat_in = if host { "OUTPUT" } else { "PREROUTING" };
         let _ = rules::walk(c, sets, "nat", nat_in, &mut p, &mut work, trace.as_deref_mut());
@@ -425,7 +467,7 @@ impl ServiceDatapath for Ipvs {
                 }
             }
         }
-        let (c, sets) = (&self.chains, &self.sets);
+        let c = &self.chains;
         if host {
             let out = rules::walk(c, sets, "filter", "OUTPUT", &mut p, &mut work, trace.as_deref_mut());
             if let Some(d) = self.filter_verdict(&out, pkt.dst, &key) {

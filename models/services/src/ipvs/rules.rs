@@ -2,9 +2,14 @@
 //! (`writeIptablesRules`, `ipsetWithIptablesChain`, `iptablesJumpChain`, pkg/proxy/ipvs at the
 //! 1.3x "Dismiss connects to localhost" version): their `iptables-restore` and `ipset save`
 //! text, and a walk that counts every rule tested and every ipset lookup.
+//!
+//! The walk asks `-m set` questions through `Members`: the reference answers from the ipsets
+//! themselves (`Sets`, scanning where the ipset type would need it), the fast evaluator from
+//! its hash index (`super::index`), so the proptest holds one to the other.
 
 use crate::model::*;
 use ipnet::Ipv4Net;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -25,7 +30,7 @@ pub enum M {
     Comment(&'static str),
     Src(Ipv4Net, bool),
     Proto(Protocol),
-    Set(&'static str, Dirs),
+    Set(SetId, Dirs),
     DstLocal,
     SrcNotLocal,
     PhysdevNotIn,
@@ -60,7 +65,8 @@ impl R {
                 M::Comment(c) => write!(s, "-m comment --comment \"{c}\" "),
                 M::Src(n, neg) => write!(s, "{}-s {n} ", if *neg { "! " } else { "" }),
                 M::Proto(p) => write!(s, "-p {} ", p.as_lower()),
-                M::Set(name, d) => {
+                M::Set(set, d) => {
+                    let name = set.name();
                     let d = match d {
                         Dirs::Dst => "dst",
                         Dirs::DstDst => "dst,dst",
@@ -271,7 +277,7 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
             if let Some(p) = proto {
                 m.push(M::Proto(p));
             }
-            m.extend([M::Comment(comment_of(set)), M::Set(set, dirs)]);
+            m.extend([M::Comment(comment_of(set)), M::Set(SetId::of(set), dirs)]);
             add(table, from, R { m, t });
         }
     }
@@ -279,14 +285,14 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
     if nonempty(CLUSTER_IP) {
         let mut m = vec![M::Comment(comment_of(CLUSTER_IP))];
         match cluster_cidr {
-            Some(cidr) => m.extend([M::Set(CLUSTER_IP, Dirs::DstDst), M::Src(cidr, true)]),
-            None => m.push(M::Set(CLUSTER_IP, Dirs::SrcDst)),
+            Some(cidr) => m.extend([M::Set(SetId::of(CLUSTER_IP), Dirs::DstDst), M::Src(cidr, true)]),
+            None => m.push(M::Set(SetId::of(CLUSTER_IP), Dirs::SrcDst)),
         }
         add("nat", "KUBE-SERVICES", R { m, t: masq() });
     }
     for set in [EXTERNAL_IP, EXTERNAL_IP_LOCAL] {
         if nonempty(set) {
-            let base = vec![M::Comment(comment_of(set)), M::Set(set, Dirs::DstDst)];
+            let base = vec![M::Comment(comment_of(set)), M::Set(SetId::of(set), Dirs::DstDst)];
             if set == EXTERNAL_IP {
                 add(
                     "nat",
@@ -336,7 +342,7 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
                 "nat",
                 "KUBE-SERVICES",
                 R {
-                    m: vec![M::Set(set, Dirs::DstDst)],
+                    m: vec![M::Set(SetId::of(set), Dirs::DstDst)],
                     t: T::Accept,
                 },
             );
@@ -367,7 +373,7 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
         R {
             m: vec![
                 M::Comment(comment_of(HEALTH_CHECK_NODE_PORT)),
-                M::Set(HEALTH_CHECK_NODE_PORT, Dirs::Dst),
+                M::Set(SetId::of(HEALTH_CHECK_NODE_PORT), Dirs::Dst),
             ],
             t: T::Accept,
         },
@@ -383,7 +389,7 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
             "filter",
             "KUBE-IPVS-FILTER",
             R {
-                m: vec![M::Set(set, d)],
+                m: vec![M::Set(SetId::of(set), d)],
                 t: T::Return,
             },
         );
@@ -392,7 +398,7 @@ pub fn build_chains(sets: &Sets, cluster_cidr: Option<Ipv4Net>, mark: u32) -> Ch
         "filter",
         "KUBE-IPVS-FILTER",
         R {
-            m: vec![M::CtNew, M::Set(IPVS_IPS, Dirs::Dst)],
+            m: vec![M::CtNew, M::Set(SetId::IPVS_IPS, Dirs::Dst)],
             t: T::Reject,
         },
     );
@@ -470,18 +476,36 @@ pub struct Pkt<'a> {
     pub is_local: &'a dyn Fn(Ipv4Addr) -> bool,
 }
 
-fn in_set(sets: &Sets, name: &str, d: Dirs, p: &Pkt) -> bool {
-    let s = &sets[name];
+/// What a walk asks of the ipsets.
+pub trait Members {
+    /// Whether `set` holds exactly `e`.
+    fn has(&self, set: SetId, e: &Entry) -> bool;
+    /// Whether `set` holds an `ip,proto:port,net` entry for (dst, proto, port) whose net
+    /// contains `src` (a `hash:ip,port,net` match).
+    fn net_has(&self, set: SetId, dst: Ipv4Addr, proto: Protocol, port: u16, src: Ipv4Addr) -> bool;
+}
+
+/// The reference answers: ordered-map lookups, and a scan of the whole set for nets.
+impl Members for Sets {
+    fn has(&self, set: SetId, e: &Entry) -> bool {
+        self[set.name()].contains_key(e)
+    }
+    fn net_has(&self, set: SetId, dst: Ipv4Addr, proto: Protocol, port: u16, src: Ipv4Addr) -> bool {
+        self[set.name()].keys().any(|e| {
+            matches!(e, Entry::IpPortNet(a, pr, n, net)
+                if *a == dst && *pr == proto && *n == port && net.contains(&src))
+        })
+    }
+}
+
+fn in_set(sets: &dyn Members, set: SetId, d: Dirs, p: &Pkt) -> bool {
     match d {
-        Dirs::Dst => s.contains_key(&Entry::Port(p.dport)) || s.contains_key(&Entry::Ip(p.dst)),
-        Dirs::DstDst => s.contains_key(&Entry::IpPort(p.dst, p.proto, p.dport)),
-        Dirs::SrcDst => s.contains_key(&Entry::IpPort(p.src, p.proto, p.dport)),
+        Dirs::Dst => sets.has(set, &Entry::Port(p.dport)) || sets.has(set, &Entry::Ip(p.dst)),
+        Dirs::DstDst => sets.has(set, &Entry::IpPort(p.dst, p.proto, p.dport)),
+        Dirs::SrcDst => sets.has(set, &Entry::IpPort(p.src, p.proto, p.dport)),
         Dirs::DstDstSrc => {
-            s.contains_key(&Entry::IpPortIp(p.dst, p.proto, p.dport, p.src))
-                || s.keys().any(|e| {
-                    matches!(e, Entry::IpPortNet(a, pr, n, net)
-                        if *a == p.dst && *pr == p.proto && *n == p.dport && net.contains(&p.src))
-                })
+            sets.has(set, &Entry::IpPortIp(p.dst, p.proto, p.dport, p.src))
+                || sets.net_has(set, p.dst, p.proto, p.dport, p.src)
         }
     }
 }
@@ -489,20 +513,21 @@ fn in_set(sets: &Sets, name: &str, d: Dirs, p: &Pkt) -> bool {
 /// Walks built-in `chain` of `table` as the kernel does; counts rules and ipset lookups.
 pub fn walk(
     c: &Chains,
-    sets: &Sets,
+    sets: &dyn Members,
     table: &'static str,
     chain: &'static str,
     p: &mut Pkt,
     work: &mut Work,
     mut trace: Option<&mut Vec<TraceStep>>,
 ) -> Exit {
-    let mut stack: Vec<(&'static str, usize)> = vec![];
-    let (mut cur, mut next) = (chain, 0usize);
+    // Jumps nest at most two deep here; inline so a walk does not allocate. A chain is looked
+    // up when the walk enters it, and its rules kept on the stack for the return.
+    let mut stack: SmallVec<[(&'static str, &[R], usize); 4]> = SmallVec::new();
+    let (mut cur, mut rules, mut next) = (chain, c[&(table, chain)].as_slice(), 0usize);
     loop {
-        let rules = &c[&(table, cur)];
         let Some(r) = rules.get(next) else {
             match stack.pop() {
-                Some((ch, i)) => (cur, next) = (ch, i),
+                Some(caller) => (cur, rules, next) = caller,
                 None => return Exit::Continue,
             }
             continue;
@@ -514,9 +539,9 @@ pub fn walk(
             M::CtRelatedEstablished => false,
             M::Src(n, neg) => n.contains(&p.src) != *neg,
             M::Proto(pr) => p.proto == *pr,
-            M::Set(name, d) => {
+            M::Set(set, d) => {
                 work.map_lookups += 1;
-                in_set(sets, name, *d, p)
+                in_set(sets, *set, *d, p)
             }
             M::DstLocal => (p.is_local)(p.dst),
             M::SrcNotLocal => !(p.is_local)(p.src),
@@ -535,11 +560,11 @@ pub fn walk(
         }
         match &r.t {
             T::Jump(to) => {
-                stack.push((cur, next));
-                (cur, next) = (*to, 0);
+                stack.push((cur, rules, next));
+                (cur, rules, next) = (*to, c[&(table, *to)].as_slice(), 0);
             }
             T::Return => match stack.pop() {
-                Some((ch, i)) => (cur, next) = (ch, i),
+                Some(caller) => (cur, rules, next) = caller,
                 None => return Exit::Continue,
             },
             T::Accept => return Exit::Accept,

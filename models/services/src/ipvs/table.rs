@@ -99,6 +99,9 @@ pub struct VirtualServer {
     /// Insertion sequence number in the service table (bigger = nearer the chain head).
     pub seq: u64,
     pub bucket: usize,
+    /// Position in the bucket, oldest first: reaching it from the chain head takes
+    /// `bucket length - pos` steps.
+    pub pos: usize,
     pub sched: SchedState,
 }
 

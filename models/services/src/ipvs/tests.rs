@@ -315,6 +315,47 @@ mod props {
                 prop_assert_eq!((rr.next, fr.next), (0, 0), "IPVS draws nothing");
             }
         }
+
+        /// Partial syncs there and back move servers within their chains and entries in and
+        /// out of the sets: the fast evaluator's index and chain positions follow.
+        #[test]
+        fn fast_equals_reference_after_partial_syncs(
+            (set, p, o, draws) in arb_service_set(6).prop_flat_map(arb_lookup),
+            other in arb_service_set(6),
+        ) {
+            let node = node_view();
+            let mut before = set.clone();
+            let n = set.services.len().min(other.services.len());
+            for i in 0..n {
+                before.services[i] = other.services[i].clone();
+                before.endpoints[i] = other.endpoints[i].clone();
+            }
+            let changed: Vec<usize> = (0..n).collect();
+            let mut r = Ipvs::new_reference(IpvsConfig::default());
+            let mut f = Ipvs::new_fast(IpvsConfig::default());
+            for v in [&mut r, &mut f] {
+                v.full_sync(&set, &node);
+                v.partial_sync(&before, &node, &changed);
+                v.partial_sync(&set, &node, &changed);
+            }
+            prop_assert_eq!(r.dump(), f.dump());
+            prop_assert_eq!(r.dump_ipsets(), f.dump_ipsets());
+            let mut rr = Replay { draws: draws.clone(), next: 0 };
+            let mut fr = Replay { draws, next: 0 };
+            let (mut rt, mut ft) = (Vec::new(), Vec::new());
+            let vr = r.lookup(&p, o, 0, &mut rr, Some(&mut rt));
+            let vf = f.lookup(&p, o, 0, &mut fr, Some(&mut ft));
+            prop_assert_eq!(vr, vf);
+            prop_assert_eq!(rt, ft);
+        }
+    }
+}
+
+#[test]
+fn set_ids_name_their_sets() {
+    assert_eq!(rules::SetId::of(rules::IPVS_IPS), rules::SetId::IPVS_IPS);
+    for (name, _, _) in rules::IPSETS {
+        assert_eq!(rules::SetId::of(name).name(), name);
     }
 }
 

@@ -6,18 +6,23 @@
 use super::gen::*;
 use super::ir::*;
 use crate::model::*;
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::net::Ipv4Addr;
 
 /// Per affinity set: source address → expiry (ns). Elements are alive while `now < expiry`
-/// (the kernel's `nft_set_elem_expired` treats `expiry <= now` as gone).
-pub type Affinity = BTreeMap<String, BTreeMap<Ipv4Addr, u64>>;
+/// (the kernel's `nft_set_elem_expired` treats `expiry <= now` as gone). Only ever looked up
+/// by key, never iterated in an order that shows.
+pub type Affinity = FxHashMap<String, FxHashMap<Ipv4Addr, u64>>;
 
 /// How the evaluator finds things. The kernel resolves chain references at load time and
 /// finds elements by hash; either way it is one "lookup" in `Work`, which the interpreter
 /// counts, not the finder.
 pub trait Finder {
+    /// A chain by name (the base chains a hook starts from).
     fn chain<'a>(&self, t: &'a Tables, name: &str) -> Option<(&'a str, &'a Chain)>;
+    /// The chain a jump, goto or verdict names.
+    fn target<'a>(&self, t: &'a Tables, r: &ChainRef) -> Option<(&'a str, &'a Chain)>;
     fn element<'a>(&self, t: &'a Tables, container: &str, key: &Key) -> Option<&'a Element>;
     fn affinity_expiry(&self, a: &Affinity, set: &str, src: Ipv4Addr) -> Option<u64>;
 }
@@ -27,7 +32,11 @@ pub struct Scan;
 
 impl Finder for Scan {
     fn chain<'a>(&self, t: &'a Tables, name: &str) -> Option<(&'a str, &'a Chain)> {
-        t.chains.iter().find(|(n, _)| *n == name).map(|(n, c)| (n.as_str(), c))
+        t.chains().find(|(n, _)| *n == name)
+    }
+    /// By name, ignoring the binding (which the fast finder is held to through this).
+    fn target<'a>(&self, t: &'a Tables, r: &ChainRef) -> Option<(&'a str, &'a Chain)> {
+        self.chain(t, &r.name)
     }
     fn element<'a>(&self, t: &'a Tables, container: &str, key: &Key) -> Option<&'a Element> {
         let (_, c) = t.containers.iter().find(|(n, _)| *n == container)?;
@@ -39,18 +48,38 @@ impl Finder for Scan {
     }
 }
 
-/// Ordered-map lookups: O(log n) per lookup.
+/// Hash lookups and bound chain references: O(1) per lookup, whatever the number of
+/// Services.
 pub struct Indexed;
 
 impl Finder for Indexed {
     fn chain<'a>(&self, t: &'a Tables, name: &str) -> Option<(&'a str, &'a Chain)> {
-        t.chains.get_key_value(name).map(|(n, c)| (n.as_str(), c))
+        t.chain(name)
+    }
+    fn target<'a>(&self, t: &'a Tables, r: &ChainRef) -> Option<(&'a str, &'a Chain)> {
+        t.at(r.slot().expect("chain references are bound when added to the table"))
     }
     fn element<'a>(&self, t: &'a Tables, container: &str, key: &Key) -> Option<&'a Element> {
         t.containers.get(container)?.elements.get(key)
     }
     fn affinity_expiry(&self, a: &Affinity, set: &str, src: Ipv4Addr) -> Option<u64> {
         a.get(set)?.get(&src).copied()
+    }
+}
+
+/// Where a verdict sends the walk: a chain of the table, as the rule or element that holds
+/// the reference names it (borrowed, so following a verdict allocates nothing).
+enum Next<'a> {
+    Goto(&'a ChainRef),
+    Drop,
+}
+
+impl<'a> Next<'a> {
+    fn of(v: &'a ElemVerdict) -> Next<'a> {
+        match v {
+            ElemVerdict::Goto(c) => Next::Goto(c),
+            ElemVerdict::Drop => Next::Drop,
+        }
     }
 }
 
@@ -91,7 +120,7 @@ fn step(chain: &str, rule: u32, text: String) -> TraceStep {
     }
 }
 
-impl<F: Finder> Walk<'_, F> {
+impl<'a, F: Finder> Walk<'a, F> {
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         ip.is_loopback() || self.node.node_ips.contains(&ip)
     }
@@ -143,19 +172,20 @@ impl<F: Finder> Walk<'_, F> {
 
     fn run(&mut self, base: &str) -> Exit {
         let (t, f) = (self.t, self.f);
-        let chain_of = |name: &str| {
-            f.chain(t, name)
-                .unwrap_or_else(|| panic!("chain {name} is referenced but does not exist"))
+        let target_of = |r: &ChainRef| {
+            f.target(t, r)
+                .unwrap_or_else(|| panic!("chain {r} is referenced but does not exist"))
         };
-        let mut stack: Vec<(&str, usize)> = Vec::new();
-        let (mut name, mut chain) = chain_of(base);
+        // kube-proxy's chains jump at most two deep: inline, so a walk does not allocate. The
+        // caller's chain rides on the stack, so a return looks nothing up.
+        let mut stack: SmallVec<[(&'a str, &'a Chain, usize); 4]> = SmallVec::new();
+        let (mut name, mut chain) = f.chain(t, base).expect("base chain exists");
         let mut next = 0usize;
         loop {
             let Some(rule) = chain.rules.get(next) else {
                 match stack.pop() {
-                    Some((n, i)) => {
-                        (name, chain) = chain_of(n);
-                        next = i;
+                    Some(caller) => {
+                        (name, chain, next) = caller;
                         continue;
                     }
                     None => return Exit::Accept,
@@ -186,14 +216,13 @@ impl<F: Finder> Walk<'_, F> {
                     self.record(|| step(name, rule_no, rule.text()));
                     match other {
                         Action::Jump(c) => {
-                            stack.push((name, next));
-                            ElemVerdict::Goto(c.clone())
+                            stack.push((name, chain, next));
+                            Next::Goto(c)
                         }
-                        Action::Goto(c) => ElemVerdict::Goto(c.clone()),
+                        Action::Goto(c) => Next::Goto(c),
                         Action::Return => match stack.pop() {
-                            Some((n, i)) => {
-                                (name, chain) = chain_of(n);
-                                next = i;
+                            Some(caller) => {
+                                (name, chain, next) = caller;
                                 continue;
                             }
                             None => return Exit::Accept,
@@ -230,7 +259,7 @@ impl<F: Finder> Walk<'_, F> {
                             let i = ((u64::from(draw) * chains.len() as u64) >> 32) as usize;
                             let c = &chains[i];
                             self.record(|| step(name, 0, format!("{i} : goto {c}")));
-                            ElemVerdict::Goto(c.clone())
+                            Next::Goto(c)
                         }
                         Action::MarkOr(m) => {
                             self.mark |= m;
@@ -249,7 +278,10 @@ impl<F: Finder> Walk<'_, F> {
                                 .and_then(|c| c.timeout_s)
                                 .expect("affinity set with a timeout");
                             let exp = self.now_ns + u64::from(timeout) * 1_000_000_000;
-                            self.aff.entry(set.clone()).or_default().insert(self.saddr, exp);
+                            match self.aff.get_mut(set.as_str()) {
+                                Some(m) => m.insert(self.saddr, exp),
+                                None => self.aff.entry(set.clone()).or_default().insert(self.saddr, exp),
+                            };
                             continue;
                         }
                         Action::DnatTo { ip, port, owner, index } => {
@@ -269,11 +301,11 @@ impl<F: Finder> Walk<'_, F> {
                 }
             };
             match target {
-                ElemVerdict::Goto(c) => {
-                    (name, chain) = chain_of(&c);
+                Next::Goto(c) => {
+                    (name, chain) = target_of(c);
                     next = 0;
                 }
-                ElemVerdict::Drop => {
+                Next::Drop => {
                     let o = self.owner.expect("drop element has an owner");
                     return Exit::Done(Decision::Drop {
                         service: o.service,
@@ -285,15 +317,14 @@ impl<F: Finder> Walk<'_, F> {
         }
     }
 
-    fn vmap_rule(&mut self, chain: &str, rule_no: u32, rule: &Rule, map: &str, key: Key) -> Option<ElemVerdict> {
+    fn vmap_rule(&mut self, chain: &str, rule_no: u32, rule: &Rule, map: &str, key: Key) -> Option<Next<'a>> {
         self.work.map_lookups += 1;
         let e = self.f.element(self.t, map, &key)?;
         self.owner = Some(e.owner);
-        let v = e.value.clone().expect("verdict map element has a verdict");
-        let text = element_text(&key, e);
+        let v = e.value.as_ref().expect("verdict map element has a verdict");
         self.record(|| step(chain, rule_no, rule.text()));
-        self.record(|| step(map, 0, text));
-        Some(v)
+        self.record(|| step(map, 0, element_text(&key, e)));
+        Some(Next::of(v))
     }
 }
 
@@ -328,10 +359,11 @@ pub fn lookup<F: Finder>(
         dnat: None,
     };
     let host = origin == Origin::Host;
-    let mut hooks: Vec<&str> = if host {
-        vec![FILTER_OUTPUT_PRE_DNAT, NAT_OUTPUT, FILTER_OUTPUT]
+    // At most six hooks (the host's loopback path): inline, no allocation.
+    let mut hooks: SmallVec<[&str; 6]> = if host {
+        SmallVec::from_slice(&[FILTER_OUTPUT_PRE_DNAT, NAT_OUTPUT, FILTER_OUTPUT])
     } else {
-        vec![FILTER_PREROUTING_PRE_DNAT, NAT_PREROUTING]
+        SmallVec::from_slice(&[FILTER_PREROUTING_PRE_DNAT, NAT_PREROUTING])
     };
     let mut masquerade = false;
     let mut i = 0;

@@ -126,16 +126,18 @@ pub fn base_tables(node: &NodeView, cfg: &NftConfig) -> Tables {
         (NAT_OUTPUT, "nat", "output", -100),
         (NAT_POSTROUTING, "nat", "postrouting", 100),
     ];
-    for (name, kind, h, prio) in base {
-        t.chains.insert(
-            name.into(),
-            Chain {
+    // Base chains get their jumps before they go into the table (which binds the targets).
+    let mut base_chains: Vec<(&str, Chain)> = base
+        .iter()
+        .map(|&(name, kind, h, prio)| {
+            let c = Chain {
                 hook: hook(kind, h, prio),
                 comment: None,
                 rules: vec![],
-            },
-        );
-    }
+            };
+            (name, c)
+        })
+        .collect();
     // nftablesJumpChains, in kube-proxy's order (it decides rule order within base chains).
     let jumps = [
         (NODEPORT_ENDPOINTS_CHECK, FILTER_INPUT, true),
@@ -152,15 +154,17 @@ pub fn base_tables(node: &NodeView, cfg: &NftConfig) -> Tables {
     ];
     for (dst, src, ct_new) in jumps {
         let m = if ct_new { new() } else { vec![] };
-        let chain = t.chains.get_mut(src).expect("base chain");
+        let (_, chain) = base_chains.iter_mut().find(|(n, _)| *n == src).expect("base chain");
         chain.rules.push(Rule::new(m, jump(dst)));
+    }
+    for (name, c) in base_chains {
+        t.insert_chain(name, c);
     }
     let mark = cfg.masquerade_mark;
     let regular = |rules| Chain::regular(rules);
-    t.chains
-        .insert(MARK_MASQ.into(), regular(vec![Rule::new(vec![], Action::MarkOr(mark))]));
-    t.chains.insert(
-        MASQUERADING.into(),
+    t.insert_chain(MARK_MASQ, regular(vec![Rule::new(vec![], Action::MarkOr(mark))]));
+    t.insert_chain(
+        MASQUERADING,
         regular(vec![
             Rule::new(vec![Match::MarkClear(mark)], Action::Return),
             Rule::new(vec![], Action::MarkXor(mark)),
@@ -169,39 +173,39 @@ pub fn base_tables(node: &NodeView, cfg: &NftConfig) -> Tables {
     );
     // The "drop traffic to unallocated ClusterIPs" rule needs the ServiceCIDRs, which the
     // seam does not carry; kube-proxy also omits it when it knows none.
-    t.chains.insert(
-        CLUSTER_IPS_CHECK.into(),
+    t.insert_chain(
+        CLUSTER_IPS_CHECK,
         regular(vec![Rule::new(
             vec![Match::DaddrInSet(CLUSTER_IPS.into())],
             Action::Reject,
         )
         .commented("Reject traffic to invalid ports of ClusterIPs")]),
     );
-    t.chains.insert(
-        REJECT_CHAIN.into(),
+    t.insert_chain(
+        REJECT_CHAIN,
         Chain {
             hook: None,
             comment: Some("helper for @no-endpoint-services / @no-endpoint-nodeports"),
             rules: vec![Rule::new(vec![], Action::Reject)],
         },
     );
-    t.chains.insert(
-        SERVICE_ENDPOINTS_CHECK.into(),
+    t.insert_chain(
+        SERVICE_ENDPOINTS_CHECK,
         regular(vec![Rule::new(vec![], Action::VmapDest(NO_ENDPOINT_SERVICES.into()))]),
     );
-    t.chains.insert(
-        NODEPORT_ENDPOINTS_CHECK.into(),
+    t.insert_chain(
+        NODEPORT_ENDPOINTS_CHECK,
         regular(vec![Rule::new(
             vec![Match::DaddrInSet(NODEPORT_IPS.into())],
             Action::VmapPort(NO_ENDPOINT_NODEPORTS.into()),
         )]),
     );
-    t.chains.insert(
-        FIREWALL_CHECK.into(),
+    t.insert_chain(
+        FIREWALL_CHECK,
         regular(vec![Rule::new(vec![], Action::VmapDest(FIREWALL_IPS.into()))]),
     );
-    t.chains.insert(
-        SERVICES.into(),
+    t.insert_chain(
+        SERVICES,
         regular(vec![
             Rule::new(vec![], Action::VmapDest(SERVICE_IPS.into())),
             Rule::new(
@@ -389,14 +393,14 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
 
         let dest = |ip: Ipv4Addr| Key::Dest(ip, proto, port.port);
         if has_internal {
-            let v = ElemVerdict::Goto(internal_chain.clone());
+            let v = ElemVerdict::Goto(internal_chain.as_str().into());
             f.elem(SERVICE_IPS, dest(cluster_ip), v, owner);
         } else {
             f.no_ep(NO_ENDPOINT_SERVICES, dest(cluster_ip), int_filter, &spn, owner);
         }
         for &eip in &svc.external_ips {
             if has_eps {
-                let v = ElemVerdict::Goto(ext_chain.clone());
+                let v = ElemVerdict::Goto(ext_chain.as_str().into());
                 f.elem(SERVICE_IPS, dest(eip), v, owner);
             }
             if !has_external {
@@ -414,11 +418,11 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
         }
         for &lb in lb_ips {
             if has_eps {
-                let v = ElemVerdict::Goto(ext_chain.clone());
+                let v = ElemVerdict::Goto(ext_chain.as_str().into());
                 f.elem(SERVICE_IPS, dest(lb), v, owner);
             }
             if uses_fw {
-                let v = ElemVerdict::Goto(fw_chain.clone());
+                let v = ElemVerdict::Goto(fw_chain.as_str().into());
                 f.elem(FIREWALL_IPS, dest(lb), v, owner);
             }
         }
@@ -430,7 +434,7 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
         if let Some(np) = port.node_port.filter(|&np| np != 0) {
             let key = Key::Port(proto, np);
             if has_eps {
-                let v = ElemVerdict::Goto(ext_chain.clone());
+                let v = ElemVerdict::Goto(ext_chain.as_str().into());
                 f.elem(SERVICE_NODEPORTS, key, v, owner);
             }
             if !has_external {
@@ -450,7 +454,7 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
             if !etp_local {
                 rules.push(Rule::new(vec![], mark_masq()));
             } else {
-                let to_cluster = || Action::Goto(cluster_chain.clone());
+                let to_cluster = || Action::Goto(cluster_chain.as_str().into());
                 if let Some(cidr) = node.cluster_cidr {
                     rules.push(
                         Rule::new(vec![Match::SaddrInNet(cidr)], to_cluster()).commented("short-circuit pod traffic"),
@@ -464,7 +468,7 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
                 debug_assert!(uses_cluster_chain, "external chain without a cluster chain");
             }
             if has_external {
-                rules.push(Rule::new(vec![], Action::Goto(ext_policy_chain.clone())));
+                rules.push(Rule::new(vec![], Action::Goto(ext_policy_chain.as_str().into())));
             }
             f.chain(&ext_chain).extend(rules);
         }
@@ -501,10 +505,10 @@ pub fn service_fragment(set: &ServiceSet, s: usize, node: &NodeView) -> Fragment
             if affinity.is_some() {
                 for &i in list {
                     let m = vec![Match::SaddrInSet(aff_set(i))];
-                    rules.push(Rule::new(m, Action::Goto(ep_chain(i))));
+                    rules.push(Rule::new(m, Action::Goto(ep_chain(i).into())));
                 }
             }
-            let targets = list.iter().map(|&i| ep_chain(i)).collect();
+            let targets = list.iter().map(|&i| ep_chain(i).into()).collect();
             rules.push(Rule::new(vec![], Action::Numgen(targets)));
         };
         if uses_cluster_chain {

@@ -4,9 +4,11 @@
 
 use crate::model::Protocol;
 use ipnet::Ipv4Net;
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
+use std::fmt;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// The table every object lives in (kube-proxy's `kubeProxyTable`, IPv4 family).
 pub const TABLE: &str = "ip kube-proxy";
@@ -39,10 +41,58 @@ impl Key {
     }
 }
 
+/// A jump, goto or verdict-map target: a chain by name. The table binds it to the chain's
+/// slot when the rule or element is added, as the kernel resolves chain references at load
+/// time, so the fast evaluator follows it without a name lookup. Two references are equal when
+/// they name the same chain (the slot only caches where that name lives).
+#[derive(Clone, Debug)]
+pub struct ChainRef {
+    pub name: String,
+    slot: u32,
+}
+
+impl ChainRef {
+    const UNBOUND: u32 = u32::MAX;
+
+    /// The slot `Tables` bound this reference to (None before it was added to a table).
+    pub fn slot(&self) -> Option<u32> {
+        (self.slot != ChainRef::UNBOUND).then_some(self.slot)
+    }
+}
+
+impl From<&str> for ChainRef {
+    fn from(name: &str) -> ChainRef {
+        ChainRef::from(name.to_string())
+    }
+}
+
+impl From<String> for ChainRef {
+    fn from(name: String) -> ChainRef {
+        ChainRef {
+            name,
+            slot: ChainRef::UNBOUND,
+        }
+    }
+}
+
+impl PartialEq for ChainRef {
+    fn eq(&self, o: &ChainRef) -> bool {
+        self.name == o.name
+    }
+}
+
+impl Eq for ChainRef {}
+
+impl fmt::Display for ChainRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 /// What a verdict-map element does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ElemVerdict {
-    Goto(String),
+    Goto(ChainRef),
     Drop,
 }
 
@@ -63,7 +113,8 @@ pub struct Element {
     pub owner: Owner,
 }
 
-/// A named set or map with its declaration and elements (ordered, so dumps are stable).
+/// A named set or map with its declaration and elements (hashed, as the kernel finds them;
+/// `Tables::render` sorts them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
     pub is_map: bool,
@@ -72,7 +123,7 @@ pub struct Container {
     pub comment: Option<&'static str>,
     /// Affinity sets: `flags dynamic,timeout ; timeout Ns`.
     pub timeout_s: Option<u32>,
-    pub elements: BTreeMap<Key, Element>,
+    pub elements: FxHashMap<Key, Element>,
 }
 
 impl Container {
@@ -150,8 +201,8 @@ impl Match {
 /// The statement a rule ends with once its matches hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Jump(String),
-    Goto(String),
+    Jump(ChainRef),
+    Goto(ChainRef),
     Return,
     /// The only `drop` statement kube-proxy writes in a chain is the loadBalancerSourceRanges
     /// one (map elements drop for "no local endpoints").
@@ -162,7 +213,7 @@ pub enum Action {
     /// `meta l4proto . th dport vmap @map`.
     VmapPort(String),
     /// `numgen random mod N vmap { 0 : goto a , 1 : goto b }`.
-    Numgen(Vec<String>),
+    Numgen(Vec<ChainRef>),
     MarkOr(u32),
     MarkXor(u32),
     Masquerade,
@@ -288,39 +339,133 @@ pub fn render_rule(chain: &str, r: &Rule) -> String {
     format!("add rule {TABLE} {chain} {}", r.text())
 }
 
-/// The whole table. Ordered maps keep every dump and iteration deterministic.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The whole table. Chains live in slots, found by name through `slots` or by a bound
+/// `ChainRef` directly; containers and elements are hash maps keyed by name and key. A lookup
+/// costs the same at any table size, and nothing observable iterates them unsorted: the dump
+/// sorts, and the sync counts only sum over them.
+#[derive(Clone, Debug, Default)]
 pub struct Tables {
-    pub chains: BTreeMap<String, Chain>,
-    pub containers: BTreeMap<String, Container>,
+    /// Per slot, the chain's name and the chain while it exists. A removed chain leaves its
+    /// slot empty; a name keeps its slot for good, so bound references never go stale.
+    chains: Vec<(Arc<str>, Option<Chain>)>,
+    slots: FxHashMap<Arc<str>, u32>,
+    pub containers: FxHashMap<String, Container>,
+}
+
+impl Tables {
+    /// The slot of `name`, allocated on first sight.
+    fn slot(&mut self, name: &str) -> u32 {
+        if let Some(&s) = self.slots.get(name) {
+            return s;
+        }
+        let s = u32::try_from(self.chains.len()).expect("fewer than 2^32 chain names");
+        let name: Arc<str> = name.into();
+        self.chains.push((Arc::clone(&name), None));
+        self.slots.insert(name, s);
+        s
+    }
+
+    fn bind(&mut self, r: &mut ChainRef) {
+        r.slot = self.slot(&r.name);
+    }
+
+    /// Adds (or replaces) chain `name`, binding the references its rules hold.
+    pub fn insert_chain(&mut self, name: &str, mut chain: Chain) {
+        for rule in &mut chain.rules {
+            match &mut rule.action {
+                Action::Jump(r) | Action::Goto(r) => self.bind(r),
+                Action::Numgen(targets) => targets.iter_mut().for_each(|r| self.bind(r)),
+                _ => {}
+            }
+        }
+        let s = self.slot(name);
+        self.chains[s as usize].1 = Some(chain);
+    }
+
+    pub fn remove_chain(&mut self, name: &str) {
+        if let Some(&s) = self.slots.get(name) {
+            self.chains[s as usize].1 = None;
+        }
+    }
+
+    /// Adds (or replaces) an element of `container`, binding its verdict's chain.
+    pub fn insert_element(&mut self, container: &str, key: Key, mut e: Element) {
+        if let Some(ElemVerdict::Goto(r)) = &mut e.value {
+            self.bind(r);
+        }
+        let c = self.containers.get_mut(container).expect("container exists");
+        c.elements.insert(key, e);
+    }
+
+    /// Chain `name` by its name.
+    pub fn chain(&self, name: &str) -> Option<(&str, &Chain)> {
+        self.at(*self.slots.get(name)?)
+    }
+
+    /// The chain in `slot`, if it exists.
+    pub fn at(&self, slot: u32) -> Option<(&str, &Chain)> {
+        let (name, c) = self.chains.get(slot as usize)?;
+        c.as_ref().map(|c| (&**name, c))
+    }
+
+    /// Every existing chain, in slot order.
+    pub fn chains(&self) -> impl Iterator<Item = (&str, &Chain)> {
+        self.chains.iter().filter_map(|(n, c)| c.as_ref().map(|c| (&**n, c)))
+    }
+}
+
+/// Name/value pairs, sorted by name when `sorted`.
+fn ordered<'a, K: Ord + ?Sized, V>(it: impl Iterator<Item = (&'a K, &'a V)>, sorted: bool) -> Vec<(&'a K, &'a V)> {
+    let mut v: Vec<(&K, &V)> = it.collect();
+    if sorted {
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    v
 }
 
 impl Tables {
     /// The `nft -f` script that creates the table from nothing. Objects come in an order a
     /// single transaction accepts: containers and chains before the rules and elements
-    /// that name them.
+    /// that name them; each kind by name (elements by key).
     pub fn render(&self) -> String {
-        let mut out = format!("add table {TABLE} {{ comment \"rules for kube-proxy\" ; }}\n");
-        for (name, c) in &self.containers {
-            out.push_str(&c.render_decl(name));
+        let mut out = String::new();
+        self.each_line(true, |line| {
+            out.push_str(line);
             out.push('\n');
-        }
-        for (name, c) in &self.chains {
-            out.push_str(&c.render_decl(name));
-            out.push('\n');
-        }
-        for (name, c) in &self.chains {
-            for r in &c.rules {
-                out.push_str(&render_rule(name, r));
-                out.push('\n');
-            }
-        }
-        for (name, c) in &self.containers {
-            for (k, e) in &c.elements {
-                out.push_str(&render_element(name, k, e));
-                out.push('\n');
-            }
-        }
+        });
         out
+    }
+
+    /// (lines, bytes) of `render()`, without sorting or building it (what a full sync writes).
+    pub fn text_size(&self) -> (u64, u64) {
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        self.each_line(false, |line| {
+            lines += 1 + line.matches('\n').count() as u64;
+            bytes += line.len() as u64 + 1;
+        });
+        (lines, bytes)
+    }
+
+    /// Every line of the script (without its newline), in `render` order when `sorted`.
+    fn each_line(&self, sorted: bool, mut emit: impl FnMut(&str)) {
+        emit(&format!("add table {TABLE} {{ comment \"rules for kube-proxy\" ; }}"));
+        let containers = ordered(self.containers.iter(), sorted);
+        let chains = ordered(self.chains(), sorted);
+        for (name, c) in &containers {
+            emit(&c.render_decl(name));
+        }
+        for (name, c) in &chains {
+            emit(&c.render_decl(name));
+        }
+        for (name, c) in &chains {
+            for r in &c.rules {
+                emit(&render_rule(name, r));
+            }
+        }
+        for (name, c) in &containers {
+            for (k, e) in ordered(c.elements.iter(), sorted) {
+                emit(&render_element(name, k, e));
+            }
+        }
     }
 }

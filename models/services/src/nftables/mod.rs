@@ -3,9 +3,11 @@
 //! with what each writes, and two evaluators that walk a packet through it.
 //!
 //! `NftablesReference` finds chains and set/map elements by linear scan; `NftablesFast` by
-//! ordered-map lookup. Both run the same kernel-order walk (`eval`), so they report the same
+//! hash lookup, and follows jumps and verdicts to the chain slot the table bound them to when
+//! they were added. Both run the same kernel-order walk (`eval`), so they report the same
 //! work: in nftables mode the kernel's own cost per packet does not grow with the number of
-//! Services (verdict maps are hash lookups), and that is what `Work` counts.
+//! Services (verdict maps are hash lookups), and that is what `Work` counts; the fast
+//! evaluator's wall time does not grow either.
 
 mod eval;
 mod gen;
@@ -69,30 +71,29 @@ impl<F: Finder> Nftables<F> {
 
     /// Number of rules in the table (all chains).
     pub fn rule_count(&self) -> usize {
-        self.tables.chains.values().map(|c| c.rules.len()).sum()
+        self.tables.chains().map(|(_, c)| c.rules.len()).sum()
     }
 
     /// Number of chains in the table.
     pub fn chain_count(&self) -> usize {
-        self.tables.chains.len()
+        self.tables.chains().count()
     }
 
     fn insert(&mut self, f: &Fragment) {
         for (name, c) in &f.chains {
-            self.tables.chains.insert(name.clone(), c.clone());
+            self.tables.insert_chain(name, c.clone());
         }
         for (name, c) in &f.sets {
             self.tables.containers.insert(name.clone(), c.clone());
         }
         for (map, key, e) in &f.elements {
-            let c = self.tables.containers.get_mut(*map).expect("base map");
-            c.elements.insert(*key, e.clone());
+            self.tables.insert_element(map, *key, e.clone());
         }
     }
 
     fn remove(&mut self, f: &Fragment) {
         for (name, _) in &f.chains {
-            self.tables.chains.remove(name);
+            self.tables.remove_chain(name);
         }
         for (name, _) in &f.sets {
             self.tables.containers.remove(name);
@@ -165,10 +166,11 @@ impl<F: Finder> ServiceDatapath for Nftables<F> {
         self.frags = frags;
         self.node = Some(node.clone());
         self.prune_affinity();
-        let dump = self.tables.render();
+        // The whole `nft -f` script is written; only its size matters here.
+        let (objects_written, bytes_written) = self.tables.text_size();
         SyncStats {
-            objects_written: dump.lines().count() as u64,
-            bytes_written: dump.len() as u64,
+            objects_written,
+            bytes_written,
         }
     }
 
