@@ -124,9 +124,8 @@ fn lookups(set: &ServiceSet, r: &mut IptablesReference, f: &mut IptablesFast) ->
 
 /// What a run over `set` shows: full sync, lookups, then a partial sync to a changed set
 /// that removes a Service and some endpoints (stale chains deleted).
-fn observe(n: u32, e: u32) -> Vec<(String, u64)> {
+fn observe(set: ServiceSet) -> Vec<(String, u64)> {
     let node = node_view();
-    let set = varied_set(n, e);
     let mut r = IptablesReference::new(ProxierConfig::default());
     let mut f = IptablesFast::new(ProxierConfig::default());
     f.state.keep_restore_text = true;
@@ -169,7 +168,7 @@ fn check(got: Vec<(String, u64)>, want: &[(&str, u64)]) {
 #[test]
 fn output_below_the_large_cluster_threshold_is_pinned() {
     check(
-        observe(36, 4),
+        observe(varied_set(36, 4)),
         &[
             ("full SyncStats { objects_written: 585, bytes_written: 84945 }", 0),
             ("full restore", 2460846860300536342),
@@ -186,7 +185,7 @@ fn output_below_the_large_cluster_threshold_is_pinned() {
 #[test]
 fn output_above_the_large_cluster_threshold_is_pinned() {
     check(
-        observe(150, 9),
+        observe(varied_set(150, 9)),
         &[
             ("full SyncStats { objects_written: 4512, bytes_written: 502732 }", 0),
             ("full restore", 18323666396344196965),
@@ -196,6 +195,44 @@ fn output_above_the_large_cluster_threshold_is_pinned() {
             ("partial restore", 15240422946607088226),
             ("partial dump", 3012373076465318254),
             ("partial lookups", 3337942932973337301),
+        ],
+    );
+}
+
+#[test]
+fn output_with_duplicate_service_port_names_is_pinned() {
+    // Two Services with the same namespace/name (one with some of the other's endpoints) and
+    // a Service with two ports of the same name: the hashed chain names coincide, and the
+    // generator writes into the same chains as kube-proxy's name-keyed maps would.
+    let mut set = varied_set(24, 3);
+    let mut twin = set.services[1].clone();
+    twin.cluster_ip = Some(Ipv4Addr::new(172, 20, 9, 1));
+    twin.ports[0].node_port = Some(31999);
+    let mut eps = set.endpoints[1][0].clone();
+    eps[0].ip = Ipv4Addr::new(10, 244, 9, 9);
+    set.services.push(twin);
+    set.endpoints.push(vec![eps]);
+    let s = &mut set.services[0];
+    s.ports[0].name = "web".into();
+    s.ports.push(ServicePort {
+        name: "web".into(),
+        protocol: Protocol::Tcp,
+        port: 8080,
+        node_port: None,
+    });
+    let eps = set.endpoints[0][0].clone();
+    set.endpoints[0].push(eps);
+    check(
+        observe(set),
+        &[
+            ("full SyncStats { objects_written: 358, bytes_written: 51198 }", 0),
+            ("full restore", 6316493671395930786),
+            ("full dump", 15142884468425132892),
+            ("lookups", 6724587791029094882),
+            ("partial SyncStats { objects_written: 108, bytes_written: 15016 }", 0),
+            ("partial restore", 16677952726512942579),
+            ("partial dump", 519847783740441595),
+            ("partial lookups", 3758453681175024752),
         ],
     );
 }

@@ -1,73 +1,136 @@
 //! Writing a table: chains are created on first reference and declared as kube-proxy declares
 //! them, and each rule's line is written straight into the table's text buffer while its
-//! matches are collected (`RuleBuilder`), so a rule costs no allocation of its own. `finish`
-//! lays the rules out chain after chain and hands out the shared buffers.
+//! matches are collected (`line::RuleBuilder`), so a rule costs no allocation of its own.
+//! `finish` makes each chain's rules contiguous and shares the buffers. A finished table can
+//! be taken apart (`Table::recycle`) for the next one to be written into the same memory.
 
-use super::arena::{self, ArenaStr, NameIndex};
-use super::names::Probability;
+use super::arena::{self, Arena, ArenaStr, NameIndex};
 use super::rule::*;
-use crate::model::Protocol;
-use ipnet::Ipv4Net;
-use smallvec::SmallVec;
-use std::fmt::{self, Write};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug)]
-struct DraftChain {
-    name: (u32, u32),
-    builtin: bool,
-    rules: u32,
+mod line;
+
+pub use line::RuleBuilder;
+
+/// A finished table's buffers, emptied, for the next generation of the same table to write
+/// into: their pages are mapped already (a fresh 100 MB buffer costs more in page faults than
+/// writing it), and the old table is gone before the new one is built, so a node never holds
+/// two.
+#[derive(Debug, Default)]
+pub struct Recycled {
+    chains: Vec<Chain>,
+    ids: NameIndex,
+    rules: Vec<Rule>,
+    matches: Vec<Match>,
+    decl_order: Vec<(u32, Owner)>,
+    write_order: Vec<(u32, Owner)>,
+    written: Vec<Written>,
+    text: String,
+    names_len: usize,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct DraftRule {
-    chain: u32,
-    text: (u32, u32),
-    matches: (u32, u32),
-    target: Target,
+impl Table {
+    /// Takes the table apart for reuse, keeping the names of the declared chains that `keep`
+    /// selects (they stay readable; the names buffer is the one part not reused).
+    pub fn recycle(self, keep: impl Fn(&str) -> bool) -> (Vec<ArenaStr>, Recycled) {
+        let kept = self
+            .decl_order
+            .iter()
+            .map(|&(id, _)| &self.chains[id as usize].name)
+            .filter(|n| keep(n))
+            .cloned()
+            .collect();
+        let Table {
+            mut chains,
+            mut ids,
+            rules,
+            mut matches,
+            mut decl_order,
+            mut write_order,
+            text,
+            names,
+            mut written,
+            ..
+        } = self;
+        // Chains and rules hold the handles; with them gone the buffers are ours again
+        // (unless a clone of the table still shares them: then the next one starts afresh).
+        chains.clear();
+        let mut rules = Arc::try_unwrap(rules).unwrap_or_default();
+        rules.clear();
+        ids.clear();
+        matches.clear();
+        decl_order.clear();
+        write_order.clear();
+        written.clear();
+        let recycled = Recycled {
+            chains,
+            ids,
+            rules,
+            matches,
+            decl_order,
+            write_order,
+            written,
+            text: arena::reclaim(text).unwrap_or_default(),
+            names_len: names.len(),
+        };
+        (kept, recycled)
+    }
 }
 
 /// A table being generated.
 #[derive(Debug)]
 pub struct TableBuilder {
     name: &'static str,
-    names: String,
-    chains: Vec<DraftChain>,
+    names: Arena,
+    text: Arena,
+    /// Chains with their rule counts so far (placed in `finish`).
+    chains: Vec<Chain>,
     ids: NameIndex,
-    text: String,
+    /// `new_chain` trusts its names to be unique (else it looks them up like `chain_id`).
+    trust_unique: bool,
     /// In the order written (kube-proxy's and the built-in jumps interleaved).
-    rules: Vec<DraftRule>,
+    rules: Vec<Rule>,
+    /// The chain of each rule of `rules`.
+    rule_chain: Vec<u32>,
+    /// Per chain: its rules are not (yet known to be) contiguous in `rules`.
+    split: Vec<bool>,
     matches: Vec<Match>,
     decl_order: Vec<(u32, Owner)>,
     /// (index in `rules`, owner).
     write_order: Vec<(u32, Owner)>,
+    written: Vec<Written>,
 }
 
 impl TableBuilder {
-    /// `like`: the previous generation of this table, whose sizes the new one most likely
-    /// repeats (so the buffers are allocated once rather than grown by doubling).
-    pub fn new(name: &'static str, builtins: &[&str], like: Option<&Table>) -> TableBuilder {
-        let (chains, rules, matches, text, names, decls) = like.map_or((0, 0, 0, 0, 0, 0), |t| {
-            (
-                t.chains.len(),
-                t.rules().len(),
-                t.matches.len(),
-                t.text_len,
-                t.names_len,
-                t.decl_order.len(),
-            )
-        });
+    /// A table written into `reuse`'s buffers. With `trust_unique`, `new_chain` creates its
+    /// chains without looking their names up, and `finish` fails if that made two chains of
+    /// one name.
+    pub fn new(name: &'static str, builtins: &[&str], reuse: Recycled, trust_unique: bool) -> TableBuilder {
+        let Recycled {
+            chains,
+            ids,
+            rules,
+            matches,
+            decl_order,
+            write_order,
+            written,
+            text,
+            names_len,
+        } = reuse;
         let mut t = TableBuilder {
             name,
-            names: String::with_capacity(names),
-            chains: Vec::with_capacity(chains),
-            ids: NameIndex::with_capacity(chains),
-            text: String::with_capacity(text),
-            rules: Vec::with_capacity(rules),
-            matches: Vec::with_capacity(matches),
-            decl_order: Vec::with_capacity(decls),
-            write_order: Vec::with_capacity(rules),
+            names: Arena::new(String::with_capacity(names_len)),
+            text: Arena::new(text),
+            rule_chain: Vec::with_capacity(rules.capacity()),
+            split: Vec::with_capacity(chains.capacity()),
+            chains,
+            ids,
+            trust_unique,
+            rules,
+            matches,
+            decl_order,
+            write_order,
+            written,
         };
         for b in builtins {
             let id = t.chain_id(b);
@@ -76,35 +139,65 @@ impl TableBuilder {
         t
     }
 
-    fn name_of(&self, id: u32) -> &str {
-        arena::slice(&self.names, self.chains[id as usize].name)
-    }
-
-    pub fn find(&self, name: &str) -> Option<u32> {
-        self.ids.get(name, |id| arena::slice(&self.names, self.chains[id as usize].name))
-    }
-
     /// The chain's index, creating an (undeclared) chain on first reference.
     pub fn chain_id(&mut self, name: &str) -> u32 {
-        if let Some(id) = self.find(name) {
-            return id;
+        let new_id = u32::try_from(self.chains.len()).expect("fewer than 2^32 chains");
+        let (names, chains) = (&self.names, &self.chains);
+        let id = self
+            .ids
+            .get_or_insert(name, new_id, |id| names.get(&chains[id as usize].name));
+        if id == new_id {
+            self.push_chain(name);
         }
-        let id = u32::try_from(self.chains.len()).expect("fewer than 2^32 chains");
-        let range = arena::append(&mut self.names, name);
-        self.chains.push(DraftChain {
-            name: range,
-            builtin: false,
-            rules: 0,
-        });
-        self.ids.insert(name, id);
         id
+    }
+
+    /// A chain whose name no other chain has: a per-service chain, hashed from its Service
+    /// port's unique name (`finish` checks).
+    pub fn new_chain(&mut self, name: &str) -> u32 {
+        if self.trust_unique {
+            self.push_chain(name)
+        } else {
+            self.chain_id(name)
+        }
+    }
+
+    fn push_chain(&mut self, name: &str) -> u32 {
+        let id = u32::try_from(self.chains.len()).expect("fewer than 2^32 chains");
+        self.split.push(false);
+        let name = self.names.push(name);
+        self.chains.push(Chain {
+            name,
+            builtin: false,
+            rules: Rules {
+                all: None,
+                start: 0,
+                len: 0,
+            },
+        });
+        id
+    }
+
+    fn written_mut(&mut self, owner: Owner) -> &mut Written {
+        let i = owner.map_or(0, |s| s as usize + 1);
+        if self.written.len() <= i {
+            self.written.resize(i + 1, Written::default());
+        }
+        &mut self.written[i]
     }
 
     /// Declares a chain as kube-proxy does with a `:NAME - [0:0]` line.
     pub fn declare(&mut self, name: &str, owner: Owner) -> u32 {
         let id = self.chain_id(name);
-        self.decl_order.push((id, owner));
+        self.declare_id(id, owner);
         id
+    }
+
+    /// `declare` for a chain already referenced.
+    pub fn declare_id(&mut self, id: u32, owner: Owner) {
+        self.decl_order.push((id, owner));
+        let len = self.chains[id as usize].name.range().1;
+        self.written_mut(owner).bytes += u64::from(len) + ":".len() as u64 + " - [0:0]\n".len() as u64;
     }
 
     /// Starts a kube-proxy rule (part of the restore text) in chain `chain`.
@@ -114,313 +207,98 @@ impl TableBuilder {
 
     /// Starts a rule that kube-proxy ensures outside the restore text (built-in chain jumps).
     pub fn builtin_rule(&mut self, chain: u32) -> RuleBuilder<'_> {
-        assert!(self.chains[chain as usize].builtin, "{} is built in", self.name_of(chain));
+        let c = &self.chains[chain as usize];
+        assert!(c.builtin, "{} is not a built-in chain", self.names.get(&c.name));
         RuleBuilder::new(self, chain, None)
     }
 
     /// kube-proxy's rules written so far.
-    pub fn written(&self) -> usize {
+    pub fn rules_written(&self) -> usize {
         self.write_order.len()
     }
 
-    /// The finished table: rules grouped by chain (each chain's in the order appended), the
-    /// text buffers shared by the rules and chains.
-    pub fn finish(mut self) -> Table {
-        self.text.shrink_to_fit();
-        self.names.shrink_to_fit();
-        let (text_len, names_len) = (self.text.len(), self.names.len());
-        let text = Arc::new(self.text);
-        let names = Arc::new(self.names);
-        // Counting sort by chain, stable: a chain's rules keep their append order.
-        let mut next = Vec::with_capacity(self.chains.len());
-        let mut at = 0u32;
-        for c in &self.chains {
-            next.push(at);
-            at += c.rules;
+    /// The finished table: each chain's rules made contiguous, in the order appended.
+    ///
+    /// Most chains (the per-service and per-endpoint ones) are written in one go, so their
+    /// rules are contiguous already: they stay in written order, and only the chains written
+    /// piecemeal (KUBE-SERVICES and the like, a few percent of the rules) are gathered at the
+    /// end. That is one sequential pass; sorting every rule by chain moved each of a million
+    /// rules to a random place.
+    ///
+    /// `None` if `new_chain` was trusted with a name another chain has: the caller writes the
+    /// table again, looking every name up.
+    pub fn finish(mut self) -> Option<Table> {
+        let (names, chains) = (&self.names, &self.chains);
+        let unique = self
+            .ids
+            .finish(chains.len() as u32, |id| names.get(&chains[id as usize].name));
+        if !unique {
+            assert!(self.trust_unique, "chains looked up by name are unique");
+            return None;
         }
-        let starts = next.clone();
-        let mut pos = Vec::with_capacity(self.rules.len());
-        let mut order = vec![0u32; self.rules.len()];
-        for (i, r) in self.rules.iter().enumerate() {
-            let p = next[r.chain as usize];
-            next[r.chain as usize] += 1;
-            pos.push(p);
-            order[p as usize] = i as u32;
+        let n = self.rules.len();
+        let split_rules: usize = (0..self.chains.len())
+            .filter(|&c| self.split[c])
+            .map(|c| self.chains[c].rules.len as usize)
+            .sum();
+        // Split chains get their ranges at the tail, in chain order.
+        let mut at = (n - split_rules) as u32;
+        for (c, chain) in self.chains.iter_mut().enumerate() {
+            if self.split[c] {
+                chain.rules.start = at;
+                at += chain.rules.len;
+            }
         }
-        let rules: Vec<Rule> = order
-            .iter()
-            .map(|&i| {
-                let d = &self.rules[i as usize];
-                Rule {
-                    text: ArenaStr::new(&text, d.text),
-                    matches: d.matches,
-                    target: d.target,
+        // Rules placed so far per chain; `pos` turns from each rule's chain into its final
+        // position. Contiguous chains close up in place (`k` trails `i`), split chains' rules
+        // are copied out to `tail`.
+        let mut placed = vec![0u32; self.chains.len()];
+        let mut pos = self.rule_chain;
+        let mut tail: Vec<(u32, Rule)> = Vec::with_capacity(split_rules);
+        let mut k = 0usize;
+        for (i, p) in pos.iter_mut().enumerate() {
+            let c = *p as usize;
+            if self.split[c] {
+                *p = self.chains[c].rules.start + placed[c];
+                tail.push((*p, self.rules[i].clone()));
+            } else {
+                if placed[c] == 0 {
+                    self.chains[c].rules.start = k as u32;
                 }
-            })
-            .collect();
-        drop(order);
-        let rules = Arc::new(rules);
-        let chains = self
-            .chains
-            .iter()
-            .zip(&starts)
-            .map(|(c, &start)| Chain {
-                name: ArenaStr::new(&names, c.name),
-                builtin: c.builtin,
-                rules: Rules::new(&rules, start, c.rules),
-            })
-            .collect();
-        let write_order = self
-            .write_order
-            .iter()
-            .map(|&(i, owner)| (pos[i as usize], owner))
-            .collect();
-        Table {
+                self.rules.swap(k, i);
+                *p = k as u32;
+                k += 1;
+            }
+            placed[c] += 1;
+        }
+        self.rules.truncate(k);
+        tail.sort_unstable_by_key(|&(p, _)| p);
+        self.rules.extend(tail.into_iter().map(|(_, r)| r));
+        for w in &mut self.write_order {
+            w.0 = pos[w.0 as usize];
+        }
+        // Now the buffers are shared and the handles attached, each in one tight pass.
+        let text = self.text.finish();
+        for r in &mut self.rules {
+            r.text.attach(&text);
+        }
+        let rules = Arc::new(self.rules);
+        let names = self.names.finish();
+        for c in &mut self.chains {
+            c.name.attach(&names);
+            c.rules.all = Some(Arc::clone(&rules));
+        }
+        Some(Table {
             name: self.name,
-            chains,
+            chains: self.chains,
             ids: self.ids,
             rules,
             matches: self.matches,
             decl_order: self.decl_order,
-            write_order,
-            text_len,
-            names_len,
-        }
-    }
-}
-
-/// Builds one rule's text and matches together, in kube-proxy's argument order.
-pub struct RuleBuilder<'t> {
-    t: &'t mut TableBuilder,
-    chain: u32,
-    /// `None`: a built-in jump, not part of the restore text.
-    owner: Option<Owner>,
-    start: u32,
-    ip: SmallVec<[Match; 4]>,
-    ext: SmallVec<[Match; 4]>,
-}
-
-impl<'t> RuleBuilder<'t> {
-    fn new(t: &'t mut TableBuilder, chain: u32, owner: Option<Owner>) -> RuleBuilder<'t> {
-        let start = arena::offset(&t.text);
-        t.text.push_str("-A ");
-        t.text.push_str(arena::slice(&t.names, t.chains[chain as usize].name));
-        RuleBuilder {
-            t,
-            chain,
-            owner,
-            start,
-            ip: SmallVec::new(),
-            ext: SmallVec::new(),
-        }
-    }
-
-    fn put(&mut self, args: fmt::Arguments<'_>) {
-        self.t.text.write_fmt(args).expect("writing to a String cannot fail");
-    }
-
-    /// ` -m comment --comment C`: `comment` is written as given (kube-proxy quotes the ones
-    /// with spaces itself).
-    pub fn comment(mut self, comment: impl fmt::Display) -> Self {
-        self.put(format_args!(" -m comment --comment {comment}"));
-        self
-    }
-
-    /// `comment` unless `skip` (large-cluster mode leaves per-endpoint comments out).
-    pub fn comment_unless(self, skip: bool, comment: impl fmt::Display) -> Self {
-        if skip {
-            self
-        } else {
-            self.comment(comment)
-        }
-    }
-
-    /// `-m tcp -p tcp`: the protocol match and the (option-less) protocol extension.
-    pub fn proto(mut self, p: Protocol) -> Self {
-        let l = p.as_lower();
-        self.put(format_args!(" -m {l} -p {l}"));
-        self.ip.push(Match::Proto(p));
-        self
-    }
-
-    pub fn dst(mut self, ip: Ipv4Addr) -> Self {
-        self.put(format_args!(" -d {ip}"));
-        self.ip.push(Match::Dst {
-            net: Ipv4Net::from(ip),
-            negated: false,
-        });
-        self
-    }
-
-    pub fn dst_net(mut self, net: Ipv4Net, negated: bool) -> Self {
-        let bang = if negated { " !" } else { "" };
-        self.put(format_args!("{bang} -d {net}"));
-        self.ip.push(Match::Dst { net, negated });
-        self
-    }
-
-    pub fn dport(mut self, port: u16) -> Self {
-        self.put(format_args!(" --dport {port}"));
-        self.ext.push(Match::Dport(port));
-        self
-    }
-
-    /// `-s ADDR` for a single address (written without a prefix length, as kube-proxy does).
-    pub fn src_ip(mut self, ip: Ipv4Addr) -> Self {
-        self.put(format_args!(" -s {ip}"));
-        self.ip.push(Match::Src {
-            net: Ipv4Net::from(ip),
-            negated: false,
-        });
-        self
-    }
-
-    pub fn src_net(mut self, net: Ipv4Net, negated: bool) -> Self {
-        let bang = if negated { " !" } else { "" };
-        self.put(format_args!("{bang} -s {net}"));
-        self.ip.push(Match::Src { net, negated });
-        self
-    }
-
-    pub fn dst_type_local(mut self) -> Self {
-        self.t.text.push_str(" -m addrtype --dst-type LOCAL");
-        self.ext.push(Match::DstTypeLocal);
-        self
-    }
-
-    pub fn src_type_local(mut self) -> Self {
-        self.t.text.push_str(" -m addrtype --src-type LOCAL");
-        self.ext.push(Match::SrcTypeLocal);
-        self
-    }
-
-    pub fn mark(mut self, value: u32, mask: u32, negated: bool) -> Self {
-        let bang = if negated { " !" } else { "" };
-        self.put(format_args!(" -m mark{bang} --mark {value:#x}/{mask:#x}"));
-        self.ext.push(Match::Mark { value, mask, negated });
-        self
-    }
-
-    /// `states_text` is the comma list as written (e.g. `RELATED,ESTABLISHED`).
-    pub fn ctstate(mut self, states: u8, states_text: &str, negated: bool) -> Self {
-        let bang = if negated { " !" } else { "" };
-        self.put(format_args!(" -m conntrack{bang} --ctstate {states_text}"));
-        self.ext.push(Match::CtState { states, negated });
-        self
-    }
-
-    pub fn statistic(mut self, p: &Probability) -> Self {
-        self.put(format_args!(" -m statistic --mode random --probability {}", p.text));
-        self.ext.push(Match::Statistic { probability: p.kernel });
-        self
-    }
-
-    fn push_name(&mut self, chain: u32) {
-        let t = &mut *self.t;
-        t.text.push_str(arena::slice(&t.names, t.chains[chain as usize].name));
-    }
-
-    /// `-m recent --name <chain> --set`.
-    pub fn recent_set(mut self, chain: u32) -> Self {
-        self.t.text.push_str(" -m recent --name ");
-        self.push_name(chain);
-        self.t.text.push_str(" --set");
-        self.ext.push(Match::RecentSet { chain });
-        self
-    }
-
-    /// `-m recent --name <chain> --rcheck --seconds N --reap`.
-    pub fn recent_check(mut self, chain: u32, seconds: u32) -> Self {
-        self.t.text.push_str(" -m recent --name ");
-        self.push_name(chain);
-        self.put(format_args!(" --rcheck --seconds {seconds} --reap"));
-        self.ext.push(Match::RecentCheck { chain, seconds });
-        self
-    }
-
-    pub fn nfacct(mut self, name: &str) -> Self {
-        self.put(format_args!(" -m nfacct --nfacct-name {name}"));
-        self.ext.push(Match::Nfacct);
-        self
-    }
-
-    fn finish(self, target: Target) {
-        let t = self.t;
-        let m0 = u32::try_from(t.matches.len()).expect("fewer than 2^32 matches");
-        t.matches.extend(self.ip);
-        t.matches.extend(self.ext);
-        let end = arena::offset(&t.text);
-        let i = u32::try_from(t.rules.len()).expect("fewer than 2^32 rules");
-        t.rules.push(DraftRule {
-            chain: self.chain,
-            text: (self.start, end - self.start),
-            matches: (m0, t.matches.len() as u32 - m0),
-            target,
-        });
-        t.chains[self.chain as usize].rules += 1;
-        if let Some(owner) = self.owner {
-            t.write_order.push((i, owner));
-        }
-    }
-
-    pub fn jump(mut self, chain: u32) {
-        self.t.text.push_str(" -j ");
-        self.push_name(chain);
-        self.finish(Target::Jump(chain))
-    }
-
-    /// A rule with no `-j` (kube-proxy's comment-only last rule of KUBE-FW-*).
-    pub fn no_target(self) {
-        self.finish(Target::None)
-    }
-
-    pub fn ret(self) {
-        self.t.text.push_str(" -j RETURN");
-        self.finish(Target::Return)
-    }
-
-    pub fn accept(self) {
-        self.t.text.push_str(" -j ACCEPT");
-        self.finish(Target::Accept)
-    }
-
-    pub fn drop(self, cause: Cause) {
-        self.t.text.push_str(" -j DROP");
-        self.finish(Target::Drop(cause))
-    }
-
-    pub fn reject(self, cause: Cause) {
-        self.t.text.push_str(" -j REJECT");
-        self.finish(Target::Reject(cause))
-    }
-
-    /// `ids`: (service, service port, endpoint index in the port's API list).
-    pub fn dnat(mut self, ip: Ipv4Addr, port: u16, ids: (u32, u32, u32)) {
-        self.put(format_args!(" -j DNAT --to-destination {ip}:{port}"));
-        self.finish(Target::Dnat {
-            ip,
-            port,
-            service: ids.0,
-            svc_port: ids.1,
-            endpoint: ids.2,
+            write_order: self.write_order,
+            text,
+            names,
+            written: self.written,
         })
-    }
-
-    pub fn mark_or(mut self, mark: u32) {
-        self.put(format_args!(" -j MARK --or-mark {mark:#x}"));
-        self.finish(Target::MarkOr(mark))
-    }
-
-    pub fn mark_xor(mut self, mark: u32) {
-        self.put(format_args!(" -j MARK --xor-mark {mark:#x}"));
-        self.finish(Target::MarkXor(mark))
-    }
-
-    pub fn masquerade(self, random_fully: bool) {
-        self.t.text.push_str(" -j MASQUERADE");
-        if random_fully {
-            self.t.text.push_str(" --random-fully");
-        }
-        self.finish(Target::Masquerade)
     }
 }

@@ -115,15 +115,15 @@ impl Ctx<'_> {
             self.work.rules_evaluated += pos - next + 1;
             next = pos + 1;
             let rule = &c.rules[pos as usize];
-            if !rule.matches.iter().all(|m| self.matches(table, m, p)) {
+            if !table.matches(rule).iter().all(|m| self.matches(table, m, p)) {
                 continue;
             }
             if let Some(t) = self.trace.as_deref_mut() {
                 t.push(TraceStep {
                     table: table.name.to_string(),
-                    chain: c.name.clone(),
+                    chain: c.name.to_string(),
                     rule: pos + 1,
-                    text: rule.text.clone(),
+                    text: rule.text.to_string(),
                 });
             }
             match rule.target {

@@ -4,6 +4,8 @@
 //! built-in chains. Per-service chains are tagged with their service so partial syncs can
 //! leave them out of the restore text.
 
+use super::arena::ArenaStr;
+use super::build::{Recycled, TableBuilder};
 use super::names::*;
 use super::rule::*;
 use crate::model::{Categorized, DropReason, NodeView, ServiceSet};
@@ -68,12 +70,20 @@ impl Ruleset {
         a.is_loopback() || self.local_addrs.contains(&a)
     }
 
+    /// Takes the ruleset apart for the next generation to write into (`generate_into`),
+    /// keeping the names of its declared nat per-service chains (for stale-chain deletion).
+    pub fn recycle(self) -> (Vec<ArenaStr>, Reuse) {
+        let (_, filter) = self.filter.recycle(|_| false);
+        let (service_chains, nat) = self.nat.recycle(is_service_chain);
+        (service_chains, Reuse { filter, nat })
+    }
+
     /// Names of every nat per-service chain that exists (for stale-chain deletion).
     pub fn service_chains(&self) -> impl Iterator<Item = &str> {
         self.nat
             .decl_order
             .iter()
-            .map(|&(id, _)| self.nat.chains[id as usize].name.as_str())
+            .map(|&(id, _)| &*self.nat.chains[id as usize].name)
             .filter(|n| is_service_chain(n))
     }
 }
@@ -99,18 +109,62 @@ struct Gen<'a> {
     cfg: &'a ProxierConfig,
     node: &'a NodeView,
     mark: u32,
-    filter: Table,
-    nat: Table,
+    filter: TableBuilder,
+    nat: TableBuilder,
     large: bool,
     masq_id: u32,
+    probabilities: Probabilities,
+    fixed: Fixed,
+}
+
+/// The fixed chains every service port writes into.
+#[derive(Clone, Copy)]
+struct Fixed {
+    nat_services: u32,
+    nat_nodeports: u32,
+    filter_services: u32,
+    filter_external: u32,
+    filter_firewall: u32,
+}
+
+/// A previous ruleset's buffers (`Ruleset::recycle`).
+#[derive(Debug, Default)]
+pub struct Reuse {
+    filter: Recycled,
+    nat: Recycled,
 }
 
 /// Generates the whole ruleset (what a full sync writes).
 pub fn generate(set: &ServiceSet, node: &NodeView, cfg: &ProxierConfig) -> Ruleset {
+    generate_into(set, node, cfg, Reuse::default())
+}
+
+/// `generate`, writing into a previous ruleset's buffers.
+pub fn generate_into(set: &ServiceSet, node: &NodeView, cfg: &ProxierConfig, reuse: Reuse) -> Ruleset {
+    // Per-service chain names are unique unless two Service ports share a name (or two
+    // hashes their first 80 bits): then the chains are found by name, as kube-proxy's maps
+    // would merge them.
+    generate_with(set, node, cfg, reuse, true).unwrap_or_else(|| {
+        generate_with(set, node, cfg, Reuse::default(), false).expect("chains found by name are unique")
+    })
+}
+
+fn generate_with(
+    set: &ServiceSet,
+    node: &NodeView,
+    cfg: &ProxierConfig,
+    reuse: Reuse,
+    trust_unique: bool,
+) -> Option<Ruleset> {
     set.assert_consistent();
     assert!(cfg.masquerade_bit < 32, "mark bit within 32 bits");
-    let mut filter = Table::new("filter", &["INPUT", "FORWARD", "OUTPUT"]);
-    let mut nat = Table::new("nat", &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"]);
+    let mut filter = TableBuilder::new("filter", &["INPUT", "FORWARD", "OUTPUT"], reuse.filter, trust_unique);
+    let mut nat = TableBuilder::new(
+        "nat",
+        &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        reuse.nat,
+        trust_unique,
+    );
     for c in [
         KUBE_SERVICES,
         KUBE_EXTERNAL_SERVICES,
@@ -124,6 +178,13 @@ pub fn generate(set: &ServiceSet, node: &NodeView, cfg: &ProxierConfig) -> Rules
         nat.declare(c, None);
     }
     let masq_id = nat.chain_id(KUBE_MARK_MASQ);
+    let fixed = Fixed {
+        nat_services: nat.chain_id(KUBE_SERVICES),
+        nat_nodeports: nat.chain_id(KUBE_NODEPORTS),
+        filter_services: filter.chain_id(KUBE_SERVICES),
+        filter_external: filter.chain_id(KUBE_EXTERNAL_SERVICES),
+        filter_firewall: filter.chain_id(KUBE_PROXY_FIREWALL),
+    };
     let order = service_port_order(set);
     // Categorize first: large-cluster mode depends on the total, before any rule is written.
     let cats: Vec<Categorized<'_>> = order.iter().map(|&(s, p)| set.categorize(s, p, &node.name)).collect();
@@ -136,27 +197,37 @@ pub fn generate(set: &ServiceSet, node: &NodeView, cfg: &ProxierConfig) -> Rules
         nat,
         large: total_endpoints > LARGE_CLUSTER_ENDPOINTS_THRESHOLD,
         masq_id,
+        probabilities: Probabilities::default(),
+        fixed,
     };
     g.builtin_jumps();
     g.fixed_head();
     for (&(s, p), cat) in order.iter().zip(&cats) {
         g.service_port(set, s, p, cat);
     }
-    let nat_delete_at = g.nat.write_order.len();
+    drop(cats);
+    let nat_delete_at = g.nat.rules_written();
     g.fixed_tail();
-    g.filter.assert_jumps_resolve();
-    g.nat.assert_jumps_resolve();
-    Ruleset {
-        filter: g.filter,
-        nat: g.nat,
+    let filter = g.filter.finish()?;
+    let nat = g.nat.finish()?;
+    filter.assert_jumps_resolve();
+    nat.assert_jumps_resolve();
+    Some(Ruleset {
+        filter,
+        nat,
         nat_delete_at,
         large_cluster_mode: g.large,
         local_addrs: node.node_ips.clone(),
-    }
+    })
 }
 
-fn quoted(s: &str) -> String {
-    format!("\"{s}\"")
+/// `"text"`, as kube-proxy quotes comments with spaces.
+struct Quoted<T>(T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Quoted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0)
+    }
 }
 
 impl Gen<'_> {
@@ -181,98 +252,80 @@ impl Gen<'_> {
             (true, KUBE_SERVICES, "PREROUTING", "kubernetes service portals", None),
             (true, KUBE_POSTROUTING, "POSTROUTING", "kubernetes postrouting rules", None),
         ];
-        let mut filter_rules: Vec<Rule> = Vec::new();
-        let mut nat_rules: Vec<Rule> = Vec::new();
-        for (is_nat, dst, src, comment, ct) in jumps {
+        // Prepending in list order = appending in reverse order.
+        for (is_nat, dst, src, comment, ct) in jumps.into_iter().rev() {
             let table = if is_nat { &mut self.nat } else { &mut self.filter };
-            let mut b = RuleBuilder::new(src);
+            let (src, dst) = (table.chain_id(src), table.chain_id(dst));
+            let mut b = table.builtin_rule(src);
             if let Some(state) = ct {
                 b = b.ctstate(CT_NEW, state, false);
             }
-            let r = b.comment(&quoted(comment)).jump(dst, table.chain_id(dst));
-            if is_nat {
-                nat_rules.push(r)
-            } else {
-                filter_rules.push(r)
-            }
-        }
-        // Prepending in list order = appending in reverse order.
-        for r in filter_rules.into_iter().rev() {
-            self.filter.push_builtin(r);
-        }
-        for r in nat_rules.into_iter().rev() {
-            self.nat.push_builtin(r);
+            b.comment(Quoted(comment)).jump(dst);
         }
         let fw = self.filter.chain_id(KUBE_FIREWALL);
         for src in ["INPUT", "OUTPUT"] {
-            self.filter.push_builtin(RuleBuilder::new(src).jump(KUBE_FIREWALL, fw));
+            let src = self.filter.chain_id(src);
+            self.filter.builtin_rule(src).jump(fw);
         }
     }
 
     fn fixed_head(&mut self) {
         let m = self.mark;
-        let r = RuleBuilder::new(KUBE_POSTROUTING).mark(m, m, true).ret();
-        self.nat.push(r, None);
-        let r = RuleBuilder::new(KUBE_POSTROUTING).mark_xor(m);
-        self.nat.push(r, None);
-        let r = RuleBuilder::new(KUBE_POSTROUTING)
-            .comment(&quoted("kubernetes service traffic requiring SNAT"))
+        let post = self.nat.chain_id(KUBE_POSTROUTING);
+        self.nat.rule(post, None).mark(m, m, true).ret();
+        self.nat.rule(post, None).mark_xor(m);
+        self.nat
+            .rule(post, None)
+            .comment(Quoted("kubernetes service traffic requiring SNAT"))
             .masquerade(self.cfg.random_fully);
-        self.nat.push(r, None);
-        let r = RuleBuilder::new(KUBE_MARK_MASQ).mark_or(m);
-        self.nat.push(r, None);
+        self.nat.rule(self.masq_id, None).mark_or(m);
         if self.cfg.localhost_nodeports {
-            self.filter.declare(KUBE_FIREWALL, None);
+            let fw = self.filter.declare(KUBE_FIREWALL, None);
             let lo: Ipv4Net = "127.0.0.0/8".parse().expect("constant");
-            let r = RuleBuilder::new(KUBE_FIREWALL)
-                .comment(&quoted("block incoming localnet connections"))
+            self.filter
+                .rule(fw, None)
+                .comment(Quoted("block incoming localnet connections"))
                 .dst_net(lo, false)
                 .src_net(lo, true)
                 .ctstate(CT_RELATED | CT_ESTABLISHED | CT_DNAT, "RELATED,ESTABLISHED,DNAT", true)
                 .drop(Cause::Martian);
-            self.filter.push(r, None);
         }
     }
 
     fn fixed_tail(&mut self) {
         let np = self.nat.chain_id(KUBE_NODEPORTS);
-        let mut b = RuleBuilder::new(KUBE_SERVICES)
-            .comment(&quoted(
+        let services = self.nat.chain_id(KUBE_SERVICES);
+        let mut b = self
+            .nat
+            .rule(services, None)
+            .comment(Quoted(
                 "kubernetes service nodeports; NOTE: this must be the last rule in this chain",
             ))
             .dst_type_local();
         if !self.cfg.localhost_nodeports {
             b = b.dst_net("127.0.0.0/8".parse().expect("constant"), true);
         }
-        self.nat.push(b.jump(KUBE_NODEPORTS, np), None);
+        b.jump(np);
         let m = self.mark;
+        let forward = self.filter.chain_id(KUBE_FORWARD);
         if !self.cfg.conntrack_tcp_liberal {
-            let mut b = RuleBuilder::new(KUBE_FORWARD).ctstate(CT_INVALID, "INVALID", false);
+            let mut b = self.filter.rule(forward, None).ctstate(CT_INVALID, "INVALID", false);
             if self.cfg.nfacct {
                 b = b.nfacct(INVALID_DROPPED_NFACCT);
             }
             // Never matches a first packet (always NEW); the cause is only for completeness.
-            self.filter.push(b.drop(Cause::Martian), None);
+            b.drop(Cause::Martian);
         }
-        let r = RuleBuilder::new(KUBE_FORWARD)
-            .comment(&quoted("kubernetes forwarding rules"))
+        self.filter
+            .rule(forward, None)
+            .comment(Quoted("kubernetes forwarding rules"))
             .mark(m, m, false)
             .accept();
-        self.filter.push(r, None);
-        let r = RuleBuilder::new(KUBE_FORWARD)
-            .comment(&quoted("kubernetes forwarding conntrack rule"))
+        self.filter
+            .rule(forward, None)
+            .comment(Quoted("kubernetes forwarding conntrack rule"))
             .ctstate(CT_RELATED | CT_ESTABLISHED, "RELATED,ESTABLISHED", false)
             .accept();
-        self.filter.push(r, None);
-    }
-
-    /// `appendServiceCommentLocked`: the comment is dropped in large-cluster mode.
-    fn svc_comment(&self, b: RuleBuilder, c: &str) -> RuleBuilder {
-        if self.large {
-            b
-        } else {
-            b.comment(c)
-        }
     }
 }
 

@@ -20,44 +20,101 @@ pub const KUBE_PROXY_CANARY: &str = "KUBE-PROXY-CANARY";
 /// kubelet's anti-martian chain, which kube-proxy duplicates when localhost NodePorts are on.
 pub const KUBE_FIREWALL: &str = "KUBE-FIREWALL";
 
-/// The 16 characters kube-proxy appends to a chain prefix: SHA-256 of the input, base32
-/// (standard alphabet, padded), truncated. Chain names must stay within 28 characters.
-fn hash16(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
-    let mut encoded = BASE32.encode(&digest);
-    encoded.truncate(16);
-    encoded
+/// The 16 characters kube-proxy appends to a chain prefix: SHA-256 of the concatenated parts,
+/// base32 (standard alphabet), truncated. Base32 turns 5 bytes into 8 characters, so the 16
+/// kept are exactly the encoding of the digest's first 10 bytes. Chain names must stay within
+/// 28 characters.
+fn hash16(parts: &[&str]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    BASE32.encode_mut(&digest[..10], &mut out);
+    out
+}
+
+/// A hashed chain name (`KUBE-SVC-` and the like, then 16 characters), held inline: a
+/// generator makes one per Service port and endpoint, so they should cost no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashedName {
+    buf: [u8; 25],
+    len: u8,
+}
+
+impl HashedName {
+    /// `prefix` is at most 9 bytes (`KUBE-SEP-`).
+    fn new(prefix: &str, hash: &[u8; 16]) -> HashedName {
+        let mut buf = [0u8; 25];
+        let p = prefix.len();
+        buf[..p].copy_from_slice(prefix.as_bytes());
+        buf[p..p + 16].copy_from_slice(hash);
+        HashedName {
+            buf,
+            len: (p + 16) as u8,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("prefix and base32 are ASCII")
+    }
+}
+
+impl std::ops::Deref for HashedName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for HashedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for HashedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for HashedName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// The per-service-port chains, all hashed from `servicePortName.String() + protocol`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceChains {
     /// KUBE-SVC-*: Cluster traffic policy endpoints.
-    pub svc: String,
+    pub svc: HashedName,
     /// KUBE-SVL-*: Local traffic policy endpoints.
-    pub svl: String,
+    pub svl: HashedName,
     /// KUBE-EXT-*: external destinations (NodePort, LB, external IPs).
-    pub ext: String,
+    pub ext: HashedName,
     /// KUBE-FW-*: loadBalancerSourceRanges.
-    pub fw: String,
+    pub fw: HashedName,
 }
 
 impl ServiceChains {
     /// `port_name` is `Service::port_name` (ServicePortName.String()); `protocol` lower case.
     pub fn new(port_name: &str, protocol: &str) -> ServiceChains {
-        let h = hash16(&format!("{port_name}{protocol}"));
+        let h = hash16(&[port_name, protocol]);
         ServiceChains {
-            svc: format!("KUBE-SVC-{h}"),
-            svl: format!("KUBE-SVL-{h}"),
-            ext: format!("KUBE-EXT-{h}"),
-            fw: format!("KUBE-FW-{h}"),
+            svc: HashedName::new("KUBE-SVC-", &h),
+            svl: HashedName::new("KUBE-SVL-", &h),
+            ext: HashedName::new("KUBE-EXT-", &h),
+            fw: HashedName::new("KUBE-FW-", &h),
         }
     }
 }
 
 /// KUBE-SEP-*: hashed from port name, protocol and the endpoint's `ip:port` string.
-pub fn endpoint_chain(port_name: &str, protocol: &str, endpoint: &str) -> String {
-    format!("KUBE-SEP-{}", hash16(&format!("{port_name}{protocol}{endpoint}")))
+pub fn endpoint_chain(port_name: &str, protocol: &str, endpoint: &str) -> HashedName {
+    HashedName::new("KUBE-SEP-", &hash16(&[port_name, protocol, endpoint]))
 }
 
 /// Whether kube-proxy considers a nat chain one of its per-service chains (and so deletes it
@@ -102,6 +159,36 @@ pub fn probability_kernel(text: &str) -> u32 {
     let p: f64 = text.parse().expect("probability text is a decimal");
     assert!((0.0..=1.0).contains(&p), "probability within [0, 1]");
     (2_147_483_648.0 * p).round() as u32
+}
+
+/// One step of a probability ladder as written and as loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probability {
+    /// `probability_text(n)`.
+    pub text: String,
+    /// `probability_kernel(text)`.
+    pub kernel: u32,
+}
+
+/// `1/n` for every `n` a generation needs, computed once: every Service's ladder repeats the
+/// same steps.
+#[derive(Clone, Debug, Default)]
+pub struct Probabilities {
+    by_n: Vec<Option<Probability>>,
+}
+
+impl Probabilities {
+    pub fn get(&mut self, n: u32) -> &Probability {
+        let i = n as usize;
+        if self.by_n.len() <= i {
+            self.by_n.resize(i + 1, None);
+        }
+        self.by_n[i].get_or_insert_with(|| {
+            let text = probability_text(n);
+            let kernel = probability_kernel(&text);
+            Probability { text, kernel }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -122,21 +122,21 @@ pub struct Rule {
     pub target: Target,
 }
 
-/// A chain's rules: a range of its table's rule vector, usable as a slice.
-#[derive(Clone, Default)]
+/// A chain's rules: a range of its table's rule vector, usable as a slice. Like `ArenaStr`,
+/// attached to the vector when the table is finished.
+#[derive(Clone)]
 pub struct Rules {
-    all: Arc<Vec<Rule>>,
-    start: u32,
-    len: u32,
+    pub(super) all: Option<Arc<Vec<Rule>>>,
+    pub(super) start: u32,
+    pub(super) len: u32,
 }
 
-impl Rules {
-    pub(super) fn new(all: &Arc<Vec<Rule>>, start: u32, len: u32) -> Rules {
-        assert!((start + len) as usize <= all.len(), "a chain's rules lie in its table");
+impl Default for Rules {
+    fn default() -> Rules {
         Rules {
-            all: Arc::clone(all),
-            start,
-            len,
+            all: Some(Arc::default()),
+            start: 0,
+            len: 0,
         }
     }
 }
@@ -144,7 +144,11 @@ impl Rules {
 impl Deref for Rules {
     type Target = [Rule];
     fn deref(&self) -> &[Rule] {
-        &self.all[self.start as usize..(self.start + self.len) as usize]
+        let all = self
+            .all
+            .as_deref()
+            .expect("a table's rules are read once the table is finished");
+        &all[self.start as usize..(self.start + self.len) as usize]
     }
 }
 
@@ -165,13 +169,21 @@ pub struct Chain {
 /// Which service a written line belongs to, for partial syncs: `None` = always written.
 pub type Owner = Option<u32>;
 
+/// What one owner's lines add to the restore text: rules, and bytes of rules and chain
+/// declarations (newlines included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub rules: u64,
+    pub bytes: u64,
+}
+
 /// One table (filter or nat) with chains by index.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Table {
     pub name: &'static str,
     pub chains: Vec<Chain>,
     pub(super) ids: NameIndex,
-    /// Every rule, chain after chain (each chain's `rules` is a range of it).
+    /// Every rule, each chain's contiguous (its `rules` is a range of this).
     pub(super) rules: Arc<Vec<Rule>>,
     pub(super) matches: Vec<Match>,
     /// Chain declarations (`:NAME - [0:0]`) in the order kube-proxy writes them.
@@ -179,9 +191,11 @@ pub struct Table {
     /// kube-proxy's rules (not the built-in jumps) in written order: (position in `rules()`,
     /// owner).
     pub write_order: Vec<(u32, Owner)>,
-    /// Bytes of the text buffers, to size the next generation's.
-    pub(super) text_len: usize,
-    pub(super) names_len: usize,
+    /// The buffers behind the rules' lines and the chains' names.
+    pub(super) text: Arc<String>,
+    pub(super) names: Arc<String>,
+    /// Per owner (index 0: `None`, s + 1: service s): what its lines add to a restore.
+    pub(super) written: Vec<Written>,
 }
 
 impl Table {
@@ -189,20 +203,39 @@ impl Table {
         self.ids.get(name, |id| &self.chains[id as usize].name)
     }
 
-    /// Every rule of the table, chain after chain in chain order.
+    /// Every rule of the table, each chain's contiguous and in the chain's order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
     /// A rule by its position in `rules()` (as `write_order` names it).
     pub fn rule(&self, pos: u32) -> &Rule {
-        &self.rules[pos as usize]
+        &self.rules()[pos as usize]
     }
 
     /// The rule's matches: IP-header matches first, then extensions in written order.
     pub fn matches(&self, rule: &Rule) -> &[Match] {
         let (start, len) = rule.matches;
         &self.matches[start as usize..(start + len) as usize]
+    }
+
+    /// What the lines of `owner` add to a restore.
+    pub fn written(&self, owner: Owner) -> Written {
+        let i = owner.map_or(0, |s| s as usize + 1);
+        self.written.get(i).copied().unwrap_or_default()
+    }
+
+    /// What all of kube-proxy's lines of the table add to a restore.
+    pub fn written_total(&self) -> Written {
+        self.written.iter().fold(Written::default(), |a, w| Written {
+            rules: a.rules + w.rules,
+            bytes: a.bytes + w.bytes,
+        })
+    }
+
+    /// Bytes of every rule line and chain name (to size a dump).
+    pub(super) fn text_bytes(&self) -> usize {
+        self.text.len() + self.names.len()
     }
 
     /// Every jump must land on a declared or built-in chain, or iptables-restore refuses the
@@ -212,7 +245,7 @@ impl Table {
         for &(id, _) in &self.decl_order {
             declared[id as usize] = true;
         }
-        for r in self.rules.iter() {
+        for r in self.rules() {
             if let Target::Jump(t) = r.target {
                 let t = t as usize;
                 assert!(

@@ -96,6 +96,59 @@ proptest! {
     }
 }
 
+/// The sync accounting (summed while the rules are generated) against the text it counts.
+fn assert_counts_its_text(st: SyncStats, state: &IptablesState) -> Result<(), TestCaseError> {
+    let text = state.last_restore_text.as_deref().expect("kept");
+    prop_assert_eq!(st.bytes_written, text.len() as u64);
+    let rules = text.lines().filter(|l| l.starts_with("-A ")).count();
+    prop_assert_eq!(st.objects_written, rules as u64);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn sync_accounting_counts_the_restore_text(
+        a in arb_service_set(6),
+        b in arb_service_set(6),
+        pick in prop::collection::vec(any::<bool>(), 6),
+    ) {
+        let node = node_view();
+        let mut dp = IptablesReference::new(ProxierConfig::default());
+        dp.state.keep_restore_text = true;
+        let st = dp.full_sync(&a, &node);
+        assert_counts_its_text(st, &dp.state)?;
+        let changed: Vec<usize> = (0..b.services.len()).filter(|&s| pick[s]).collect();
+        let st = dp.partial_sync(&b, &node, &changed);
+        assert_counts_its_text(st, &dp.state)?;
+        let st = dp.full_sync(&a, &node);
+        assert_counts_its_text(st, &dp.state)?;
+    }
+}
+
+#[test]
+fn a_clone_keeps_its_rules_when_the_original_syncs_into_their_buffers() {
+    // A sync writes into the previous ruleset's buffers, unless a clone still shares them.
+    let node = node_view();
+    let (a, b) = (
+        crate::testing::cluster_ip_services(5, 3),
+        crate::testing::cluster_ip_services(7, 2),
+    );
+    let mut dp = IptablesFast::new(ProxierConfig::default());
+    dp.full_sync(&a, &node);
+    let before = dp.dump();
+    let copy = dp.clone();
+    dp.full_sync(&b, &node);
+    assert_eq!(copy.dump(), before, "the clone is untouched");
+    let mut fresh = IptablesFast::new(ProxierConfig::default());
+    fresh.full_sync(&b, &node);
+    assert_eq!(dp.dump(), fresh.dump(), "the original holds the new rules");
+    drop(copy);
+    dp.full_sync(&a, &node);
+    assert_eq!(dp.dump(), before, "and reuses its buffers once no clone shares them");
+}
+
 #[test]
 fn partial_sync_writes_only_changed_chains_and_deletes_stale_ones() {
     let node = node_view();
