@@ -434,35 +434,30 @@ impl<'w> Model<'w> {
 
     /// A TCP segment arrived at `at` (client or server). Replies go back to where the segment
     /// came from, so the server answers whoever reached it, through whatever translation.
+    /// `at` answers segment `h` of connection `id`: back to its source, from its destination.
+    fn reply(&mut self, id: u32, at: PodId, from_client: bool, h: &Header, flags: u8, len: u16) {
+        let flow = self.conns.get_mut(id).flow;
+        self.send(
+            flow,
+            id,
+            at,
+            from_client,
+            h.src,
+            h.dport,
+            h.sport,
+            PROTO_TCP,
+            flags,
+            len,
+        );
+    }
+
     fn on_tcp_segment(&mut self, id: u32, at: PodId, h: Header, from_client: bool) {
         let conn = *self.conns.get_mut(id);
         let payload = u64::from(h.len).saturating_sub(u64::from(TCP_OVERHEAD));
         if h.flags == tcp_flags::SYN {
-            self.send(
-                conn.flow,
-                id,
-                at,
-                false,
-                h.src,
-                h.dport,
-                h.sport,
-                PROTO_TCP,
-                tcp_flags::SYN | tcp_flags::ACK,
-                tcp::SYN_LEN,
-            );
+            self.reply(id, at, false, &h, tcp_flags::SYN | tcp_flags::ACK, tcp::SYN_LEN);
         } else if h.flags == tcp_flags::SYN | tcp_flags::ACK {
-            self.send(
-                conn.flow,
-                id,
-                at,
-                true,
-                h.src,
-                h.dport,
-                h.sport,
-                PROTO_TCP,
-                tcp_flags::ACK,
-                tcp::ACK_LEN,
-            );
+            self.reply(id, at, true, &h, tcp_flags::ACK, tcp::ACK_LEN);
             self.send_request(id, h.src, h.sport);
         } else if payload > 0 && from_client {
             let c = self.conns.get_mut(id);
@@ -471,18 +466,7 @@ impl<'w> Model<'w> {
                 let left = c.response_left;
                 if left == 0 {
                     // An empty response: the server's ACK is all the client waits for.
-                    self.send(
-                        conn.flow,
-                        id,
-                        at,
-                        false,
-                        h.src,
-                        h.dport,
-                        h.sport,
-                        PROTO_TCP,
-                        tcp_flags::ACK,
-                        tcp::ACK_LEN,
-                    );
+                    self.reply(id, at, false, &h, tcp_flags::ACK, tcp::ACK_LEN);
                 } else {
                     self.send_payload(id, at, false, h.src, h.dport, h.sport, left);
                 }
