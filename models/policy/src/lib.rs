@@ -1,0 +1,1 @@
+//! NetworkPolicy semantics (work in progress, issue 5).
