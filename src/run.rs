@@ -25,6 +25,8 @@ pub fn run_all(
         seed: loaded.base.seed,
         duration_ns: loaded.base.duration.as_nanos(),
         variants,
+        scenario_file: Some(loaded.file.clone()),
+        scenario_text: Some(loaded.text.clone()),
     };
     Ok((result, walls))
 }

@@ -49,8 +49,12 @@ pub const TCP_TIMESTAMP_OPTION_BYTES: u32 = 12;
 /// Documented: IPv4 20 + UDP 8.
 pub const UDP_IP_HEADER_BYTES: u32 = 28;
 /// Documented: AWS bills inter-AZ transfer at 0.01 USD per GB in each direction, so a byte
-/// that crosses pays twice. Kept in micro-dollars to stay in integers.
-pub const INTER_AZ_MICRO_USD_PER_GB_EACH_WAY: u64 = 10_000;
+/// that crosses pays twice. The scenario's `pricing.inter_az_usd_per_gb` overrides it.
+pub fn inter_az_usd_per_gb_each_way() -> f64 {
+    0.01
+}
+/// Documented: AWS's pricing pages and calculator count a month as 730 hours.
+pub const HOURS_PER_MONTH: u64 = 730;
 
 /// The pod interface MTU: the scenario's, else the VPC's less any encapsulation.
 pub fn pod_mtu(network: &Network) -> u32 {

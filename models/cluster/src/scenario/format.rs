@@ -44,6 +44,9 @@ pub struct Scenario {
     pub kube_proxy: super::services::KubeProxy,
     #[serde(default)]
     pub traffic: Vec<Flow>,
+    /// Prices the results and report use to cost the traffic.
+    #[serde(default)]
+    pub pricing: Pricing,
     /// Named overrides of the fields above, run side by side. None: one variant, "base".
     #[serde(default)]
     pub variants: Vec<Variant>,
@@ -182,6 +185,30 @@ fn default_node_cidr_mask() -> u8 {
 }
 
 /// VPC fabric and per-hop costs; every default is in models/cluster/CALIBRATION.md.
+/// Prices, in US dollars; defaults are AWS's published rates (models/cluster/CALIBRATION.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing {
+    /// Inter-AZ data transfer, charged in each direction, per GB (10^9 bytes).
+    #[serde(default = "crate::calibration::inter_az_usd_per_gb_each_way")]
+    pub inter_az_usd_per_gb: f64,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Pricing {
+            inter_az_usd_per_gb: crate::calibration::inter_az_usd_per_gb_each_way(),
+        }
+    }
+}
+
+impl Pricing {
+    /// The inter-AZ rate in micro-dollars per GB, so that costs are summed in integers.
+    pub fn inter_az_micro_usd_per_gb(&self) -> u64 {
+        (self.inter_az_usd_per_gb * 1e6).round() as u64
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fabric {

@@ -63,6 +63,13 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     vpc(s, &mut out);
     network(s, &mut out);
     fabric(&s.fabric, &mut out);
+    let rate = s.pricing.inter_az_usd_per_gb;
+    if !(0.0..=1.0).contains(&rate) {
+        out.push(
+            Finding::error("pricing.inter_az_usd_per_gb", format!("{rate} USD per GB"))
+                .valid("0 to 1 USD per GB (AWS charges 0.01 in each direction)"),
+        );
+    }
     node_groups(s, catalog, &mut out);
     namespaces_and_workloads(s, &mut out);
     super::validate_services::services(s, &mut out);

@@ -14,6 +14,7 @@ use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
 use super::routing::{self, Egress};
 use super::tcp::{self, Conn, ConnSlab};
+use super::timeline::TimelineRecorder;
 use super::traffic::{FlowPlan, Source, EPHEMERAL_FIRST, EPHEMERAL_LAST};
 use crate::calibration::{
     NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES,
@@ -90,9 +91,10 @@ impl<'w> Model<'w> {
         model
     }
 
-    /// Runs every event due up to `until`.
-    pub fn run(&mut self, until: SimTime) {
+    /// Runs every event due up to `until`, sampling the state between events into `timeline`.
+    pub fn run(&mut self, until: SimTime, timeline: &mut TimelineRecorder) {
         while let Some(ev) = self.engine.next_event(until) {
+            timeline.before_event(self.engine.now(), self.world, &self.netfilter);
             match ev {
                 Ev::Arrival { source } => self.on_arrival(source),
                 Ev::Hop {
@@ -423,6 +425,8 @@ impl<'w> Model<'w> {
         self.metrics.latency.record(latency);
         if meta.opened {
             self.metrics.first_packet_latency.record(latency);
+        } else {
+            self.metrics.established_latency.record(latency);
         }
         let fm = &mut self.metrics.flows[meta.flow as usize];
         fm.delivered += 1;

@@ -148,6 +148,8 @@ pub struct Metrics {
     pub cross_az_bytes: u64,
     /// Latency of packets that opened a connection (a NEW conntrack entry at the sender's node).
     pub first_packet_latency: Histogram,
+    /// Latency of every other delivered packet: those of connections already tracked.
+    pub established_latency: Histogram,
     /// NEW connections that went through a service lookup, and the work they cost in all.
     pub service_lookups: u64,
     pub service_work: WorkTotals,

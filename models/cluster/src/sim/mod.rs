@@ -9,6 +9,7 @@ pub mod packet;
 pub mod proxy;
 pub mod routing;
 pub mod tcp;
+pub mod timeline;
 pub mod traffic;
 
 use crate::results::{collect, CollectInput, VariantResult};
@@ -23,7 +24,9 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let (flows, sources) = traffic::plan(s, &world, &set);
     let (netfilter, syncs) = proxy::netfilter(s, &world, set);
     let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources);
-    model.run(s.duration);
+    let mut timeline = timeline::TimelineRecorder::new(&world, s.duration);
+    model.run(s.duration, &mut timeline);
+    let timeline = timeline.finish(&world, &model.netfilter);
     // Events past the end stay queued: packets still on their way are reported as in flight.
     let in_flight = model.packets_in_flight() as u64;
     let endpoint_change = if world.nodes.is_empty() {
@@ -45,5 +48,7 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         netfilter: &model.netfilter,
         syncs: &syncs,
         endpoint_change,
+        timeline,
+        pricing: &s.pricing,
     })
 }

@@ -311,6 +311,13 @@ impl ConntrackTable {
         self.entries.is_empty()
     }
 
+    /// Entries still live at `now_ns` (not before the table's own time), without expiring
+    /// anything: observing the table must not change it.
+    pub fn live_at(&self, now_ns: u64) -> usize {
+        let expired = self.expiry.range(..=(now_ns, EntryId(u64::MAX))).count();
+        self.entries.len() - expired
+    }
+
     pub fn len_at(&mut self, now_ns: u64) -> usize {
         self.advance(now_ns);
         self.entries.len()

@@ -2,7 +2,13 @@
 //! DESIGN.md ("Command line") are a contract; the rest may grow. Everything here is a function
 //! of (scenario, seed): no wall-clock figure belongs in it.
 
-use crate::scenario::format::Protocol;
+pub mod series;
+pub mod sweep;
+
+pub use series::{Buckets, LatencyBuckets, SubnetResult, Timeline};
+pub use sweep::{Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
+
+use crate::scenario::format::{Pricing, Protocol};
 use crate::sim::metrics::{DropReason, Metrics};
 use crate::sim::traffic::FlowPlan;
 use crate::world::{PodPhase, World};
@@ -90,6 +96,10 @@ pub struct CrossAz {
     pub bytes: u64,
     /// AWS inter-AZ transfer charge for those bytes, both directions billed (CALIBRATION.md).
     pub cost_micro_usd: u64,
+    /// The rate used: the scenario's `pricing.inter_az_usd_per_gb`, per GB each way.
+    pub rate_micro_usd_per_gb: u64,
+    /// The same traffic sustained for a month of 730 hours (AWS's convention).
+    pub monthly_cost_micro_usd: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +128,7 @@ pub struct VariantResult {
     pub ipam: String,
     pub pod_mtu: u32,
     pub nodes: Vec<NodeResult>,
+    pub subnets: Vec<SubnetResult>,
     pub pods: PodSummary,
     pub packets: PacketCounts,
     pub latency_ns: Percentiles,
@@ -127,6 +138,8 @@ pub struct VariantResult {
     /// TCP: per request (keep-alive requests included), request sent → response complete.
     pub request_latency_ns: Option<Percentiles>,
     pub flows: Vec<FlowResult>,
+    pub latency_buckets: LatencyBuckets,
+    pub timeline: Timeline,
 }
 
 /// The whole of `cnsim run --format json`.
@@ -140,6 +153,12 @@ pub struct RunResult {
     pub seed: u64,
     pub duration_ns: u64,
     pub variants: Vec<VariantResult>,
+    /// The scenario file as given and its text, so that a report names the exact input.
+    /// Absent inside a sweep, which keeps them once for all its points.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scenario_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scenario_text: Option<String>,
 }
 
 fn connections(opened: u64, completed: u64, h: &Histogram) -> Connections {
@@ -164,6 +183,8 @@ pub struct ServiceDatapathResult {
     pub map_lookups_per_lookup: u64,
     /// Latency of the first packet of each connection (the one that walks the rules).
     pub first_packet_latency_ns: Percentiles,
+    /// Latency of the other packets: connections conntrack already tracks.
+    pub established_latency_ns: Percentiles,
     /// CPU time in the datapath per packet delivered or dropped (ns, integer floor).
     pub cpu_ns_per_packet: u64,
     /// Objects (rules, elements, servers, map entries) and bytes the first full sync wrote on
@@ -176,6 +197,8 @@ pub struct ServiceDatapathResult {
     pub endpoint_change_ns: Option<u64>,
     /// The most conntrack entries any node held.
     pub conntrack_peak: u64,
+    /// The smallest conntrack table size (nf_conntrack_max) of any node.
+    pub conntrack_max: u64,
     /// New connections dropped because a conntrack table was full, over all nodes.
     pub conntrack_drops: u64,
 }
@@ -194,6 +217,8 @@ pub struct CollectInput<'a> {
     pub netfilter: &'a crate::sim::netfilter::Netfilter,
     pub syncs: &'a [cnsim_services::SyncStats],
     pub endpoint_change: Option<cnsim_services::SyncStats>,
+    pub timeline: Timeline,
+    pub pricing: &'a Pricing,
 }
 
 pub fn collect(i: CollectInput<'_>) -> VariantResult {
@@ -282,15 +307,31 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             dropped,
             in_flight: i.in_flight,
         },
+        subnets: w
+            .subnets
+            .iter()
+            .enumerate()
+            .map(|(k, sn)| SubnetResult {
+                name: sn.name.clone(),
+                az: w.azs[sn.az as usize].clone(),
+                cidr: sn.cidr.to_string(),
+                capacity: (1u64 << (32 - sn.cidr.prefix_len())).saturating_sub(AWS_RESERVED_PER_SUBNET),
+                used: i.timeline.subnet_addresses_used[k].last().copied().unwrap_or(0),
+            })
+            .collect(),
         latency_ns: Percentiles::of(&m.latency),
         connections: has_tcp.then(|| connections(m.conns_opened, m.conns_completed, &m.conn_latency)),
-        cross_az: CrossAz {
-            bytes: m.cross_az_bytes,
-            cost_micro_usd: cross_az_cost_micro_usd(m.cross_az_bytes),
-        },
+        cross_az: cross_az(m.cross_az_bytes, i.duration_ns, i.pricing),
         service_datapath: service_datapath(&i, m),
         request_latency_ns: has_tcp.then(|| Percentiles::of(&m.request_latency)),
         flows,
+        latency_buckets: LatencyBuckets {
+            packets: Buckets::of(&m.latency),
+            first_packet: Buckets::of(&m.first_packet_latency),
+            established: Buckets::of(&m.established_latency),
+            requests: has_tcp.then(|| Buckets::of(&m.request_latency)),
+        },
+        timeline: i.timeline,
     }
 }
 
@@ -307,6 +348,7 @@ fn service_datapath(i: &CollectInput<'_>, m: &Metrics) -> ServiceDatapathResult 
         hash_probes_per_lookup: per(m.service_work.hash_probes),
         map_lookups_per_lookup: per(m.service_work.map_lookups),
         first_packet_latency_ns: Percentiles::of(&m.first_packet_latency),
+        established_latency_ns: Percentiles::of(&m.established_latency),
         cpu_ns_per_packet: m.cpu_ns.checked_div(packets).unwrap_or(0),
         full_sync_objects: sync.objects_written,
         full_sync_bytes: sync.bytes_written,
@@ -323,14 +365,32 @@ fn service_datapath(i: &CollectInput<'_>, m: &Metrics) -> ServiceDatapathResult 
             .map(|n| nf.conntrack(n as u32).stats().max_len)
             .max()
             .unwrap_or(0),
+        conntrack_max: (0..i.world.nodes.len())
+            .map(|n| u64::from(nf.conntrack(n as u32).config().max))
+            .min()
+            .unwrap_or(0),
         conntrack_drops: (0..i.world.nodes.len())
             .map(|n| nf.conntrack(n as u32).stats().drops)
             .sum(),
     }
 }
 
+/// Addresses AWS reserves in every subnet: network, VPC router, DNS, future use, broadcast.
+pub const AWS_RESERVED_PER_SUBNET: u64 = 5;
+
 /// Both directions are billed per GB (10^9 bytes, an assumption: AWS's price page says "GB").
-pub fn cross_az_cost_micro_usd(bytes: u64) -> u64 {
-    let per_gb = u128::from(crate::calibration::INTER_AZ_MICRO_USD_PER_GB_EACH_WAY) * 2;
-    (u128::from(bytes) * per_gb / 1_000_000_000) as u64
+/// The monthly figure scales the run's bytes from its duration to 730 hours.
+fn cross_az(bytes: u64, duration_ns: u64, pricing: &Pricing) -> CrossAz {
+    let rate = pricing.inter_az_micro_usd_per_gb();
+    let cost = |b: u128| (b * u128::from(rate) * 2 / 1_000_000_000) as u64;
+    let month_ns = u128::from(crate::calibration::HOURS_PER_MONTH) * 3_600 * 1_000_000_000;
+    let monthly_bytes = (u128::from(bytes) * month_ns)
+        .checked_div(u128::from(duration_ns))
+        .unwrap_or(0);
+    CrossAz {
+        bytes,
+        cost_micro_usd: cost(u128::from(bytes)),
+        rate_micro_usd_per_gb: rate,
+        monthly_cost_micro_usd: cost(monthly_bytes),
+    }
 }
