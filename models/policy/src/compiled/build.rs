@@ -1,0 +1,350 @@
+//! Building the compiled engine from the cluster and the policies.
+
+use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
+use super::{ClusterPeer, Compiled, NsMatch, Peer, PolicyRules, Port, PortKind, Rule};
+use crate::tiers::ClusterPeer as ApiClusterPeer;
+use crate::tiers::{
+    ClusterAction, ClusterPolicyId, ClusterPort, ClusterRule, ClusterSubject, NetworkPolicyId, PolicySet, Tier,
+};
+use crate::types::{Cluster, IntOrString, LabelSelector, Labels, Namespace, NetworkPolicyRule};
+use crate::verdict::EvalOptions;
+
+/// The arenas rules are compiled into, with the dedup tables for selectors and namespace sets.
+struct Builder<'a> {
+    cluster: &'a Cluster,
+    labels: LabelInterner,
+    port_names: Interner,
+    ns_ids: FxMap<String, u32>,
+    ns_labels: Vec<Vec<(u32, u32)>>,
+    node_labels: Vec<Vec<(u32, u32)>>,
+    /// Pod ids per namespace id, in pod order.
+    pods_by_ns: Csr<u32>,
+    /// (namespace, key, value, pod), sorted: the pods carrying a label in a namespace.
+    postings: Vec<(u32, u32, u32, u32)>,
+    pod_labels: Csr<(u32, u32)>,
+    selectors: Vec<Selector>,
+    selector_ids: FxMap<Selector, u32>,
+    ns_sets: Vec<Bitset>,
+    ns_set_ids: FxMap<Bitset, u32>,
+    ip_sets: Vec<IpSet>,
+    rules: Vec<Rule>,
+    peers: Vec<Peer>,
+    cluster_peers: Vec<ClusterPeer>,
+    ports: Vec<Port>,
+}
+
+impl<'a> Builder<'a> {
+    fn namespace(&mut self, name: &str, labels: &Labels) -> u32 {
+        if let Some(&id) = self.ns_ids.get(name) {
+            return id;
+        }
+        let id = self.ns_labels.len() as u32;
+        self.ns_ids.insert(name.to_string(), id);
+        let l = self.labels.labels(labels);
+        self.ns_labels.push(l);
+        id
+    }
+
+    fn selector(&mut self, s: &LabelSelector) -> u32 {
+        let sel = self.labels.selector(s);
+        if let Some(&id) = self.selector_ids.get(&sel) {
+            return id;
+        }
+        let id = self.selectors.len() as u32;
+        self.selector_ids.insert(sel.clone(), id);
+        self.selectors.push(sel);
+        id
+    }
+
+    fn ns_set(&mut self, s: &LabelSelector) -> u32 {
+        let sel = self.labels.selector(s);
+        let mut set = Bitset::new(self.ns_labels.len());
+        for (i, labels) in self.ns_labels.iter().enumerate() {
+            if sel.matches(labels) {
+                set.insert(i as u32);
+            }
+        }
+        if let Some(&id) = self.ns_set_ids.get(&set) {
+            return id;
+        }
+        let id = self.ns_sets.len() as u32;
+        self.ns_set_ids.insert(set.clone(), id);
+        self.ns_sets.push(set);
+        id
+    }
+
+    fn ip_set(&mut self, set: IpSet) -> u32 {
+        self.ip_sets.push(set);
+        self.ip_sets.len() as u32 - 1
+    }
+
+    /// The pods (not hostNetwork) of namespace `ns` that selector `sel` selects, in pod order.
+    /// Starts from the smallest list it can: the pods carrying a label the selector requires.
+    fn select_pods(&self, ns: u32, sel: u32, out: &mut Vec<u32>) {
+        let sel = &self.selectors[sel as usize];
+        if sel.never {
+            return;
+        }
+        let mut keep = |pod: u32| {
+            if !self.cluster.pods[pod as usize].host_network && sel.matches(self.pod_labels.row(pod as usize)) {
+                out.push(pod);
+            }
+        };
+        match sel.required_pair() {
+            Some((k, v)) => {
+                let lo = self
+                    .postings
+                    .partition_point(|&(n, pk, pv, _)| (n, pk, pv) < (ns, k, v));
+                let hi = self
+                    .postings
+                    .partition_point(|&(n, pk, pv, _)| (n, pk, pv) <= (ns, k, v));
+                self.postings[lo..hi].iter().for_each(|&(_, _, _, pod)| keep(pod));
+            }
+            None => self.pods_by_ns.row(ns as usize).iter().for_each(|&pod| keep(pod)),
+        }
+    }
+
+    fn np_rules(&mut self, ns: u32, rules: &[NetworkPolicyRule]) -> (u32, u32) {
+        let start = self.rules.len() as u32;
+        for rule in rules {
+            let peers_start = self.peers.len() as u32;
+            for p in &rule.peers {
+                let peer = if let Some(block) = &p.ip_block {
+                    let cidr = self.ip_set(IpSet::from_nets([&block.cidr]));
+                    let except = self.ip_set(IpSet::from_nets(&block.except));
+                    Peer::Block { cidr, except }
+                } else if p.pod_selector.is_none() && p.namespace_selector.is_none() {
+                    Peer::Never
+                } else {
+                    let ns = match &p.namespace_selector {
+                        Some(s) => NsMatch::Set(self.ns_set(s)),
+                        None => NsMatch::Same(ns),
+                    };
+                    let pods = self.selector(p.pod_selector.as_ref().unwrap_or(&LabelSelector::everything()));
+                    Peer::Pods { ns, pods }
+                };
+                self.peers.push(peer);
+            }
+            let ports_start = self.ports.len() as u32;
+            for p in &rule.ports {
+                let kind = match &p.port {
+                    None => PortKind::Any,
+                    Some(IntOrString::Int(n)) => PortKind::Range(*n, p.end_port.unwrap_or(*n)),
+                    Some(IntOrString::String(name)) => {
+                        self.port_names.get(name).map_or(PortKind::Never, PortKind::Named)
+                    }
+                };
+                self.ports.push(Port {
+                    protocol: Some(p.effective_protocol()),
+                    kind,
+                });
+            }
+            let (peers_end, ports_end) = (self.peers.len() as u32, self.ports.len() as u32);
+            self.rules.push(Rule {
+                peers: (peers_start, peers_end),
+                ports: (ports_start, ports_end),
+                action: ClusterAction::Accept,
+            });
+        }
+        (start, self.rules.len() as u32)
+    }
+
+    fn cluster_rules(&mut self, rules: &[ClusterRule]) -> (u32, u32) {
+        let start = self.rules.len() as u32;
+        for rule in rules {
+            let peers_start = self.cluster_peers.len() as u32;
+            for p in &rule.peers {
+                let peer = match p {
+                    ApiClusterPeer::Namespaces(s) => ClusterPeer::Namespaces(self.ns_set(s)),
+                    ApiClusterPeer::Pods {
+                        namespace_selector,
+                        pod_selector,
+                    } => ClusterPeer::Pods {
+                        ns: self.ns_set(namespace_selector),
+                        pods: self.selector(pod_selector),
+                    },
+                    ApiClusterPeer::Nodes(s) => {
+                        let sel = self.labels.selector(s);
+                        let ips = self
+                            .cluster
+                            .nodes
+                            .iter()
+                            .zip(&self.node_labels)
+                            .filter(|(_, labels)| sel.matches(labels))
+                            .flat_map(|(n, _)| n.ips.iter().copied());
+                        ClusterPeer::Nodes(self.ip_set(IpSet::from_addrs(ips)))
+                    }
+                    ApiClusterPeer::Networks(nets) => ClusterPeer::Networks(self.ip_set(IpSet::from_nets(nets))),
+                };
+                self.cluster_peers.push(peer);
+            }
+            let ports_start = self.ports.len() as u32;
+            for p in &rule.ports {
+                let port = match p {
+                    ClusterPort::Number { protocol, port } => Port {
+                        protocol: Some(*protocol),
+                        kind: PortKind::Range(i32::from(*port), i32::from(*port)),
+                    },
+                    ClusterPort::Range { protocol, start, end } => Port {
+                        protocol: Some(*protocol),
+                        kind: PortKind::Range(i32::from(*start), i32::from(*end)),
+                    },
+                    ClusterPort::Named(name) => Port {
+                        protocol: None,
+                        kind: self.port_names.get(name).map_or(PortKind::Never, PortKind::Named),
+                    },
+                };
+                self.ports.push(port);
+            }
+            let (peers_end, ports_end) = (self.cluster_peers.len() as u32, self.ports.len() as u32);
+            self.rules.push(Rule {
+                peers: (peers_start, peers_end),
+                ports: (ports_start, ports_end),
+                action: rule.action,
+            });
+        }
+        (start, self.rules.len() as u32)
+    }
+}
+
+pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOptions) -> Compiled {
+    let mut b = Builder {
+        cluster,
+        labels: LabelInterner::default(),
+        port_names: Interner::default(),
+        ns_ids: FxMap::default(),
+        ns_labels: Vec::new(),
+        node_labels: Vec::new(),
+        pods_by_ns: Csr::default(),
+        postings: Vec::new(),
+        pod_labels: Csr::default(),
+        selectors: Vec::new(),
+        selector_ids: FxMap::default(),
+        ns_sets: Vec::new(),
+        ns_set_ids: FxMap::default(),
+        ip_sets: Vec::new(),
+        rules: Vec::new(),
+        peers: Vec::new(),
+        cluster_peers: Vec::new(),
+        ports: Vec::new(),
+    };
+
+    // Namespaces: the first object of a name wins (as `Cluster::namespace_labels`); a name
+    // used by a pod or a policy but never defined gets the name label only.
+    for ns in &cluster.namespaces {
+        b.namespace(&ns.name, &ns.labels);
+    }
+    let implicit = |b: &mut Builder, name: &str| b.namespace(name, &Namespace::new(name, Labels::new()).labels);
+    let pod_ns: Vec<u32> = cluster.pods.iter().map(|p| implicit(&mut b, &p.namespace)).collect();
+    let np_ns: Vec<u32> = policies
+        .network_policies
+        .iter()
+        .map(|p| implicit(&mut b, &p.namespace))
+        .collect();
+    b.node_labels = cluster.nodes.iter().map(|n| b.labels.labels(&n.labels)).collect();
+    b.pod_labels = Csr::from_rows(cluster.pods.iter().map(|p| b.labels.labels(&p.labels)));
+    let mut named: Vec<Vec<(u32, crate::types::Protocol, u16)>> = Vec::with_capacity(cluster.pods.len());
+    for p in &cluster.pods {
+        let mut row: Vec<_> = p
+            .container_ports
+            .iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| (b.port_names.intern(&c.name), c.protocol, c.container_port))
+            .collect();
+        row.sort_unstable();
+        row.dedup();
+        named.push(row);
+    }
+    let ns_pairs: Vec<(u32, u32)> = pod_ns.iter().enumerate().map(|(pod, &ns)| (ns, pod as u32)).collect();
+    b.pods_by_ns = Csr::from_pairs(b.ns_labels.len(), &ns_pairs);
+    for (pod, &ns) in pod_ns.iter().enumerate() {
+        for &(k, v) in b.pod_labels.row(pod) {
+            b.postings.push((ns, k, v, pod as u32));
+        }
+    }
+    b.postings.sort_unstable();
+
+    // NetworkPolicies, in explanation order, so each pod's list comes out in that order.
+    let mut np_rules = vec![PolicyRules::default(); policies.network_policies.len()];
+    let mut np_pairs: [Vec<(u32, NetworkPolicyId)>; 2] = [Vec::new(), Vec::new()];
+    let mut selected = Vec::new();
+    for id in policies.network_policy_order() {
+        let np = policies.network_policy(id);
+        let ns = np_ns[id.0 as usize];
+        let sel = b.selector(&np.pod_selector);
+        selected.clear();
+        b.select_pods(ns, sel, &mut selected);
+        let (ingress, egress) = np.effective_policy_types();
+        for (d, on) in [(0, ingress), (1, egress)] {
+            if on {
+                np_pairs[d].extend(selected.iter().map(|&pod| (pod, id)));
+            }
+        }
+        np_rules[id.0 as usize] = PolicyRules {
+            ingress: b.np_rules(ns, &np.ingress),
+            egress: b.np_rules(ns, &np.egress),
+        };
+    }
+
+    // Cluster policies, in evaluation order.
+    let mut cluster_rules = vec![PolicyRules::default(); policies.cluster_policies.len()];
+    let mut admin_pairs: [Vec<(u32, ClusterPolicyId)>; 2] = [Vec::new(), Vec::new()];
+    let mut baseline_pairs: [Vec<(u32, ClusterPolicyId)>; 2] = [Vec::new(), Vec::new()];
+    for id in policies.cluster_policy_order() {
+        let cp = policies.cluster_policy(id);
+        let (ns_sel, pod_sel) = match &cp.subject {
+            ClusterSubject::Namespaces(ns) => (ns, LabelSelector::everything()),
+            ClusterSubject::Pods {
+                namespace_selector,
+                pod_selector,
+            } => (namespace_selector, pod_selector.clone()),
+        };
+        let ns_set = b.ns_set(ns_sel);
+        let sel = b.selector(&pod_sel);
+        selected.clear();
+        let namespaces: Vec<u32> = b.ns_sets[ns_set as usize].iter().collect();
+        for ns in namespaces {
+            b.select_pods(ns, sel, &mut selected);
+        }
+        let pairs = if cp.tier == Tier::Admin {
+            &mut admin_pairs
+        } else {
+            &mut baseline_pairs
+        };
+        for (d, rules) in [(0, &cp.ingress), (1, &cp.egress)] {
+            if !rules.is_empty() {
+                pairs[d].extend(selected.iter().map(|&pod| (pod, id)));
+            }
+        }
+        cluster_rules[id.0 as usize] = PolicyRules {
+            ingress: b.cluster_rules(&cp.ingress),
+            egress: b.cluster_rules(&cp.egress),
+        };
+    }
+
+    let pods = cluster.pods.len();
+    fn csr2<T: Copy>(pods: usize, pairs: &[Vec<(u32, T)>; 2]) -> [Csr<T>; 2] {
+        [Csr::from_pairs(pods, &pairs[0]), Csr::from_pairs(pods, &pairs[1])]
+    }
+    Compiled {
+        options,
+        pod_ns,
+        pod_host_network: cluster.pods.iter().map(|p| p.host_network).collect(),
+        pod_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.ips.iter().copied())),
+        pod_host_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.host_ips.iter().copied())),
+        pod_labels: b.pod_labels,
+        pod_named_ports: Csr::from_rows(named),
+        np_selecting: csr2(pods, &np_pairs),
+        admin_selecting: csr2(pods, &admin_pairs),
+        baseline_selecting: csr2(pods, &baseline_pairs),
+        np_rules,
+        cluster_rules,
+        rules: b.rules,
+        peers: b.peers,
+        cluster_peers: b.cluster_peers,
+        ports: b.ports,
+        selectors: b.selectors,
+        ns_sets: b.ns_sets,
+        ip_sets: b.ip_sets,
+    }
+}
