@@ -1,8 +1,8 @@
 //! The IPAM seam: what the cluster model asks of any IP address management engine.
 //!
-//! Engines are pure: no clock of their own (time comes in as `now_ns`), no I/O. Host-local is
-//! the first engine; the AWS VPC CNI (ipamd, with warm pools and ENI attach latency) plugs in
-//! behind the same trait, which is why assignment can answer "not yet, retry later".
+//! Engines are pure: no clock of their own (time comes in as `now_ns`), no I/O. Host-local has
+//! no timed behaviour; the AWS VPC CNI (ipamd, with warm pools and ENI attach latency) asks to be
+//! woken (`next_wakeup`, `reconcile`), and assignment can answer "not yet, retry later".
 
 use crate::catalog::InstanceType;
 use ipnet::Ipv4Net;
@@ -76,4 +76,11 @@ pub trait IpamEngine {
     fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
     /// Addresses currently assigned to pods on `node`.
     fn assigned_on(&self, node: NodeId) -> u32;
+    /// When the engine next wants `reconcile(node, t)` called (a pool tick, an ENI attach
+    /// completing). None: never; host-local has no timed behaviour.
+    fn next_wakeup(&self, _node: NodeId) -> Option<u64> {
+        None
+    }
+    /// Runs whatever is due on `node` at `now_ns`. Calling early or twice is harmless.
+    fn reconcile(&mut self, _node: NodeId, _now_ns: u64) {}
 }
