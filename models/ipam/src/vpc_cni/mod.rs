@@ -51,6 +51,8 @@ pub struct VpcCni {
     config: IpamdConfig,
     subnets: Subnets,
     nodes: Vec<Option<NodeIpam>>,
+    /// Node primary addresses taken before their node joined (see `reserve_node_address`).
+    reserved_primaries: BTreeSet<u32>,
 }
 
 impl VpcCni {
@@ -68,7 +70,24 @@ impl VpcCni {
             config,
             subnets,
             nodes: Vec::new(),
+            reserved_primaries: BTreeSet::new(),
         })
+    }
+
+    /// Takes a node's primary address ahead of `add_node`. EC2 gives an instance its address at
+    /// launch, before ipamd runs; a cluster that builds nodes one after another must reserve every
+    /// node's address first, or an earlier node's warm pool may take a later node's address.
+    pub fn reserve_node_address(&mut self, addr: Ipv4Addr) -> Result<(), IpamError> {
+        let idx = self.subnets.find(addr).ok_or_else(|| IpamError::Invalid {
+            message: format!("{addr} is in no subnet of the VPC"),
+        })?;
+        if !self.subnets.take_specific(idx, addr) {
+            return Err(IpamError::Invalid {
+                message: format!("address {addr} is reserved or already in use"),
+            });
+        }
+        self.reserved_primaries.insert(u32::from(addr));
+        Ok(())
     }
 
     pub fn config(&self) -> &IpamdConfig {
@@ -175,6 +194,7 @@ impl VpcCni {
             }
             n.branch_pods.iter().for_each(|&(_, a)| put(a));
         }
+        self.reserved_primaries.iter().for_each(|&a| put(a));
         let mut in_use = 0;
         for i in 0..self.subnets.len() as SubnetIdx {
             in_use += self.subnets.in_use(i) as usize;
@@ -221,7 +241,8 @@ impl IpamEngine for VpcCni {
         let subnet = self.subnets.find(join.primary_ip).ok_or_else(|| IpamError::Invalid {
             message: format!("node {}: {} is in no subnet of the VPC", join.name, join.primary_ip),
         })?;
-        if !self.subnets.take_specific(subnet, join.primary_ip) {
+        let reserved = self.reserved_primaries.remove(&u32::from(join.primary_ip));
+        if !reserved && !self.subnets.take_specific(subnet, join.primary_ip) {
             return Err(IpamError::Invalid {
                 message: format!(
                     "node {}: address {} is reserved or already in use",
