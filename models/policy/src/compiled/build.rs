@@ -1,7 +1,7 @@
 //! Building the compiled engine from the cluster and the policies.
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
-use super::{ClusterPeer, Compiled, NsMatch, Peer, PolicyRules, Port, PortKind, Rule};
+use super::{ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule};
 use crate::tiers::ClusterPeer as ApiClusterPeer;
 use crate::tiers::{
     ClusterAction, ClusterPolicyId, ClusterPort, ClusterRule, ClusterSubject, NetworkPolicyId, PolicySet, Tier,
@@ -323,20 +323,57 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
     }
 
     let pods = cluster.pods.len();
-    fn csr2<T: Copy>(pods: usize, pairs: &[Vec<(u32, T)>; 2]) -> [Csr<T>; 2] {
-        [Csr::from_pairs(pods, &pairs[0]), Csr::from_pairs(pods, &pairs[1])]
+    let lists = [
+        Csr::from_pairs(pods, &np_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>()),
+        Csr::from_pairs(pods, &np_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>()),
+        Csr::from_pairs(
+            pods,
+            &admin_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
+        ),
+        Csr::from_pairs(
+            pods,
+            &admin_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
+        ),
+        Csr::from_pairs(
+            pods,
+            &baseline_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
+        ),
+        Csr::from_pairs(
+            pods,
+            &baseline_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
+        ),
+    ];
+    let (label_start, pod_labels) = b.pod_labels.into_parts();
+    let (named_start, pod_named_ports) = Csr::from_rows(named).into_parts();
+    let (ip_start, pod_ips) = Csr::from_rows(cluster.pods.iter().map(|p| p.ips.iter().copied())).into_parts();
+    let mut selecting = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+    let mut recs = Vec::with_capacity(pods);
+    for (i, pod) in cluster.pods.iter().enumerate() {
+        let mut sel = [0u32; 7];
+        for (k, list) in lists.iter().enumerate() {
+            sel[k] = selecting.len() as u32;
+            selecting.extend_from_slice(list.row(i));
+        }
+        sel[6] = selecting.len() as u32;
+        recs.push(PodRec {
+            ns: pod_ns[i],
+            host_network: pod.host_network,
+            ips: (ip_start[i], ip_start[i + 1]),
+            labels: (label_start[i], label_start[i + 1]),
+            named: (named_start[i], named_start[i + 1]),
+            sel,
+        });
     }
+    let ns_set_words = b.ns_labels.len().div_ceil(64);
+    let ns_sets = b.ns_sets.iter().flat_map(|s| s.words().iter().copied()).collect();
     Compiled {
         options,
-        pod_ns,
-        pod_host_network: cluster.pods.iter().map(|p| p.host_network).collect(),
-        pod_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.ips.iter().copied())),
+        pods: recs,
+        pod_ips,
         pod_host_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.host_ips.iter().copied())),
-        pod_labels: b.pod_labels,
-        pod_named_ports: Csr::from_rows(named),
-        np_selecting: csr2(pods, &np_pairs),
-        admin_selecting: csr2(pods, &admin_pairs),
-        baseline_selecting: csr2(pods, &baseline_pairs),
+        pod_labels,
+        pod_named_ports,
+        selecting,
         np_rules,
         cluster_rules,
         rules: b.rules,
@@ -344,7 +381,8 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         cluster_peers: b.cluster_peers,
         ports: b.ports,
         selectors: b.selectors,
-        ns_sets: b.ns_sets,
+        ns_sets,
+        ns_set_words,
         ip_sets: b.ip_sets,
     }
 }

@@ -1,7 +1,7 @@
 //! Answering a question from the compiled indices, in the reference's order of steps.
 
-use super::{ClusterPeer, Compiled, NsMatch, Peer, Port, PortKind, Rule};
-use crate::tiers::{ClusterAction, ClusterPolicyId, Tier};
+use super::{ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, ADMIN, BASELINE, NP};
+use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
 use crate::verdict::{resolve, Connection, Decision, DirectionVerdict, Resolved, RuleRef, Verdict};
 use smallvec::SmallVec;
@@ -15,9 +15,24 @@ fn dir(d: Direction) -> usize {
 }
 
 impl Compiled {
+    fn rec(&self, pod: PodId) -> &PodRec {
+        &self.pods[pod.0 as usize]
+    }
+
+    /// List `k` (NP, ADMIN or BASELINE, plus the direction) of a pod's selecting policies.
+    fn list(&self, rec: &PodRec, k: usize) -> &[u32] {
+        &self.selecting[rec.sel[k] as usize..rec.sel[k + 1] as usize]
+    }
+
+    fn ns_set_contains(&self, set: u32, ns: u32) -> bool {
+        let word = self.ns_sets[set as usize * self.ns_set_words + (ns / 64) as usize];
+        word & (1 << (ns % 64)) != 0
+    }
+
     fn ends(&self, conn: &Connection) -> (Resolved, Resolved) {
         resolve(conn, |id| {
-            (self.pod_host_network[id.0 as usize], self.pod_ips.row(id.0 as usize))
+            let r = self.rec(id);
+            (r.host_network, &self.pod_ips[r.ips.0 as usize..r.ips.1 as usize])
         })
     }
 
@@ -50,10 +65,10 @@ impl Compiled {
         let Some(at_pod) = at.pod else {
             return verdict(true, Decision::NotAPod, None);
         };
-        let p = at_pod.0 as usize;
+        let rec = self.rec(at_pod);
         let dst = if d == Direction::Ingress { at } else { peer };
 
-        let passed_by = match self.tier(self.admin_selecting[dir(d)].row(p), d, peer, dst, conn) {
+        let passed_by = match self.tier(self.list(rec, ADMIN + dir(d)), d, peer, dst, conn) {
             Some((rule, ClusterAction::Pass)) => Some(rule),
             Some((rule, action)) => {
                 return verdict(
@@ -76,43 +91,51 @@ impl Compiled {
             Direction::Ingress => self.options.allow_from_own_node,
             Direction::Egress => self.options.allow_to_own_node,
         };
-        if own_node && peer.pod.is_none() && peer.ip.is_some_and(|ip| self.pod_host_ips.row(p).contains(&ip)) {
+        if own_node
+            && peer.pod.is_none()
+            && peer
+                .ip
+                .is_some_and(|ip| self.pod_host_ips.row(at_pod.0 as usize).contains(&ip))
+        {
             return verdict(true, Decision::OwnNode, passed_by);
         }
 
-        let selecting = self.np_selecting[dir(d)].row(p);
+        let selecting = self.list(rec, NP + dir(d));
         if !selecting.is_empty() {
             for &id in selecting {
-                let rules = self.np_rules[id.0 as usize];
+                let rules = self.np_rules[id as usize];
                 let (lo, hi) = if d == Direction::Ingress {
                     rules.ingress
                 } else {
                     rules.egress
                 };
                 for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
-                    let peer_hit = first(rule.peers, |i| self.peer_matches(&self.peers[i], peer));
-                    let Some(peer_i) = peer_hit else { continue };
-                    let Some(port_i) = first(rule.ports, |i| self.port_matches(&self.ports[i], dst, conn)) else {
+                    // Ports first: they need no memory beyond the rule's, and both lists must
+                    // match anyway (each list's first match is found on its own).
+                    let Some(port) = first(rule.ports, |i| self.port_matches(&self.ports[i], dst, conn)) else {
+                        continue;
+                    };
+                    let Some(peer) = first(rule.peers, |i| self.peer_matches(&self.peers[i], peer)) else {
                         continue;
                     };
                     let decision = Decision::Allowed {
-                        policy: id,
+                        policy: NetworkPolicyId(id),
                         rule: r as u32,
-                        peer: peer_i,
-                        port: port_i,
+                        peer,
+                        port,
                     };
                     return verdict(true, decision, passed_by);
                 }
             }
             let policies = if EXPLAIN {
-                SmallVec::from_slice(selecting)
+                selecting.iter().map(|&id| NetworkPolicyId(id)).collect()
             } else {
                 SmallVec::new()
             };
             return verdict(false, Decision::Isolated { policies }, passed_by);
         }
 
-        if let Some((rule, action)) = self.tier(self.baseline_selecting[dir(d)].row(p), d, peer, dst, conn) {
+        if let Some((rule, action)) = self.tier(self.list(rec, BASELINE + dir(d)), d, peer, dst, conn) {
             let decision = Decision::Tier {
                 tier: Tier::Baseline,
                 rule,
@@ -125,14 +148,14 @@ impl Compiled {
 
     fn tier(
         &self,
-        policies: &[ClusterPolicyId],
+        policies: &[u32],
         d: Direction,
         peer: Resolved,
         dst: Resolved,
         conn: &Connection,
     ) -> Option<(RuleRef, ClusterAction)> {
         for &id in policies {
-            let rules = self.cluster_rules[id.0 as usize];
+            let rules = self.cluster_rules[id as usize];
             let (lo, hi) = if d == Direction::Ingress {
                 rules.ingress
             } else {
@@ -142,7 +165,7 @@ impl Compiled {
                 if self.cluster_rule_matches(rule, peer, dst, conn) {
                     return Some((
                         RuleRef {
-                            policy: id,
+                            policy: ClusterPolicyId(id),
                             rule: r as u32,
                         },
                         rule.action,
@@ -156,12 +179,13 @@ impl Compiled {
     fn cluster_rule_matches(&self, rule: &Rule, peer: Resolved, dst: Resolved, conn: &Connection) -> bool {
         let peers = &self.cluster_peers[rule.peers.0 as usize..rule.peers.1 as usize];
         let ports = &self.ports[rule.ports.0 as usize..rule.ports.1 as usize];
-        peers.iter().any(|p| self.cluster_peer_matches(p, peer))
-            && (ports.is_empty() || ports.iter().any(|p| self.port_matches(p, dst, conn)))
+        (ports.is_empty() || ports.iter().any(|p| self.port_matches(p, dst, conn)))
+            && peers.iter().any(|p| self.cluster_peer_matches(p, peer))
     }
 
     fn pod_selected(&self, pod: PodId, sel: u32) -> bool {
-        self.selectors[sel as usize].matches(self.pod_labels.row(pod.0 as usize))
+        let r = self.rec(pod);
+        self.selectors[sel as usize].matches(&self.pod_labels[r.labels.0 as usize..r.labels.1 as usize])
     }
 
     /// The address ipBlocks and networks see for `other`: none for a pod when they do not
@@ -181,10 +205,10 @@ impl Compiled {
                 self.ip_sets[cidr as usize].contains(ip) && !self.ip_sets[except as usize].contains(ip)
             }),
             Peer::Pods { ns, pods } => other.pod.is_some_and(|o| {
-                let pod_ns = self.pod_ns[o.0 as usize];
+                let pod_ns = self.rec(o).ns;
                 let ns_ok = match ns {
                     NsMatch::Same(n) => pod_ns == n,
-                    NsMatch::Set(s) => self.ns_sets[s as usize].contains(pod_ns),
+                    NsMatch::Set(s) => self.ns_set_contains(s, pod_ns),
                 };
                 ns_ok && self.pod_selected(o, pods)
             }),
@@ -193,12 +217,10 @@ impl Compiled {
 
     fn cluster_peer_matches(&self, peer: &ClusterPeer, other: Resolved) -> bool {
         match *peer {
-            ClusterPeer::Namespaces(s) => other
+            ClusterPeer::Namespaces(s) => other.pod.is_some_and(|o| self.ns_set_contains(s, self.rec(o).ns)),
+            ClusterPeer::Pods { ns, pods } => other
                 .pod
-                .is_some_and(|o| self.ns_sets[s as usize].contains(self.pod_ns[o.0 as usize])),
-            ClusterPeer::Pods { ns, pods } => other.pod.is_some_and(|o| {
-                self.ns_sets[ns as usize].contains(self.pod_ns[o.0 as usize]) && self.pod_selected(o, pods)
-            }),
+                .is_some_and(|o| self.ns_set_contains(ns, self.rec(o).ns) && self.pod_selected(o, pods)),
             ClusterPeer::Nodes(set) => other.ip.is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
             ClusterPeer::Networks(set) => self
                 .block_ip(other)
@@ -215,8 +237,8 @@ impl Compiled {
             PortKind::Any => true,
             PortKind::Range(lo, hi) => (lo..=hi).contains(&i32::from(conn.port)),
             PortKind::Named(name) => dst.pod.is_some_and(|pod| {
-                self.pod_named_ports
-                    .row(pod.0 as usize)
+                let r = self.rec(pod);
+                self.pod_named_ports[r.named.0 as usize..r.named.1 as usize]
                     .binary_search(&(name, conn.protocol, conn.port))
                     .is_ok()
             }),

@@ -52,6 +52,14 @@ impl<T: Copy> Csr<T> {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn into_parts(self) -> (Vec<u32>, Vec<T>) {
+        (self.start, self.items)
+    }
+
     pub fn row(&self, r: usize) -> &[T] {
         &self.items[self.start[r] as usize..self.start[r + 1] as usize]
     }
@@ -234,12 +242,12 @@ impl Bitset {
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.words.len() as u32 * 64).filter(|&i| self.contains(i))
+    pub fn words(&self) -> &[u64] {
+        &self.words
     }
 
-    pub fn bytes(&self) -> usize {
-        size_of::<Bitset>() + self.words.capacity() * 8
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.words.len() as u32 * 64).filter(|&i| self.contains(i))
     }
 }
 

@@ -13,10 +13,10 @@ mod build;
 mod eval;
 mod index;
 
-use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, PolicySet};
+use crate::tiers::{ClusterAction, PolicySet};
 use crate::types::{Cluster, Protocol};
 use crate::verdict::{Connection, EvalOptions, PolicyEngine, Verdict};
-use index::{Bitset, Csr, IpSet, Selector};
+use index::{Csr, IpSet, Selector};
 use std::mem::size_of;
 use std::net::IpAddr;
 
@@ -85,20 +85,39 @@ struct PolicyRules {
     egress: (u32, u32),
 }
 
+/// What a question needs about a pod, in one cache line: its namespace, and where its
+/// addresses, labels, named ports and selecting policies sit in the arenas. Random questions
+/// over 150,000 pods are bound by cache misses, so this is the first thing to keep small.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+struct PodRec {
+    ns: u32,
+    host_network: bool,
+    ips: (u32, u32),
+    labels: (u32, u32),
+    named: (u32, u32),
+    /// Offsets into `selecting` of six lists and their end: NetworkPolicies isolating the pod
+    /// for ingress, egress; Admin-tier policies for ingress, egress; Baseline, likewise.
+    sel: [u32; 7],
+}
+
+/// Which of a pod's six `selecting` lists.
+const NP: usize = 0;
+const ADMIN: usize = 2;
+const BASELINE: usize = 4;
+
 pub struct Compiled {
     options: EvalOptions,
-    // Pods, by PodId.
-    pod_ns: Vec<u32>,
-    pod_host_network: Vec<bool>,
-    pod_ips: Csr<IpAddr>,
+    pods: Vec<PodRec>,
+    pod_ips: Vec<IpAddr>,
+    /// Only read for address peers (own-node traffic), so kept out of `PodRec`.
     pod_host_ips: Csr<IpAddr>,
-    pod_labels: Csr<(u32, u32)>,
-    /// (port name, protocol, number), sorted.
-    pod_named_ports: Csr<(u32, Protocol, u16)>,
-    // Who selects each pod, in explanation/evaluation order; index 0 ingress, 1 egress.
-    np_selecting: [Csr<NetworkPolicyId>; 2],
-    admin_selecting: [Csr<ClusterPolicyId>; 2],
-    baseline_selecting: [Csr<ClusterPolicyId>; 2],
+    /// (key, value) ids sorted by key, per pod.
+    pod_labels: Vec<(u32, u32)>,
+    /// (port name, protocol, number), sorted, per pod.
+    pod_named_ports: Vec<(u32, Protocol, u16)>,
+    /// Policy ids (NetworkPolicyId or ClusterPolicyId), in explanation/evaluation order.
+    selecting: Vec<u32>,
     // Policies and their rules.
     np_rules: Vec<PolicyRules>,
     cluster_rules: Vec<PolicyRules>,
@@ -107,7 +126,9 @@ pub struct Compiled {
     cluster_peers: Vec<ClusterPeer>,
     ports: Vec<Port>,
     selectors: Vec<Selector>,
-    ns_sets: Vec<Bitset>,
+    /// Namespace sets, `ns_set_words` u64 words each.
+    ns_sets: Vec<u64>,
+    ns_set_words: usize,
     ip_sets: Vec<IpSet>,
 }
 
@@ -119,15 +140,12 @@ impl Compiled {
     /// Bytes held by the compiled structures (capacities, not the input).
     pub fn memory_bytes(&self) -> usize {
         let v = |len: usize, item: usize| len * item;
-        v(self.pod_ns.capacity(), 4)
-            + self.pod_host_network.capacity()
-            + self.pod_ips.bytes()
+        v(self.pods.capacity(), size_of::<PodRec>())
+            + v(self.pod_ips.capacity(), size_of::<IpAddr>())
             + self.pod_host_ips.bytes()
-            + self.pod_labels.bytes()
-            + self.pod_named_ports.bytes()
-            + self.np_selecting.iter().map(Csr::bytes).sum::<usize>()
-            + self.admin_selecting.iter().map(Csr::bytes).sum::<usize>()
-            + self.baseline_selecting.iter().map(Csr::bytes).sum::<usize>()
+            + v(self.pod_labels.capacity(), 8)
+            + v(self.pod_named_ports.capacity(), size_of::<(u32, Protocol, u16)>())
+            + v(self.selecting.capacity(), 4)
             + v(self.np_rules.capacity(), size_of::<PolicyRules>())
             + v(self.cluster_rules.capacity(), size_of::<PolicyRules>())
             + v(self.rules.capacity(), size_of::<Rule>())
@@ -135,7 +153,7 @@ impl Compiled {
             + v(self.cluster_peers.capacity(), size_of::<ClusterPeer>())
             + v(self.ports.capacity(), size_of::<Port>())
             + self.selectors.iter().map(Selector::bytes).sum::<usize>()
-            + self.ns_sets.iter().map(Bitset::bytes).sum::<usize>()
+            + v(self.ns_sets.capacity(), 8)
             + self.ip_sets.iter().map(IpSet::bytes).sum::<usize>()
     }
 }

@@ -8,6 +8,9 @@
 //! except covers pod addresses, hostNetwork pods, IPv6, both cluster tiers, Pass, equal
 //! priorities and names, and invalid objects the API would reject.
 
+mod scale;
+pub use scale::{scale_case, Scale};
+
 use crate::tiers::*;
 use crate::types::*;
 use crate::verdict::{Connection, Endpoint, EvalOptions, PolicyEngine};
