@@ -22,6 +22,8 @@
 
 pub mod config;
 pub mod ec2;
+#[cfg(test)]
+mod equivalence;
 pub mod ipv6;
 pub mod node;
 mod pool;

@@ -281,3 +281,21 @@ fn branch_pods_take_their_own_eni_and_count_against_max_pods() {
     cni.release_pod(0, 3, 2 * S).unwrap();
     cni.check_invariants();
 }
+
+/// docs/prefix-and-ip-target.md, p3dn.24xlarge with WARM_PREFIX_TARGET=1: the prefix counts
+/// (1, 2, 7) match; the doc's extra empty ENIs (2 at 3 pods, 3 at 95) do not follow from ipamd's
+/// code, which adds an ENI only when no existing ENI has room for a prefix.
+#[test]
+fn prefix_doc_table_p3dn_prefix_counts() {
+    let cfg = IpamdConfig {
+        prefix_delegation: true,
+        warm_prefix_target: 1,
+        ..IpamdConfig::default()
+    };
+    let t = pool_timeline(ty("p3dn.24xlarge"), &cfg, &[0, 3, 95], 120 * S);
+    let got: Vec<_> = settled(&t.rows, 3)
+        .iter()
+        .map(|r| (r.pods_running, r.enis, r.slots, r.warm))
+        .collect();
+    assert_eq!(got, vec![(0, 1, 1, 16), (3, 1, 2, 29), (95, 1, 7, 17)]);
+}
