@@ -375,3 +375,53 @@ fn a_full_conntrack_table_drops_new_connections_and_counts_them() {
         "some connections complete, the rest are refused: {c:?}"
     );
 }
+
+#[test]
+fn the_timeline_samples_conntrack_pods_and_addresses_across_the_run() {
+    let r = run(&Params {
+        protocol: "TCP",
+        rate: "20pps",
+        placement: "same-node",
+        ..Params::default()
+    });
+    let t = &r.timeline;
+    assert_eq!(t.t_ns.len(), 101);
+    assert_eq!((t.t_ns[0], t.t_ns[50], t.t_ns[100]), (0, 500_000_000, 1_000_000_000));
+    // Client and server share n-0, so every connection has its one entry there, and none
+    // expires within a second (TIME_WAIT alone is 120 s).
+    let opened = r.connections.as_ref().unwrap().opened;
+    assert!(opened > 5, "{opened}");
+    assert_eq!(*t.conntrack_entries.last().unwrap(), opened);
+    assert_eq!(
+        t.conntrack_entries, t.conntrack_entries_max_node,
+        "one node holds them all"
+    );
+    assert!(t.conntrack_entries.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(t.conntrack_entries[0], 0);
+    assert!(*t.conntrack_entries_max_node.iter().max().unwrap() <= r.service_datapath.conntrack_peak);
+    assert!(t.pods_running.iter().all(|&n| n == r.pods.running));
+    assert!(t.pods_pending.iter().all(|&n| n == 0));
+    // Pod addresses come from the cluster CIDR, so the subnets hold node addresses only.
+    let used: Vec<u64> = r.subnets.iter().map(|s| s.used).collect();
+    assert_eq!(used, [2, 1]);
+    assert_eq!(r.subnets[0].capacity, 256 - 5);
+    assert_eq!(t.subnet_addresses_used[0], vec![2; 101]);
+    let per_node = t.node_addresses.as_ref().unwrap();
+    assert_eq!(per_node[0], vec![2; 101], "client and server on n-0");
+    assert_eq!(t.node_addresses_max, vec![2; 101]);
+    assert_eq!(t.node_addresses_mean_milli[0], 2 * 1000 / 3);
+}
+
+#[test]
+fn buckets_hold_every_delivered_packet_split_into_first_and_established() {
+    let r = run(&Params {
+        protocol: "TCP",
+        rate: "20pps",
+        ..Params::default()
+    });
+    let b = &r.latency_buckets;
+    assert_eq!(b.packets.count(), r.packets.delivered);
+    assert_eq!(b.first_packet.count() + b.established.count(), r.packets.delivered);
+    assert_eq!(b.first_packet.count(), r.service_datapath.first_packet_latency_ns.count);
+    assert_eq!(b.packets.0.last().unwrap()[0], r.latency_ns.max.unwrap());
+}

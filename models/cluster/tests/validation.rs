@@ -163,6 +163,13 @@ const CASES: &[(&str, &str, &str, &str, Severity)] = &[
         Severity::Error,
     ),
     (
+        "seed: 1,",
+        "seed: 1, pricing: (inter_az_usd_per_gb: -0.01),",
+        "pricing.inter_az_usd_per_gb",
+        "USD per GB",
+        Severity::Error,
+    ),
+    (
         "\"m5.large\"",
         "\"m5.enormous\"",
         "node_groups[0].instance_type",

@@ -112,6 +112,11 @@ proptest! {
             }
             prop_assert_eq!(fast.len(), reference.len());
             prop_assert!(fast.len() <= max as usize);
+            // Observing occupancy later must agree with expiring up to then, without doing it.
+            for ahead_ms in [0u64, 1_000, 130_000] {
+                let at = now + ahead_ms * 1_000_000;
+                prop_assert_eq!(fast.live_at(at), fast.clone().len_at(at));
+            }
             prop_assert_eq!(fast.stats(), reference.stats());
             let a: Vec<Entry> = fast.entries().into_iter().cloned().collect();
             let b: Vec<Entry> = reference.entries().into_iter().cloned().collect();

@@ -394,3 +394,26 @@ fn cross_az(bytes: u64, duration_ns: u64, pricing: &Pricing) -> CrossAz {
         monthly_cost_micro_usd: cost(monthly_bytes),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_az_cost_bills_both_directions_and_scales_to_a_730_hour_month() {
+        let hour_ns = 3_600 * 1_000_000_000;
+        let c = cross_az(1_000_000_000, hour_ns, &Pricing::default());
+        assert_eq!(c.rate_micro_usd_per_gb, 10_000, "AWS's $0.01 per GB each way");
+        assert_eq!(c.cost_micro_usd, 20_000, "1 GB crossing pays both sides");
+        assert_eq!(c.monthly_cost_micro_usd, 730 * 20_000);
+        let dearer = Pricing {
+            inter_az_usd_per_gb: 0.02,
+        };
+        assert_eq!(cross_az(1_000_000_000, hour_ns, &dearer).cost_micro_usd, 40_000);
+        assert_eq!(
+            cross_az(0, 0, &dearer).monthly_cost_micro_usd,
+            0,
+            "no division by a zero duration"
+        );
+    }
+}
