@@ -1,0 +1,549 @@
+//! The network-policy-api CRDs, in small serde types of their own (k8s-openapi has none), and
+//! their conversion to cnsim-policy's `ClusterNetworkPolicy`.
+//!
+//! Shapes read from kubernetes-sigs/network-policy-api:
+//! - ClusterNetworkPolicy, policy.networking.k8s.io/v1alpha2 (`apis/v1alpha2/
+//!   clusternetworkpolicy_types.go`, the revision with `protocols`: `tcp`/`udp`/`sctp` each
+//!   with `destinationPort: {number | range: {start, end}}`, and `destinationNamedPort`). An
+//!   earlier draft of v1alpha2 spelled this `match`; it is rejected with a pointer to
+//!   `protocols`. v1beta1 has the same shape and is accepted too.
+//! - AdminNetworkPolicy and BaselineAdminNetworkPolicy, policy.networking.k8s.io/v1alpha1
+//!   (`apis/v1alpha1/*_types.go`, the v0.1 shape): `subject: {namespaces | pods}`, peers
+//!   `namespaces`/`pods` (and egress `nodes`/`networks`/`domainNames`), `ports:
+//!   [{portNumber | namedPort | portRange}]`; converted with cnsim-policy's `From` impls.
+//!
+//! Unknown fields are errors (the CRDs' structural schemas and `kubectl apply`'s strict field
+//! validation reject them). Fields that exist but cnsim does not model (`domainNames`, the
+//! older `sameLabels`/`notSameLabels`) are warnings, and the peer holding them is dropped.
+
+use crate::diag::{FieldPath, ObjectCtx};
+use crate::netpol::{cidr, port_number, protocol, requirement};
+use cnsim_policy::{
+    AdminAction, AdminNetworkPolicy, AdminRule, BaselineAction, BaselineAdminNetworkPolicy, ClusterAction,
+    ClusterNetworkPolicy, ClusterPeer, ClusterPolicyKind, ClusterPort, ClusterRule, ClusterSubject, LabelSelector,
+    Protocol, Tier,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// metav1.LabelSelector as the CRDs carry it, plus the older draft's namespace relations so
+/// they can be named in a warning rather than rejected as unknown.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Selector {
+    #[serde(default)]
+    match_labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    match_expressions: Option<Vec<Requirement>>,
+    #[serde(default)]
+    same_labels: Option<Vec<String>>,
+    #[serde(default)]
+    not_same_labels: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Requirement {
+    key: String,
+    operator: String,
+    #[serde(default)]
+    values: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct NamespacedPod {
+    #[serde(default)]
+    namespace_selector: Selector,
+    pod_selector: Selector,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Subject {
+    #[serde(default)]
+    namespaces: Option<Selector>,
+    #[serde(default)]
+    pods: Option<NamespacedPod>,
+}
+
+/// Ingress and egress peers in one type; `nodes`, `networks` and `domainNames` are refused on
+/// ingress as the API's ingress peer type has no such fields.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Peer {
+    #[serde(default)]
+    namespaces: Option<Selector>,
+    #[serde(default)]
+    pods: Option<NamespacedPod>,
+    #[serde(default)]
+    nodes: Option<Selector>,
+    #[serde(default)]
+    networks: Option<Vec<String>>,
+    #[serde(default)]
+    domain_names: Option<Vec<String>>,
+}
+
+// ---- v1alpha2 ClusterNetworkPolicy ----
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CnpSpec {
+    tier: String,
+    priority: i64,
+    subject: Subject,
+    #[serde(default)]
+    ingress: Option<Vec<CnpRule>>,
+    #[serde(default)]
+    egress: Option<Vec<CnpRule>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CnpRule {
+    #[serde(default)]
+    name: Option<String>,
+    action: String,
+    #[serde(default)]
+    from: Option<Vec<Peer>>,
+    #[serde(default)]
+    to: Option<Vec<Peer>>,
+    #[serde(default)]
+    protocols: Option<Vec<CnpProtocol>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CnpProtocol {
+    #[serde(default)]
+    tcp: Option<CnpProtocolPort>,
+    #[serde(default)]
+    udp: Option<CnpProtocolPort>,
+    #[serde(default)]
+    sctp: Option<CnpProtocolPort>,
+    #[serde(default)]
+    destination_named_port: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct CnpProtocolPort {
+    #[serde(default)]
+    destination_port: Option<CnpPort>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CnpPort {
+    #[serde(default)]
+    number: Option<i64>,
+    #[serde(default)]
+    range: Option<PortRange>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PortRange {
+    #[serde(default)]
+    protocol: Option<String>,
+    start: i64,
+    end: i64,
+}
+
+// ---- v1alpha1 AdminNetworkPolicy / BaselineAdminNetworkPolicy ----
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct AnpSpec {
+    /// Absent for BaselineAdminNetworkPolicy.
+    #[serde(default)]
+    priority: Option<i64>,
+    subject: Subject,
+    #[serde(default)]
+    ingress: Option<Vec<AnpRule>>,
+    #[serde(default)]
+    egress: Option<Vec<AnpRule>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct AnpRule {
+    #[serde(default)]
+    name: Option<String>,
+    action: String,
+    #[serde(default)]
+    from: Option<Vec<Peer>>,
+    #[serde(default)]
+    to: Option<Vec<Peer>>,
+    #[serde(default)]
+    ports: Option<Vec<AnpPort>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct AnpPort {
+    #[serde(default)]
+    port_number: Option<AnpPortNumber>,
+    #[serde(default)]
+    named_port: Option<String>,
+    #[serde(default)]
+    port_range: Option<PortRange>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnpPortNumber {
+    #[serde(default)]
+    protocol: Option<String>,
+    port: i64,
+}
+
+/// The three kinds, with their spec as written.
+#[derive(Clone, Debug)]
+pub(crate) enum TierSpec {
+    Cnp(CnpSpec),
+    Anp(AnpSpec),
+    Banp(AnpSpec),
+}
+
+fn selector(ctx: &mut ObjectCtx, p: &FieldPath, s: &Selector) -> Option<LabelSelector> {
+    let match_labels = crate::netpol::labels(ctx, &p.child("matchLabels"), s.match_labels.as_ref());
+    let mut match_expressions = Vec::new();
+    for (i, r) in s.match_expressions.iter().flatten().enumerate() {
+        let rp = p.child("matchExpressions").index(i);
+        if let Some(req) = requirement(ctx, &rp, &r.key, &r.operator, r.values.as_deref().unwrap_or(&[])) {
+            match_expressions.push(req);
+        }
+    }
+    let mut modelled = true;
+    for (field, v) in [("sameLabels", &s.same_labels), ("notSameLabels", &s.not_same_labels)] {
+        if v.is_some() {
+            ctx.warn(&p.child(field), format!("{field} is not modelled by cnsim; this selector's peer is dropped (it matches nothing)"));
+            modelled = false;
+        }
+    }
+    modelled.then_some(LabelSelector {
+        match_labels,
+        match_expressions,
+    })
+}
+
+fn namespaced_pod(ctx: &mut ObjectCtx, p: &FieldPath, np: &NamespacedPod) -> Option<(LabelSelector, LabelSelector)> {
+    let ns = selector(ctx, &p.child("namespaceSelector"), &np.namespace_selector);
+    let pod = selector(ctx, &p.child("podSelector"), &np.pod_selector);
+    Some((ns?, pod?))
+}
+
+fn subject(ctx: &mut ObjectCtx, p: &FieldPath, s: &Subject) -> Option<ClusterSubject> {
+    match (&s.namespaces, &s.pods) {
+        (Some(ns), None) => selector(ctx, &p.child("namespaces"), ns).map(ClusterSubject::Namespaces),
+        (None, Some(pods)) => namespaced_pod(ctx, &p.child("pods"), pods).map(|(namespace_selector, pod_selector)| {
+            ClusterSubject::Pods {
+                namespace_selector,
+                pod_selector,
+            }
+        }),
+        _ => {
+            ctx.error(p, "exactly one of namespaces or pods must be set", "namespaces: {selector} or pods: {namespaceSelector, podSelector}");
+            None
+        }
+    }
+}
+
+/// One peer: exactly one field set; egress-only fields refused on ingress. `None` when the
+/// peer is dropped (unmodelled) or invalid.
+fn peer(ctx: &mut ObjectCtx, p: &FieldPath, x: &Peer, egress: bool) -> Option<ClusterPeer> {
+    let set = [x.namespaces.is_some(), x.pods.is_some(), x.nodes.is_some(), x.networks.is_some(), x.domain_names.is_some()];
+    let valid = if egress {
+        "exactly one of namespaces, pods, nodes, networks, domainNames"
+    } else {
+        "exactly one of namespaces, pods"
+    };
+    if set.iter().filter(|b| **b).count() != 1 {
+        ctx.error(p, "a peer must set exactly one field", valid);
+        return None;
+    }
+    if !egress && (x.nodes.is_some() || x.networks.is_some() || x.domain_names.is_some()) {
+        ctx.error(p, "nodes, networks and domainNames are egress peers only", valid);
+        return None;
+    }
+    if let Some(s) = &x.namespaces {
+        return selector(ctx, &p.child("namespaces"), s).map(ClusterPeer::Namespaces);
+    }
+    if let Some(np) = &x.pods {
+        return namespaced_pod(ctx, &p.child("pods"), np).map(|(namespace_selector, pod_selector)| ClusterPeer::Pods {
+            namespace_selector,
+            pod_selector,
+        });
+    }
+    if let Some(s) = &x.nodes {
+        return selector(ctx, &p.child("nodes"), s).map(ClusterPeer::Nodes);
+    }
+    if let Some(nets) = &x.networks {
+        let parsed: Vec<_> = nets
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| cidr(ctx, &p.child("networks").index(i), n).map(|n| n.trunc()))
+            .collect();
+        if nets.is_empty() {
+            ctx.error(&p.child("networks"), "must hold at least one CIDR", "1 to 25 CIDRs");
+        }
+        return Some(ClusterPeer::Networks(parsed));
+    }
+    ctx.warn(&p.child("domainNames"), "domainNames are not modelled by cnsim (no DNS); this peer is dropped (it matches nothing)");
+    None
+}
+
+fn range(ctx: &mut ObjectCtx, p: &FieldPath, protocol: Protocol, r: &PortRange) -> Option<ClusterPort> {
+    let start = port_number(ctx, &p.child("start"), r.start);
+    let end = port_number(ctx, &p.child("end"), r.end);
+    let (start, end) = (start?, end?);
+    if start >= end {
+        ctx.error(&p, format!("start {start} is not below end {end}"), "start < end");
+        return None;
+    }
+    Some(ClusterPort::Range { protocol, start, end })
+}
+
+fn cnp_protocol(ctx: &mut ObjectCtx, p: &FieldPath, x: &CnpProtocol) -> Option<ClusterPort> {
+    let set = [x.tcp.is_some(), x.udp.is_some(), x.sctp.is_some(), x.destination_named_port.is_some()];
+    if set.iter().filter(|b| **b).count() != 1 {
+        ctx.error(p, "exactly one field must be set", "one of tcp, udp, sctp, destinationNamedPort");
+        return None;
+    }
+    if let Some(name) = &x.destination_named_port {
+        if let Err(valid) = crate::names::port_name(name) {
+            ctx.error(&p.child("destinationNamedPort"), format!("invalid port name {name:?}"), valid);
+        }
+        return Some(ClusterPort::Named(name.clone()));
+    }
+    let (field, proto, pp) = match (&x.tcp, &x.udp, &x.sctp) {
+        (Some(t), _, _) => ("tcp", Protocol::Tcp, t),
+        (_, Some(u), _) => ("udp", Protocol::Udp, u),
+        (_, _, Some(s)) => ("sctp", Protocol::Sctp, s),
+        _ => return None,
+    };
+    let p = p.child(field).child("destinationPort");
+    let Some(port) = &pp.destination_port else {
+        ctx.error(&p, "required", "destinationPort: {number: N} or {range: {start, end}}");
+        return None;
+    };
+    match (port.number, &port.range) {
+        (Some(n), None) => port_number(ctx, &p.child("number"), n).map(|port| ClusterPort::Number { protocol: proto, port }),
+        (None, Some(r)) => {
+            if r.protocol.is_some() {
+                ctx.error(&p.child("range").child("protocol"), "unknown field", "start and end");
+            }
+            range(ctx, &p.child("range"), proto, r)
+        }
+        _ => {
+            ctx.error(&p, "exactly one of number or range must be set", "number: N or range: {start, end}");
+            None
+        }
+    }
+}
+
+fn anp_port(ctx: &mut ObjectCtx, p: &FieldPath, x: &AnpPort) -> Option<ClusterPort> {
+    match (&x.port_number, &x.named_port, &x.port_range) {
+        (Some(n), None, None) => {
+            let proto = protocol_or_tcp(ctx, &p.child("portNumber").child("protocol"), n.protocol.as_deref())?;
+            port_number(ctx, &p.child("portNumber").child("port"), n.port).map(|port| ClusterPort::Number { protocol: proto, port })
+        }
+        (None, Some(name), None) => {
+            if let Err(valid) = crate::names::port_name(name) {
+                ctx.error(&p.child("namedPort"), format!("invalid port name {name:?}"), valid);
+            }
+            Some(ClusterPort::Named(name.clone()))
+        }
+        (None, None, Some(r)) => {
+            let proto = protocol_or_tcp(ctx, &p.child("portRange").child("protocol"), r.protocol.as_deref())?;
+            range(ctx, &p.child("portRange"), proto, r)
+        }
+        _ => {
+            ctx.error(p, "exactly one field must be set", "one of portNumber, namedPort, portRange");
+            None
+        }
+    }
+}
+
+fn protocol_or_tcp(ctx: &mut ObjectCtx, p: &FieldPath, s: Option<&str>) -> Option<Protocol> {
+    match s {
+        None => Some(Protocol::Tcp),
+        Some(s) => protocol(ctx, p, s),
+    }
+}
+
+/// Peers of one rule. A rule whose peers are all dropped keeps an empty list: it matches
+/// nothing, which is what the API's "fail closed" asks for an Accept rule.
+fn peers(ctx: &mut ObjectCtx, p: &FieldPath, rule_from: Option<&Vec<Peer>>, rule_to: Option<&Vec<Peer>>, egress: bool) -> Vec<ClusterPeer> {
+    let (field, list, other) = if egress { ("to", rule_to, rule_from) } else { ("from", rule_from, rule_to) };
+    if other.is_some() {
+        let wrong = if egress { "from" } else { "to" };
+        ctx.error(&p.child(wrong), format!("unknown field in an {} rule", if egress { "egress" } else { "ingress" }), field);
+    }
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        ctx.error(&p.child(field), "required: at least one peer", "1 to 25 peers");
+        return Vec::new();
+    };
+    list.iter().enumerate().filter_map(|(i, x)| peer(ctx, &p.child(field).index(i), x, egress)).collect()
+}
+
+fn no_named_ports_for_addresses(ctx: &mut ObjectCtx, p: &FieldPath, peers: &[ClusterPeer], ports: &[ClusterPort], field: &str) {
+    let address_peer = peers.iter().any(|x| matches!(x, ClusterPeer::Nodes(_) | ClusterPeer::Networks(_)));
+    if address_peer && ports.iter().any(|x| matches!(x, ClusterPort::Named(_))) {
+        ctx.error(&p.child(field), "named ports cannot be used with nodes or networks peers (they have no named ports)", "numbers or ranges");
+    }
+}
+
+fn priority(ctx: &mut ObjectCtx, p: &FieldPath, n: i64) -> i32 {
+    if !(0..=1000).contains(&n) {
+        ctx.error(p, format!("{n} is out of range"), "0 to 1000");
+    }
+    n.clamp(0, 1000) as i32
+}
+
+fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<CnpRule>>, egress: bool) -> Vec<ClusterRule> {
+    let mut out = Vec::new();
+    for (i, r) in rules.into_iter().flatten().enumerate() {
+        let rp = p.index(i);
+        let action = match r.action.as_str() {
+            "Accept" => Some(ClusterAction::Accept),
+            "Deny" => Some(ClusterAction::Deny),
+            "Pass" => Some(ClusterAction::Pass),
+            other => {
+                ctx.error(&rp.child("action"), format!("unsupported action {other:?}"), "Accept, Deny or Pass");
+                None
+            }
+        };
+        let peers = peers(ctx, &rp, r.from.as_ref(), r.to.as_ref(), egress);
+        let ports: Vec<_> = r
+            .protocols
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(j, x)| cnp_protocol(ctx, &rp.child("protocols").index(j), x))
+            .collect();
+        no_named_ports_for_addresses(ctx, &rp, &peers, &ports, "protocols");
+        if let Some(action) = action {
+            out.push(ClusterRule {
+                name: r.name.clone().unwrap_or_default(),
+                action,
+                peers,
+                ports,
+            });
+        }
+    }
+    out
+}
+
+fn anp_rules<A>(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<AnpRule>>, egress: bool, action: impl Fn(&str) -> Option<A>, valid: &str) -> Vec<AdminRule<A>> {
+    let mut out = Vec::new();
+    for (i, r) in rules.into_iter().flatten().enumerate() {
+        let rp = p.index(i);
+        let a = action(&r.action);
+        if a.is_none() {
+            ctx.error(&rp.child("action"), format!("unsupported action {:?}", r.action), valid);
+        }
+        let peers = peers(ctx, &rp, r.from.as_ref(), r.to.as_ref(), egress);
+        let ports: Vec<_> = r
+            .ports
+            .iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(j, x)| anp_port(ctx, &rp.child("ports").index(j), x))
+            .collect();
+        no_named_ports_for_addresses(ctx, &rp, &peers, &ports, "ports");
+        if let Some(action) = a {
+            out.push(AdminRule {
+                name: r.name.clone().unwrap_or_default(),
+                action,
+                peers,
+                ports,
+            });
+        }
+    }
+    out
+}
+
+/// Validates and converts one cluster-tier object. The caller checks `ctx.failed()`.
+pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Option<ClusterNetworkPolicy> {
+    let sp = FieldPath::root("spec");
+    match spec {
+        TierSpec::Cnp(s) => {
+            let tier = match s.tier.as_str() {
+                "Admin" => Some(Tier::Admin),
+                "Baseline" => Some(Tier::Baseline),
+                other => {
+                    ctx.error(&sp.child("tier"), format!("unsupported tier {other:?}"), "Admin or Baseline");
+                    None
+                }
+            };
+            let priority = priority(ctx, &sp.child("priority"), s.priority);
+            let subject = subject(ctx, &sp.child("subject"), &s.subject);
+            let ingress = cnp_rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false);
+            let egress = cnp_rules(ctx, &sp.child("egress"), s.egress.as_ref(), true);
+            Some(ClusterNetworkPolicy {
+                kind: ClusterPolicyKind::ClusterNetworkPolicy,
+                name: name.to_string(),
+                tier: tier?,
+                priority,
+                subject: subject?,
+                ingress,
+                egress,
+            })
+        }
+        TierSpec::Anp(s) => {
+            let action = |a: &str| match a {
+                "Allow" => Some(AdminAction::Allow),
+                "Deny" => Some(AdminAction::Deny),
+                "Pass" => Some(AdminAction::Pass),
+                _ => None,
+            };
+            let prio = match s.priority {
+                Some(n) => priority(ctx, &sp.child("priority"), n),
+                None => {
+                    ctx.error(&sp.child("priority"), "required", "0 to 1000");
+                    0
+                }
+            };
+            let subject = subject(ctx, &sp.child("subject"), &s.subject);
+            let ingress = anp_rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false, action, "Allow, Deny or Pass");
+            let egress = anp_rules(ctx, &sp.child("egress"), s.egress.as_ref(), true, action, "Allow, Deny or Pass");
+            Some(
+                AdminNetworkPolicy {
+                    name: name.to_string(),
+                    priority: prio,
+                    subject: subject?,
+                    ingress,
+                    egress,
+                }
+                .into(),
+            )
+        }
+        TierSpec::Banp(s) => {
+            let action = |a: &str| match a {
+                "Allow" => Some(BaselineAction::Allow),
+                "Deny" => Some(BaselineAction::Deny),
+                _ => None,
+            };
+            if s.priority.is_some() {
+                ctx.error(&sp.child("priority"), "unknown field: a BaselineAdminNetworkPolicy has no priority", "subject, ingress, egress");
+            }
+            if name != "default" {
+                ctx.error(&FieldPath::root("metadata.name"), format!("{name:?}: only one BaselineAdminNetworkPolicy may exist, named \"default\""), "default");
+            }
+            let subject = subject(ctx, &sp.child("subject"), &s.subject);
+            let ingress = anp_rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false, action, "Allow or Deny");
+            let egress = anp_rules(ctx, &sp.child("egress"), s.egress.as_ref(), true, action, "Allow or Deny");
+            Some(
+                BaselineAdminNetworkPolicy {
+                    name: name.to_string(),
+                    subject: subject?,
+                    ingress,
+                    egress,
+                }
+                .into(),
+            )
+        }
+    }
+}
