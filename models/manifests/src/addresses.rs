@@ -24,12 +24,7 @@ impl Sequential {
 
     /// The next free address, marking it taken; None when the range is used up.
     pub fn next(&mut self, taken: &mut BTreeSet<IpAddr>) -> Option<IpAddr> {
-        for ip in self.hosts.by_ref() {
-            if taken.insert(ip) {
-                return Some(ip);
-            }
-        }
-        None
+        self.hosts.by_ref().find(|ip| taken.insert(*ip))
     }
 }
 

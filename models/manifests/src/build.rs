@@ -24,30 +24,45 @@ struct PendingDaemonSet<'a> {
     position: usize,
 }
 
-pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagnostics) -> Manifests {
+pub(crate) fn build(all: &[Object], opts: &ImportOptions, diags: &mut Diagnostics) -> Manifests {
+    // A duplicate is reported once, here, and takes no further part.
     let mut seen: BTreeMap<(String, String, String), Origin> = BTreeMap::new();
-    for o in objects {
+    let mut objects: Vec<&Object> = Vec::with_capacity(all.len());
+    for o in all {
         let key = (o.kind_name.to_string(), o.namespace.clone(), o.name.clone());
         if let Some(first) = seen.get(&key) {
             let first = format!("{}:{}", first.file, first.line);
-            ObjectCtx::new(&o.origin, o.display(), diags).error(&FieldPath::root("metadata").child("name"), format!("duplicate {} (first defined at {first})", o.display()), "unique names per kind and namespace");
+            ObjectCtx::new(&o.origin, o.display(), diags).error(
+                &FieldPath::root("metadata").child("name"),
+                format!("duplicate {} (first defined at {first})", o.display()),
+                "unique names per kind and namespace",
+            );
         } else {
             seen.insert(key, o.origin.clone());
+            objects.push(o);
         }
     }
 
     // Namespaces and nodes as declared.
     let mut namespaces: Vec<Namespace> = Vec::new();
     let mut nodes: Vec<Node> = Vec::new();
-    for o in objects {
+    for o in objects.iter().copied() {
         let mut ctx = ObjectCtx::new(&o.origin, o.display(), diags);
         match &o.kind {
             Kind::Namespace(ns) => {
-                let l = labels(&mut ctx, &FieldPath::root("metadata").child("labels"), ns.metadata.labels.as_ref());
+                let l = labels(
+                    &mut ctx,
+                    &FieldPath::root("metadata").child("labels"),
+                    ns.metadata.labels.as_ref(),
+                );
                 namespaces.push(Namespace::new(&o.name, l));
             }
             Kind::Node(n) => {
-                let mut l = labels(&mut ctx, &FieldPath::root("metadata").child("labels"), n.metadata.labels.as_ref());
+                let mut l = labels(
+                    &mut ctx,
+                    &FieldPath::root("metadata").child("labels"),
+                    n.metadata.labels.as_ref(),
+                );
                 l.entry(HOSTNAME_LABEL.to_string()).or_insert_with(|| o.name.clone());
                 let mut ips = Vec::new();
                 let addrs = n.status.as_ref().and_then(|s| s.addresses.as_ref());
@@ -58,10 +73,18 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
                     match a.address.parse::<IpAddr>() {
                         Ok(ip) if !ips.contains(&ip) => ips.push(ip),
                         Ok(_) => {}
-                        Err(_) => ctx.error(&FieldPath::root("status").child("addresses").index(i).child("address"), format!("{:?} is not an IP address", a.address), "an IPv4 or IPv6 address"),
+                        Err(_) => ctx.error(
+                            &FieldPath::root("status").child("addresses").index(i).child("address"),
+                            format!("{:?} is not an IP address", a.address),
+                            "an IPv4 or IPv6 address",
+                        ),
                     }
                 }
-                nodes.push(Node { name: o.name.clone(), labels: l, ips });
+                nodes.push(Node {
+                    name: o.name.clone(),
+                    labels: l,
+                    ips,
+                });
             }
             _ => {}
         }
@@ -72,29 +95,55 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
     let mut drafts: Vec<PodDraft> = Vec::new();
     let mut daemonsets: Vec<PendingDaemonSet> = Vec::new();
     let mut over_budget = false;
-    for o in objects {
+    for o in objects.iter().copied() {
         let mut ctx = ObjectCtx::new(&o.origin, o.display(), diags);
         let replicas_path = FieldPath::root("spec").child("replicas");
         let (n, path) = match &o.kind {
             Kind::Pod(_) => (1, FieldPath::root("metadata").child("name")),
-            Kind::Deployment(d) => (count(&mut ctx, &replicas_path, d.spec.replicas, 1), replicas_path.clone()),
-            Kind::ReplicaSet(r) => (count(&mut ctx, &replicas_path, r.spec.replicas, 1), replicas_path.clone()),
-            Kind::StatefulSet(s) => (count(&mut ctx, &replicas_path, s.spec.replicas, 1), replicas_path.clone()),
+            Kind::Deployment(d) => (
+                count(&mut ctx, &replicas_path, d.spec.replicas, 1),
+                replicas_path.clone(),
+            ),
+            Kind::ReplicaSet(r) => (
+                count(&mut ctx, &replicas_path, r.spec.replicas, 1),
+                replicas_path.clone(),
+            ),
+            Kind::StatefulSet(s) => (
+                count(&mut ctx, &replicas_path, s.spec.replicas, 1),
+                replicas_path.clone(),
+            ),
             Kind::Job(j) => {
                 let spec = j.spec.as_ref();
-                let par = count(&mut ctx, &FieldPath::root("spec").child("parallelism"), spec.and_then(|s| s.parallelism), 1);
-                let comp = count(&mut ctx, &FieldPath::root("spec").child("completions"), spec.and_then(|s| s.completions), u32::MAX);
+                let par = count(
+                    &mut ctx,
+                    &FieldPath::root("spec").child("parallelism"),
+                    spec.and_then(|s| s.parallelism),
+                    1,
+                );
+                let comp = count(
+                    &mut ctx,
+                    &FieldPath::root("spec").child("completions"),
+                    spec.and_then(|s| s.completions),
+                    u32::MAX,
+                );
                 (par.min(comp), FieldPath::root("spec").child("parallelism"))
             }
             Kind::DaemonSet(_) => {
-                daemonsets.push(PendingDaemonSet { object: o, position: drafts.len() });
+                daemonsets.push(PendingDaemonSet {
+                    object: o,
+                    position: drafts.len(),
+                });
                 continue;
             }
             _ => continue,
         };
         if drafts.len() + n as usize > opts.max_pods {
             if !over_budget {
-                ctx.error(&path, format!("{n} more pods would pass the limit of {} pods", opts.max_pods), "at most ImportOptions::max_pods pods in total");
+                ctx.error(
+                    &path,
+                    format!("{n} more pods would pass the limit of {} pods", opts.max_pods),
+                    "at most ImportOptions::max_pods pods in total",
+                );
             }
             over_budget = true;
             continue;
@@ -102,26 +151,74 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
         let (ns, name) = (o.namespace.as_str(), o.name.as_str());
         match &o.kind {
             Kind::Pod(p) => {
-                let l = labels(&mut ctx, &FieldPath::root("metadata").child("labels"), p.metadata.labels.as_ref());
-                let pod = pod_from_spec(&mut ctx, &FieldPath::root("spec"), ns, name, l, p.spec.as_ref(), p.status.as_ref());
-                drafts.push(PodDraft { pod, owner: o.display(), origin: o.origin.clone() });
+                let l = labels(
+                    &mut ctx,
+                    &FieldPath::root("metadata").child("labels"),
+                    p.metadata.labels.as_ref(),
+                );
+                let pod = pod_from_spec(
+                    &mut ctx,
+                    &FieldPath::root("spec"),
+                    ns,
+                    name,
+                    l,
+                    p.spec.as_ref(),
+                    p.status.as_ref(),
+                );
+                drafts.push(PodDraft {
+                    pod,
+                    owner: o.display(),
+                    origin: o.origin.clone(),
+                });
             }
             Kind::Deployment(d) => {
                 let s = &d.spec;
-                expand_template(&mut ctx, ns, name, Some(&s.selector), &s.template, (0..n).map(|i| i.to_string()), &mut drafts);
+                expand_template(
+                    &mut ctx,
+                    ns,
+                    name,
+                    Some(&s.selector),
+                    &s.template,
+                    (0..n).map(|i| i.to_string()),
+                    &mut drafts,
+                );
             }
             Kind::ReplicaSet(r) => {
                 let s = &r.spec;
-                expand_template(&mut ctx, ns, name, Some(&s.selector), s.template.as_ref().unwrap_or(&Default::default()), (0..n).map(|i| i.to_string()), &mut drafts);
+                expand_template(
+                    &mut ctx,
+                    ns,
+                    name,
+                    Some(&s.selector),
+                    s.template.as_ref().unwrap_or(&Default::default()),
+                    (0..n).map(|i| i.to_string()),
+                    &mut drafts,
+                );
             }
             Kind::StatefulSet(s) => {
                 let s = &s.spec;
                 let start = s.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0).max(0) as u64;
-                expand_template(&mut ctx, ns, name, Some(&s.selector), &s.template, (0..u64::from(n)).map(|i| (start + i).to_string()), &mut drafts);
+                expand_template(
+                    &mut ctx,
+                    ns,
+                    name,
+                    Some(&s.selector),
+                    &s.template,
+                    (0..u64::from(n)).map(|i| (start + i).to_string()),
+                    &mut drafts,
+                );
             }
             Kind::Job(j) => {
                 if let Some(s) = &j.spec {
-                    expand_template(&mut ctx, ns, name, s.selector.as_ref(), &s.template, (0..n).map(|i| i.to_string()), &mut drafts);
+                    expand_template(
+                        &mut ctx,
+                        ns,
+                        name,
+                        s.selector.as_ref(),
+                        &s.template,
+                        (0..n).map(|i| i.to_string()),
+                        &mut drafts,
+                    );
                 }
             }
             _ => {}
@@ -143,7 +240,10 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
     }
     if nodes.is_empty() && inferred.is_empty() && !daemonsets.is_empty() {
         let ds = daemonsets[0].object;
-        ObjectCtx::new(&ds.origin, ds.display(), diags).warn(&FieldPath::default(), "no nodes are known (no Node objects, no pod names a node): DaemonSet pods go on one node named \"node-0\"");
+        ObjectCtx::new(&ds.origin, ds.display(), diags).warn(
+            &FieldPath::default(),
+            "no nodes are known (no Node objects, no pod names a node): DaemonSet pods go on one node named \"node-0\"",
+        );
         inferred.insert("node-0".into(), Vec::new());
     }
     for (name, ips) in inferred {
@@ -158,18 +258,35 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
         let Kind::DaemonSet(ds) = &o.kind else { continue };
         let spec = &ds.spec;
         let mut ctx = ObjectCtx::new(&o.origin, o.display(), diags);
-        let node_selector = spec.template.spec.as_ref().and_then(|s| s.node_selector.clone()).unwrap_or_default();
+        let node_selector = spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_selector.clone())
+            .unwrap_or_default();
         // nodeSelector is only meaningful against declared Node labels.
         let on: Vec<&Node> = nodes
             .iter()
             .filter(|n| !declared_nodes || node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
             .collect();
         if drafts.len() + on.len() > opts.max_pods {
-            ctx.error(&FieldPath::root("spec"), format!("{} more pods would pass the limit of {} pods", on.len(), opts.max_pods), "at most ImportOptions::max_pods pods in total");
+            ctx.error(
+                &FieldPath::root("spec"),
+                format!("{} more pods would pass the limit of {} pods", on.len(), opts.max_pods),
+                "at most ImportOptions::max_pods pods in total",
+            );
             continue;
         }
         let mut these = Vec::new();
-        expand_template(&mut ctx, &o.namespace, &o.name, Some(&spec.selector), &spec.template, on.iter().map(|n| n.name.clone()), &mut these);
+        expand_template(
+            &mut ctx,
+            &o.namespace,
+            &o.name,
+            Some(&spec.selector),
+            &spec.template,
+            on.iter().map(|n| n.name.clone()),
+            &mut these,
+        );
         for (d, n) in these.iter_mut().zip(&on) {
             d.pod.node_name = n.name.clone();
         }
@@ -199,7 +316,11 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
         let mut pod = d.pod;
         let key = (pod.namespace.clone(), pod.name.clone());
         if let Some(first) = pod_names.get(&key) {
-            ObjectCtx::new(&d.origin, d.owner.clone(), diags).error(&FieldPath::root("metadata").child("name"), format!("pod {}/{} also comes from {first}", pod.namespace, pod.name), "unique pod names per namespace");
+            ObjectCtx::new(&d.origin, d.owner.clone(), diags).error(
+                &FieldPath::root("metadata").child("name"),
+                format!("pod {}/{} also comes from {first}", pod.namespace, pod.name),
+                "unique pod names per namespace",
+            );
             continue;
         }
         pod_names.insert(key, d.owner.clone());
@@ -213,7 +334,10 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
                 pod.ips = pod.host_ips.clone();
             }
             if pod.ips.is_empty() {
-                ObjectCtx::new(&d.origin, d.owner.clone(), diags).warn(&FieldPath::root("spec").child("hostNetwork"), format!("pod {} is on no known node, so it has no address", pod.name));
+                ObjectCtx::new(&d.origin, d.owner.clone(), diags).warn(
+                    &FieldPath::root("spec").child("hostNetwork"),
+                    format!("pod {} is on no known node, so it has no address", pod.name),
+                );
             }
         } else if pod.ips.is_empty() {
             match pod_range.next(&mut taken) {
@@ -228,7 +352,7 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
     let mut services = Vec::new();
     let mut endpoint_slices = Vec::new();
     let mut policies = PolicySet::default();
-    for o in objects {
+    for o in objects.iter().copied() {
         let mut ctx = ObjectCtx::new(&o.origin, o.display(), diags);
         match &o.kind {
             Kind::Service(s) => {
@@ -280,13 +404,24 @@ pub(crate) fn build(objects: &[Object], opts: &ImportOptions, diags: &mut Diagno
     let mut created: BTreeSet<String> = BTreeSet::new();
     for o in objects.iter().filter(|o| !o.namespace.is_empty()) {
         if !declared.contains(&o.namespace) && created.insert(o.namespace.clone()) {
-            ObjectCtx::new(&o.origin, o.display(), diags).warn(&FieldPath::root("metadata").child("namespace"), format!("namespace {:?} is not declared; created with no labels but {}", o.namespace, cnsim_policy::NAMESPACE_NAME_LABEL));
+            ObjectCtx::new(&o.origin, o.display(), diags).warn(
+                &FieldPath::root("metadata").child("namespace"),
+                format!(
+                    "namespace {:?} is not declared; created with no labels but {}",
+                    o.namespace,
+                    cnsim_policy::NAMESPACE_NAME_LABEL
+                ),
+            );
             namespaces.push(Namespace::new(&o.namespace, Labels::new()));
         }
     }
 
     Manifests {
-        cluster: Cluster { namespaces, nodes, pods },
+        cluster: Cluster {
+            namespaces,
+            nodes,
+            pods,
+        },
         policies,
         services,
         endpoint_slices,

@@ -187,7 +187,12 @@ impl<'a> ObjectCtx<'a> {
 
     pub fn error(&mut self, field: &FieldPath, message: impl Into<String>, valid: impl Into<String>) {
         let valid = valid.into();
-        self.diag(Severity::Error, field, message.into(), (!valid.is_empty()).then_some(valid));
+        self.diag(
+            Severity::Error,
+            field,
+            message.into(),
+            (!valid.is_empty()).then_some(valid),
+        );
     }
 
     pub fn warn(&mut self, field: &FieldPath, message: impl Into<String>) {

@@ -46,7 +46,9 @@ mod workloads;
 
 pub use diag::{Diagnostic, Diagnostics, FieldPath, Origin, Severity};
 pub use objects::{DEFAULT_NAMESPACE, IMPORTED_KINDS};
-pub use services::{resolve_endpoints, EndpointSliceInfo, ResolvedEndpoint, ServiceInfo, ServicePort, SliceEndpoint, SlicePort};
+pub use services::{
+    resolve_endpoints, EndpointSliceInfo, ResolvedEndpoint, ServiceInfo, ServicePort, SliceEndpoint, SlicePort,
+};
 pub use source::YamlLimits;
 
 use ipnet::IpNet;
@@ -92,7 +94,9 @@ pub struct Manifests {
 
 impl Manifests {
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceInfo> {
-        self.services.iter().find(|s| s.namespace == namespace && s.name == name)
+        self.services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
     }
 
     /// `resolve_endpoints` for one Service.
@@ -123,7 +127,10 @@ pub fn load_str(file_name: &str, text: &str, opts: &ImportOptions) -> Result<Man
 }
 
 fn finish(raw: Vec<source::RawObject>, opts: &ImportOptions, mut diags: Diagnostics) -> Result<Manifests, Diagnostics> {
-    let objects: Vec<_> = raw.into_iter().filter_map(|r| objects::type_object(r, &mut diags)).collect();
+    let objects: Vec<_> = raw
+        .into_iter()
+        .filter_map(|r| objects::type_object(r, &mut diags))
+        .collect();
     let mut m = build::build(&objects, opts, &mut diags);
     if diags.has_errors() {
         return Err(diags);

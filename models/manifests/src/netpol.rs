@@ -126,18 +126,29 @@ pub(crate) fn cidr(ctx: &mut ObjectCtx, p: &FieldPath, s: &str) -> Option<IpNet>
     match s.parse::<IpNet>() {
         Ok(n) => Some(n),
         Err(_) => {
-            ctx.error(p, format!("{s:?} is not a valid CIDR"), "an address and prefix length, e.g. 10.0.0.0/8 or fd00::/8");
+            ctx.error(
+                p,
+                format!("{s:?} is not a valid CIDR"),
+                "an address and prefix length, e.g. 10.0.0.0/8 or fd00::/8",
+            );
             None
         }
     }
 }
 
 fn port(ctx: &mut ObjectCtx, p: &FieldPath, port: &net::NetworkPolicyPort) -> NetworkPolicyPort {
-    let protocol = port.protocol.as_deref().and_then(|s| protocol(ctx, &p.child("protocol"), s));
+    let protocol = port
+        .protocol
+        .as_deref()
+        .and_then(|s| protocol(ctx, &p.child("protocol"), s));
     let value = match &port.port {
         None => {
             if let Some(end) = port.end_port {
-                ctx.error(&p.child("endPort"), format!("{end}: may not be specified when `port` is not specified"), "endPort only together with a numeric port");
+                ctx.error(
+                    &p.child("endPort"),
+                    format!("{end}: may not be specified when `port` is not specified"),
+                    "endPort only together with a numeric port",
+                );
             }
             None
         }
@@ -145,7 +156,11 @@ fn port(ctx: &mut ObjectCtx, p: &FieldPath, port: &net::NetworkPolicyPort) -> Ne
             let start = port_number(ctx, &p.child("port"), i64::from(*n));
             if let Some(end) = port.end_port {
                 if end < *n {
-                    ctx.error(&p.child("endPort"), format!("{end} is below port {n}"), "endPort >= port");
+                    ctx.error(
+                        &p.child("endPort"),
+                        format!("{end} is below port {n}"),
+                        "endPort >= port",
+                    );
                 }
                 port_number(ctx, &p.child("endPort"), i64::from(end));
             }
@@ -153,7 +168,11 @@ fn port(ctx: &mut ObjectCtx, p: &FieldPath, port: &net::NetworkPolicyPort) -> Ne
         }
         Some(K8sIntOrString::String(name)) => {
             if let Some(end) = port.end_port {
-                ctx.error(&p.child("endPort"), format!("{end}: may not be specified when `port` is a name ({name:?})"), "endPort only together with a numeric port");
+                ctx.error(
+                    &p.child("endPort"),
+                    format!("{end}: may not be specified when `port` is a name ({name:?})"),
+                    "endPort only together with a numeric port",
+                );
             }
             if let Err(valid) = names::port_name(name) {
                 ctx.error(&p.child("port"), format!("invalid port name {name:?}"), valid);
@@ -180,7 +199,11 @@ fn ip_block(ctx: &mut ObjectCtx, p: &FieldPath, b: &net::IPBlock) -> Option<IpBl
         let Some(net) = cidr(ctx, &ep, e) else { continue };
         // As ValidateIPBlock: the except's network address inside cidr, with a longer prefix.
         if !block.contains(&net.network()) || net.prefix_len() <= block.prefix_len() {
-            ctx.error(&ep, format!("{e} is not a strict subset of cidr {}", b.cidr), format!("a CIDR strictly inside {}", block.trunc()));
+            ctx.error(
+                &ep,
+                format!("{e} is not a strict subset of cidr {}", b.cidr),
+                format!("a CIDR strictly inside {}", block.trunc()),
+            );
         }
         except.push(net);
     }
@@ -188,14 +211,31 @@ fn ip_block(ctx: &mut ObjectCtx, p: &FieldPath, b: &net::IPBlock) -> Option<IpBl
 }
 
 fn peer(ctx: &mut ObjectCtx, p: &FieldPath, peer: &net::NetworkPolicyPeer) -> NetworkPolicyPeer {
-    let pod_selector = peer.pod_selector.as_ref().map(|s| selector(ctx, &p.child("podSelector"), s));
-    let namespace_selector = peer.namespace_selector.as_ref().map(|s| selector(ctx, &p.child("namespaceSelector"), s));
-    let ip_block = peer.ip_block.as_ref().and_then(|b| ip_block(ctx, &p.child("ipBlock"), b));
+    let pod_selector = peer
+        .pod_selector
+        .as_ref()
+        .map(|s| selector(ctx, &p.child("podSelector"), s));
+    let namespace_selector = peer
+        .namespace_selector
+        .as_ref()
+        .map(|s| selector(ctx, &p.child("namespaceSelector"), s));
+    let ip_block = peer
+        .ip_block
+        .as_ref()
+        .and_then(|b| ip_block(ctx, &p.child("ipBlock"), b));
     let selectors = pod_selector.is_some() || namespace_selector.is_some();
     if peer.ip_block.is_some() && selectors {
-        ctx.error(p, "may not specify both ipBlock and another peer", "ipBlock alone, or podSelector and/or namespaceSelector");
+        ctx.error(
+            p,
+            "may not specify both ipBlock and another peer",
+            "ipBlock alone, or podSelector and/or namespaceSelector",
+        );
     } else if peer.ip_block.is_none() && !selectors {
-        ctx.error(p, "must specify a peer", "one of podSelector, namespaceSelector (or both), or ipBlock");
+        ctx.error(
+            p,
+            "must specify a peer",
+            "one of podSelector, namespaceSelector (or both), or ipBlock",
+        );
     }
     NetworkPolicyPeer {
         pod_selector,
@@ -204,7 +244,13 @@ fn peer(ctx: &mut ObjectCtx, p: &FieldPath, peer: &net::NetworkPolicyPeer) -> Ne
     }
 }
 
-fn rule(ctx: &mut ObjectCtx, p: &FieldPath, peers_field: &str, peers: Option<&[net::NetworkPolicyPeer]>, ports: Option<&[net::NetworkPolicyPort]>) -> NetworkPolicyRule {
+fn rule(
+    ctx: &mut ObjectCtx,
+    p: &FieldPath,
+    peers_field: &str,
+    peers: Option<&[net::NetworkPolicyPeer]>,
+    ports: Option<&[net::NetworkPolicyPort]>,
+) -> NetworkPolicyRule {
     NetworkPolicyRule {
         peers: peers
             .unwrap_or_default()
@@ -235,18 +281,38 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, namespace: &str, name: &str, np: &net
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, r)| rule(ctx, &spec_path.child("ingress").index(i), "from", r.from.as_deref(), r.ports.as_deref()))
+        .map(|(i, r)| {
+            rule(
+                ctx,
+                &spec_path.child("ingress").index(i),
+                "from",
+                r.from.as_deref(),
+                r.ports.as_deref(),
+            )
+        })
         .collect();
     let egress = spec
         .egress
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, r)| rule(ctx, &spec_path.child("egress").index(i), "to", r.to.as_deref(), r.ports.as_deref()))
+        .map(|(i, r)| {
+            rule(
+                ctx,
+                &spec_path.child("egress").index(i),
+                "to",
+                r.to.as_deref(),
+                r.ports.as_deref(),
+            )
+        })
         .collect();
     let policy_types = spec.policy_types.as_ref().map(|types| {
         if types.len() > 2 {
-            ctx.error(&spec_path.child("policyTypes"), "may not specify more than two policyTypes", "Ingress and/or Egress");
+            ctx.error(
+                &spec_path.child("policyTypes"),
+                "may not specify more than two policyTypes",
+                "Ingress and/or Egress",
+            );
         }
         types
             .iter()
@@ -255,7 +321,11 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, namespace: &str, name: &str, np: &net
                 "Ingress" => Some(PolicyType::Ingress),
                 "Egress" => Some(PolicyType::Egress),
                 other => {
-                    ctx.error(&spec_path.child("policyTypes").index(i), format!("unsupported value {other:?}"), "Ingress or Egress");
+                    ctx.error(
+                        &spec_path.child("policyTypes").index(i),
+                        format!("unsupported value {other:?}"),
+                        "Ingress or Egress",
+                    );
                     None
                 }
             })

@@ -6,7 +6,9 @@ use crate::diag::{Diagnostic, Diagnostics, FieldPath, ObjectCtx, Origin, Severit
 use crate::names;
 use crate::source::RawObject;
 use crate::tiers::{AnpSpec, CnpSpec, TierSpec};
-use k8s_openapi::api::{apps::v1 as apps, batch::v1 as batch, core::v1 as core, discovery::v1 as discovery, networking::v1 as net};
+use k8s_openapi::api::{
+    apps::v1 as apps, batch::v1 as batch, core::v1 as core, discovery::v1 as discovery, networking::v1 as net,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
@@ -90,9 +92,20 @@ enum NameRule {
 /// unknown kind, a warning) or invalid (an error).
 pub(crate) fn type_object(raw: RawObject, diags: &mut Diagnostics) -> Option<Object> {
     let RawObject { origin, value } = raw;
-    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-    let meta_str = |k: &str| value.get("metadata").and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let meta_str = |k: &str| {
+        value
+            .get("metadata")
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let (raw_ns, raw_name) = (meta_str("namespace"), meta_str("name"));
     if !value.is_object() || api_version.is_empty() || kind.is_empty() {
         diags.push(Diagnostic {
@@ -101,14 +114,21 @@ pub(crate) fn type_object(raw: RawObject, diags: &mut Diagnostics) -> Option<Obj
             line: origin.line,
             column: None,
             object: None,
-            field: Some(if value.is_object() { "apiVersion/kind".into() } else { "(document)".into() }),
+            field: Some(if value.is_object() {
+                "apiVersion/kind".into()
+            } else {
+                "(document)".into()
+            }),
             message: "not a Kubernetes object: apiVersion and kind are required".into(),
             valid: Some("a mapping with apiVersion, kind and metadata".into()),
         });
         return None;
     }
     use NameRule::*;
-    let group_v1alpha2 = matches!(api_version.as_str(), "policy.networking.k8s.io/v1alpha2" | "policy.networking.k8s.io/v1beta1");
+    let group_v1alpha2 = matches!(
+        api_version.as_str(),
+        "policy.networking.k8s.io/v1alpha2" | "policy.networking.k8s.io/v1beta1"
+    );
     let (kind_name, namespaced, rule): (&'static str, bool, NameRule) = match (api_version.as_str(), kind.as_str()) {
         ("v1", "Namespace") => ("Namespace", false, Label),
         ("v1", "Node") => ("Node", false, Subdomain),
@@ -123,9 +143,15 @@ pub(crate) fn type_object(raw: RawObject, diags: &mut Diagnostics) -> Option<Obj
         ("networking.k8s.io/v1", "NetworkPolicy") => ("NetworkPolicy", true, Subdomain),
         (_, "ClusterNetworkPolicy") if group_v1alpha2 => ("ClusterNetworkPolicy", false, Subdomain),
         ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy") => ("AdminNetworkPolicy", false, Subdomain),
-        ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy") => ("BaselineAdminNetworkPolicy", false, Subdomain),
+        ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy") => {
+            ("BaselineAdminNetworkPolicy", false, Subdomain)
+        }
         _ => {
-            let name = if raw_ns.is_empty() { raw_name.clone() } else { format!("{raw_ns}/{raw_name}") };
+            let name = if raw_ns.is_empty() {
+                raw_name.clone()
+            } else {
+                format!("{raw_ns}/{raw_name}")
+            };
             diags.push(Diagnostic {
                 severity: Severity::Warning,
                 file: origin.file.clone(),
@@ -160,7 +186,11 @@ pub(crate) fn type_object(raw: RawObject, diags: &mut Diagnostics) -> Option<Obj
     }
     if namespaced {
         if let Err(valid) = names::dns1123_label(&namespace) {
-            ctx.error(&FieldPath::root("metadata").child("namespace"), format!("invalid namespace {namespace:?}"), valid);
+            ctx.error(
+                &FieldPath::root("metadata").child("namespace"),
+                format!("invalid namespace {namespace:?}"),
+                valid,
+            );
         }
     }
     let typed = match kind_name {
@@ -202,7 +232,11 @@ fn de<T: DeserializeOwned>(ctx: &mut ObjectCtx, value: Value) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) => {
             let path = e.path().to_string();
-            let field = if path == "." { FieldPath::default() } else { FieldPath::root(&path) };
+            let field = if path == "." {
+                FieldPath::default()
+            } else {
+                FieldPath::root(&path)
+            };
             let message = e.into_inner().to_string();
             ctx.error(&field, message, "");
             None

@@ -85,11 +85,22 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
     let default = core::ServiceSpec::default();
     let spec = svc.spec.as_ref().unwrap_or(&default);
     let service_type = spec.type_.clone().unwrap_or_else(|| "ClusterIP".into());
-    if !matches!(service_type.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-        ctx.error(&sp.child("type"), format!("unsupported type {service_type:?}"), "ClusterIP, NodePort, LoadBalancer or ExternalName");
+    if !matches!(
+        service_type.as_str(),
+        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
+    ) {
+        ctx.error(
+            &sp.child("type"),
+            format!("unsupported type {service_type:?}"),
+            "ClusterIP, NodePort, LoadBalancer or ExternalName",
+        );
     }
     let written: Vec<(FieldPath, &str)> = match (&spec.cluster_ips, &spec.cluster_ip) {
-        (Some(list), _) if !list.is_empty() => list.iter().enumerate().map(|(i, s)| (sp.child("clusterIPs").index(i), s.as_str())).collect(),
+        (Some(list), _) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (sp.child("clusterIPs").index(i), s.as_str()))
+            .collect(),
         (_, Some(s)) if !s.is_empty() => vec![(sp.child("clusterIP"), s.as_str())],
         _ => Vec::new(),
     };
@@ -99,7 +110,11 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
         for (p, s) in &written {
             match s.parse::<IpAddr>() {
                 Ok(ip) => cluster_ips.push(ip),
-                Err(_) => ctx.error(p, format!("{s:?} is not an IP address"), "an IP address inside the service CIDR, or None for a headless Service"),
+                Err(_) => ctx.error(
+                    p,
+                    format!("{s:?} is not an IP address"),
+                    "an IP address inside the service CIDR, or None for a headless Service",
+                ),
             }
         }
     }
@@ -109,7 +124,11 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
         let pp = sp.child("ports").index(i);
         let name = p.name.clone().unwrap_or_default();
         if name.is_empty() && ports_list.len() > 1 {
-            ctx.error(&pp.child("name"), "required when the Service has more than one port", "a DNS-1123 label unique among the ports");
+            ctx.error(
+                &pp.child("name"),
+                "required when the Service has more than one port",
+                "a DNS-1123 label unique among the ports",
+            );
         } else if !name.is_empty() {
             if let Err(valid) = names::dns1123_label(&name) {
                 ctx.error(&pp.child("name"), format!("invalid port name {name:?}"), valid);
@@ -133,7 +152,9 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
                 IntOrString::String(s.clone())
             }
         };
-        let node_port = p.node_port.and_then(|n| port_number(ctx, &pp.child("nodePort"), i64::from(n)));
+        let node_port = p
+            .node_port
+            .and_then(|n| port_number(ctx, &pp.child("nodePort"), i64::from(n)));
         if let (Some(port), Some(protocol)) = (number, proto) {
             ports.push(ServicePort {
                 name,
@@ -144,7 +165,10 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
             });
         }
     }
-    let selector = spec.selector.as_ref().map(|s| labels(ctx, &sp.child("selector"), Some(s)));
+    let selector = spec
+        .selector
+        .as_ref()
+        .map(|s| labels(ctx, &sp.child("selector"), Some(s)));
     let no_ip = headless || service_type == "ExternalName";
     ServiceInfo {
         namespace: namespace.to_string(),
@@ -157,16 +181,37 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
     }
 }
 
-pub(crate) fn endpoint_slice(ctx: &mut ObjectCtx, namespace: &str, name: &str, s: &discovery::EndpointSlice) -> EndpointSliceInfo {
-    let service_name = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).cloned().unwrap_or_default();
+pub(crate) fn endpoint_slice(
+    ctx: &mut ObjectCtx,
+    namespace: &str,
+    name: &str,
+    s: &discovery::EndpointSlice,
+) -> EndpointSliceInfo {
+    let service_name = s
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+        .cloned()
+        .unwrap_or_default();
     if service_name.is_empty() {
-        ctx.warn(&FieldPath::root("metadata").child("labels"), format!("no {SERVICE_NAME_LABEL} label: the slice belongs to no Service"));
+        ctx.warn(
+            &FieldPath::root("metadata").child("labels"),
+            format!("no {SERVICE_NAME_LABEL} label: the slice belongs to no Service"),
+        );
     }
     let fqdn = s.address_type == "FQDN";
     if fqdn {
-        ctx.warn(&FieldPath::root("addressType"), "FQDN endpoints are not modelled; the slice's addresses are skipped");
+        ctx.warn(
+            &FieldPath::root("addressType"),
+            "FQDN endpoints are not modelled; the slice's addresses are skipped",
+        );
     } else if !matches!(s.address_type.as_str(), "IPv4" | "IPv6") {
-        ctx.error(&FieldPath::root("addressType"), format!("unsupported address type {:?}", s.address_type), "IPv4, IPv6 or FQDN");
+        ctx.error(
+            &FieldPath::root("addressType"),
+            format!("unsupported address type {:?}", s.address_type),
+            "IPv4, IPv6 or FQDN",
+        );
     }
     let mut endpoints = Vec::new();
     for (i, e) in s.endpoints.iter().flatten().enumerate() {
@@ -178,7 +223,11 @@ pub(crate) fn endpoint_slice(ctx: &mut ObjectCtx, namespace: &str, name: &str, s
             }
             match a.parse::<IpAddr>() {
                 Ok(ip) if ip.is_ipv6() == (s.address_type == "IPv6") => addresses.push(ip),
-                _ => ctx.error(&ep.child("addresses").index(j), format!("{a:?} is not an {} address", s.address_type), format!("an {} address", s.address_type)),
+                _ => ctx.error(
+                    &ep.child("addresses").index(j),
+                    format!("{a:?} is not an {} address", s.address_type),
+                    format!("an {} address", s.address_type),
+                ),
             }
         }
         endpoints.push(SliceEndpoint {
@@ -228,7 +277,12 @@ pub fn resolve_endpoints(m: &Manifests, svc: &ServiceInfo) -> Vec<ResolvedEndpoi
     if !slices.is_empty() {
         for sp in &svc.ports {
             for s in &slices {
-                let Some(port) = s.ports.iter().find(|p| p.name == sp.name && p.protocol == sp.protocol).and_then(|p| p.port) else {
+                let Some(port) = s
+                    .ports
+                    .iter()
+                    .find(|p| p.name == sp.name && p.protocol == sp.protocol)
+                    .and_then(|p| p.port)
+                else {
                     continue;
                 };
                 for e in &s.endpoints {

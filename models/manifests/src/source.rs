@@ -63,10 +63,7 @@ pub(crate) fn collect_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<P
 }
 
 fn is_manifest(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
 /// Splits YAML text into documents at `---` markers in column 0. Returns each document's text
@@ -77,8 +74,7 @@ pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut current = String::new();
     let mut start = 1;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        let is_marker = line.starts_with("---")
-            && line[3..].chars().next().is_none_or(|c| c.is_whitespace());
+        let is_marker = line.starts_with("---") && line[3..].chars().next().is_none_or(|c| c.is_whitespace());
         if is_marker {
             docs.push((start, std::mem::take(&mut current)));
             start = i + 1;
@@ -125,7 +121,10 @@ impl<'a> Reader<'a> {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Err(e) => self.diags.file_error(
                     &name,
-                    format!("not UTF-8 text (byte {}); manifests must be UTF-8", e.utf8_error().valid_up_to()),
+                    format!(
+                        "not UTF-8 text (byte {}); manifests must be UTF-8",
+                        e.utf8_error().valid_up_to()
+                    ),
                 ),
                 Ok(text) => self.read_text(&name, &text, is_json(path)),
             },
@@ -234,7 +233,12 @@ impl<'a> Reader<'a> {
                     }
                 }
                 Some(Value::Null) => {}
-                Some(_) => self.syntax_error(file, line, None, "a List's `items` must be a sequence of objects".into()),
+                Some(_) => self.syntax_error(
+                    file,
+                    line,
+                    None,
+                    "a List's `items` must be a sequence of objects".into(),
+                ),
                 None => {}
             }
             return;

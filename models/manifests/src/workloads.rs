@@ -54,7 +54,11 @@ pub(crate) fn pod_from_spec(
             .enumerate()
             .filter(|(_, c)| c.restart_policy.as_deref() == Some("Always"))
             .map(|(i, c)| (path.child("initContainers").index(i), c));
-        let containers = spec.containers.iter().enumerate().map(|(i, c)| (path.child("containers").index(i), c));
+        let containers = spec
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (path.child("containers").index(i), c));
         for (cp, c) in containers.chain(sidecars) {
             for (j, port) in c.ports.iter().flatten().enumerate() {
                 let pp = cp.child("ports").index(j);
@@ -81,8 +85,22 @@ pub(crate) fn pod_from_spec(
     }
     if let Some(st) = status {
         let sp = FieldPath::root("status");
-        pod.ips = addresses(ctx, &sp, "podIP", st.pod_ip.as_deref(), "podIPs", st.pod_ips.iter().flatten().map(|p| p.ip.as_str()));
-        pod.host_ips = addresses(ctx, &sp, "hostIP", st.host_ip.as_deref(), "hostIPs", st.host_ips.iter().flatten().map(|p| p.ip.as_str()));
+        pod.ips = addresses(
+            ctx,
+            &sp,
+            "podIP",
+            st.pod_ip.as_deref(),
+            "podIPs",
+            st.pod_ips.iter().flatten().map(|p| p.ip.as_str()),
+        );
+        pod.host_ips = addresses(
+            ctx,
+            &sp,
+            "hostIP",
+            st.host_ip.as_deref(),
+            "hostIPs",
+            st.host_ips.iter().flatten().map(|p| p.ip.as_str()),
+        );
     }
     pod
 }
@@ -102,14 +120,22 @@ fn addresses<'a>(
         match s.parse::<IpAddr>() {
             Ok(ip) if !out.contains(&ip) => out.push(ip),
             Ok(_) => {}
-            Err(_) => ctx.error(&sp.child(list_field).index(i).child("ip"), format!("{s:?} is not an IP address"), "an IPv4 or IPv6 address"),
+            Err(_) => ctx.error(
+                &sp.child(list_field).index(i).child("ip"),
+                format!("{s:?} is not an IP address"),
+                "an IPv4 or IPv6 address",
+            ),
         }
     }
     if out.is_empty() {
         if let Some(s) = single.filter(|s| !s.is_empty()) {
             match s.parse::<IpAddr>() {
                 Ok(ip) => out.push(ip),
-                Err(_) => ctx.error(&sp.child(single_field), format!("{s:?} is not an IP address"), "an IPv4 or IPv6 address"),
+                Err(_) => ctx.error(
+                    &sp.child(single_field),
+                    format!("{s:?} is not an IP address"),
+                    "an IPv4 or IPv6 address",
+                ),
             }
         }
     }
@@ -129,13 +155,25 @@ pub(crate) fn expand_template(
     out: &mut Vec<PodDraft>,
 ) {
     let tp = FieldPath::root("spec").child("template");
-    let template_labels = labels(ctx, &tp.child("metadata").child("labels"), template.metadata.as_ref().and_then(|m| m.labels.as_ref()));
+    let template_labels = labels(
+        ctx,
+        &tp.child("metadata").child("labels"),
+        template.metadata.as_ref().and_then(|m| m.labels.as_ref()),
+    );
     if let Some(sel) = selector_field {
         let s = selector(ctx, &FieldPath::root("spec").child("selector"), sel);
         if s.is_empty() {
-            ctx.error(&FieldPath::root("spec").child("selector"), "empty selector", "a selector that matches spec.template.metadata.labels");
+            ctx.error(
+                &FieldPath::root("spec").child("selector"),
+                "empty selector",
+                "a selector that matches spec.template.metadata.labels",
+            );
         } else if !cnsim_policy::selector::matches(&s, &template_labels) {
-            ctx.error(&tp.child("metadata").child("labels"), "`selector` does not match template `labels`", "template labels that the selector selects");
+            ctx.error(
+                &tp.child("metadata").child("labels"),
+                "`selector` does not match template `labels`",
+                "template labels that the selector selects",
+            );
         }
     }
     let spec = template.spec.as_ref();

@@ -23,180 +23,10 @@ use cnsim_policy::{
     ClusterNetworkPolicy, ClusterPeer, ClusterPolicyKind, ClusterPort, ClusterRule, ClusterSubject, LabelSelector,
     Protocol, Tier,
 };
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
-/// metav1.LabelSelector as the CRDs carry it, plus the older draft's namespace relations so
-/// they can be named in a warning rather than rejected as unknown.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Selector {
-    #[serde(default)]
-    match_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    match_expressions: Option<Vec<Requirement>>,
-    #[serde(default)]
-    same_labels: Option<Vec<String>>,
-    #[serde(default)]
-    not_same_labels: Option<Vec<String>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Requirement {
-    key: String,
-    operator: String,
-    #[serde(default)]
-    values: Option<Vec<String>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct NamespacedPod {
-    #[serde(default)]
-    namespace_selector: Selector,
-    pod_selector: Selector,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Subject {
-    #[serde(default)]
-    namespaces: Option<Selector>,
-    #[serde(default)]
-    pods: Option<NamespacedPod>,
-}
-
-/// Ingress and egress peers in one type; `nodes`, `networks` and `domainNames` are refused on
-/// ingress as the API's ingress peer type has no such fields.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct Peer {
-    #[serde(default)]
-    namespaces: Option<Selector>,
-    #[serde(default)]
-    pods: Option<NamespacedPod>,
-    #[serde(default)]
-    nodes: Option<Selector>,
-    #[serde(default)]
-    networks: Option<Vec<String>>,
-    #[serde(default)]
-    domain_names: Option<Vec<String>>,
-}
-
-// ---- v1alpha2 ClusterNetworkPolicy ----
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CnpSpec {
-    tier: String,
-    priority: i64,
-    subject: Subject,
-    #[serde(default)]
-    ingress: Option<Vec<CnpRule>>,
-    #[serde(default)]
-    egress: Option<Vec<CnpRule>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CnpRule {
-    #[serde(default)]
-    name: Option<String>,
-    action: String,
-    #[serde(default)]
-    from: Option<Vec<Peer>>,
-    #[serde(default)]
-    to: Option<Vec<Peer>>,
-    #[serde(default)]
-    protocols: Option<Vec<CnpProtocol>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CnpProtocol {
-    #[serde(default)]
-    tcp: Option<CnpProtocolPort>,
-    #[serde(default)]
-    udp: Option<CnpProtocolPort>,
-    #[serde(default)]
-    sctp: Option<CnpProtocolPort>,
-    #[serde(default)]
-    destination_named_port: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct CnpProtocolPort {
-    #[serde(default)]
-    destination_port: Option<CnpPort>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CnpPort {
-    #[serde(default)]
-    number: Option<i64>,
-    #[serde(default)]
-    range: Option<PortRange>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PortRange {
-    #[serde(default)]
-    protocol: Option<String>,
-    start: i64,
-    end: i64,
-}
-
-// ---- v1alpha1 AdminNetworkPolicy / BaselineAdminNetworkPolicy ----
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct AnpSpec {
-    /// Absent for BaselineAdminNetworkPolicy.
-    #[serde(default)]
-    priority: Option<i64>,
-    subject: Subject,
-    #[serde(default)]
-    ingress: Option<Vec<AnpRule>>,
-    #[serde(default)]
-    egress: Option<Vec<AnpRule>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct AnpRule {
-    #[serde(default)]
-    name: Option<String>,
-    action: String,
-    #[serde(default)]
-    from: Option<Vec<Peer>>,
-    #[serde(default)]
-    to: Option<Vec<Peer>>,
-    #[serde(default)]
-    ports: Option<Vec<AnpPort>>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub(crate) struct AnpPort {
-    #[serde(default)]
-    port_number: Option<AnpPortNumber>,
-    #[serde(default)]
-    named_port: Option<String>,
-    #[serde(default)]
-    port_range: Option<PortRange>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AnpPortNumber {
-    #[serde(default)]
-    protocol: Option<String>,
-    port: i64,
-}
+mod types;
+use types::*;
+pub(crate) use types::{AnpSpec, CnpSpec};
 
 /// The three kinds, with their spec as written.
 #[derive(Clone, Debug)]
@@ -218,7 +48,10 @@ fn selector(ctx: &mut ObjectCtx, p: &FieldPath, s: &Selector) -> Option<LabelSel
     let mut modelled = true;
     for (field, v) in [("sameLabels", &s.same_labels), ("notSameLabels", &s.not_same_labels)] {
         if v.is_some() {
-            ctx.warn(&p.child(field), format!("{field} is not modelled by cnsim; this selector's peer is dropped (it matches nothing)"));
+            ctx.warn(
+                &p.child(field),
+                format!("{field} is not modelled by cnsim; this selector's peer is dropped (it matches nothing)"),
+            );
             modelled = false;
         }
     }
@@ -237,14 +70,18 @@ fn namespaced_pod(ctx: &mut ObjectCtx, p: &FieldPath, np: &NamespacedPod) -> Opt
 fn subject(ctx: &mut ObjectCtx, p: &FieldPath, s: &Subject) -> Option<ClusterSubject> {
     match (&s.namespaces, &s.pods) {
         (Some(ns), None) => selector(ctx, &p.child("namespaces"), ns).map(ClusterSubject::Namespaces),
-        (None, Some(pods)) => namespaced_pod(ctx, &p.child("pods"), pods).map(|(namespace_selector, pod_selector)| {
-            ClusterSubject::Pods {
+        (None, Some(pods)) => {
+            namespaced_pod(ctx, &p.child("pods"), pods).map(|(namespace_selector, pod_selector)| ClusterSubject::Pods {
                 namespace_selector,
                 pod_selector,
-            }
-        }),
+            })
+        }
         _ => {
-            ctx.error(p, "exactly one of namespaces or pods must be set", "namespaces: {selector} or pods: {namespaceSelector, podSelector}");
+            ctx.error(
+                p,
+                "exactly one of namespaces or pods must be set",
+                "namespaces: {selector} or pods: {namespaceSelector, podSelector}",
+            );
             None
         }
     }
@@ -253,7 +90,13 @@ fn subject(ctx: &mut ObjectCtx, p: &FieldPath, s: &Subject) -> Option<ClusterSub
 /// One peer: exactly one field set; egress-only fields refused on ingress. `None` when the
 /// peer is dropped (unmodelled) or invalid.
 fn peer(ctx: &mut ObjectCtx, p: &FieldPath, x: &Peer, egress: bool) -> Option<ClusterPeer> {
-    let set = [x.namespaces.is_some(), x.pods.is_some(), x.nodes.is_some(), x.networks.is_some(), x.domain_names.is_some()];
+    let set = [
+        x.namespaces.is_some(),
+        x.pods.is_some(),
+        x.nodes.is_some(),
+        x.networks.is_some(),
+        x.domain_names.is_some(),
+    ];
     let valid = if egress {
         "exactly one of namespaces, pods, nodes, networks, domainNames"
     } else {
@@ -290,7 +133,10 @@ fn peer(ctx: &mut ObjectCtx, p: &FieldPath, x: &Peer, egress: bool) -> Option<Cl
         }
         return Some(ClusterPeer::Networks(parsed));
     }
-    ctx.warn(&p.child("domainNames"), "domainNames are not modelled by cnsim (no DNS); this peer is dropped (it matches nothing)");
+    ctx.warn(
+        &p.child("domainNames"),
+        "domainNames are not modelled by cnsim (no DNS); this peer is dropped (it matches nothing)",
+    );
     None
 }
 
@@ -299,21 +145,34 @@ fn range(ctx: &mut ObjectCtx, p: &FieldPath, protocol: Protocol, r: &PortRange) 
     let end = port_number(ctx, &p.child("end"), r.end);
     let (start, end) = (start?, end?);
     if start >= end {
-        ctx.error(&p, format!("start {start} is not below end {end}"), "start < end");
+        ctx.error(p, format!("start {start} is not below end {end}"), "start < end");
         return None;
     }
     Some(ClusterPort::Range { protocol, start, end })
 }
 
 fn cnp_protocol(ctx: &mut ObjectCtx, p: &FieldPath, x: &CnpProtocol) -> Option<ClusterPort> {
-    let set = [x.tcp.is_some(), x.udp.is_some(), x.sctp.is_some(), x.destination_named_port.is_some()];
+    let set = [
+        x.tcp.is_some(),
+        x.udp.is_some(),
+        x.sctp.is_some(),
+        x.destination_named_port.is_some(),
+    ];
     if set.iter().filter(|b| **b).count() != 1 {
-        ctx.error(p, "exactly one field must be set", "one of tcp, udp, sctp, destinationNamedPort");
+        ctx.error(
+            p,
+            "exactly one field must be set",
+            "one of tcp, udp, sctp, destinationNamedPort",
+        );
         return None;
     }
     if let Some(name) = &x.destination_named_port {
         if let Err(valid) = crate::names::port_name(name) {
-            ctx.error(&p.child("destinationNamedPort"), format!("invalid port name {name:?}"), valid);
+            ctx.error(
+                &p.child("destinationNamedPort"),
+                format!("invalid port name {name:?}"),
+                valid,
+            );
         }
         return Some(ClusterPort::Named(name.clone()));
     }
@@ -329,7 +188,9 @@ fn cnp_protocol(ctx: &mut ObjectCtx, p: &FieldPath, x: &CnpProtocol) -> Option<C
         return None;
     };
     match (port.number, &port.range) {
-        (Some(n), None) => port_number(ctx, &p.child("number"), n).map(|port| ClusterPort::Number { protocol: proto, port }),
+        (Some(n), None) => {
+            port_number(ctx, &p.child("number"), n).map(|port| ClusterPort::Number { protocol: proto, port })
+        }
         (None, Some(r)) => {
             if r.protocol.is_some() {
                 ctx.error(&p.child("range").child("protocol"), "unknown field", "start and end");
@@ -337,7 +198,11 @@ fn cnp_protocol(ctx: &mut ObjectCtx, p: &FieldPath, x: &CnpProtocol) -> Option<C
             range(ctx, &p.child("range"), proto, r)
         }
         _ => {
-            ctx.error(&p, "exactly one of number or range must be set", "number: N or range: {start, end}");
+            ctx.error(
+                &p,
+                "exactly one of number or range must be set",
+                "number: N or range: {start, end}",
+            );
             None
         }
     }
@@ -347,7 +212,8 @@ fn anp_port(ctx: &mut ObjectCtx, p: &FieldPath, x: &AnpPort) -> Option<ClusterPo
     match (&x.port_number, &x.named_port, &x.port_range) {
         (Some(n), None, None) => {
             let proto = protocol_or_tcp(ctx, &p.child("portNumber").child("protocol"), n.protocol.as_deref())?;
-            port_number(ctx, &p.child("portNumber").child("port"), n.port).map(|port| ClusterPort::Number { protocol: proto, port })
+            port_number(ctx, &p.child("portNumber").child("port"), n.port)
+                .map(|port| ClusterPort::Number { protocol: proto, port })
         }
         (None, Some(name), None) => {
             if let Err(valid) = crate::names::port_name(name) {
@@ -360,7 +226,11 @@ fn anp_port(ctx: &mut ObjectCtx, p: &FieldPath, x: &AnpPort) -> Option<ClusterPo
             range(ctx, &p.child("portRange"), proto, r)
         }
         _ => {
-            ctx.error(p, "exactly one field must be set", "one of portNumber, namedPort, portRange");
+            ctx.error(
+                p,
+                "exactly one field must be set",
+                "one of portNumber, namedPort, portRange",
+            );
             None
         }
     }
@@ -375,23 +245,52 @@ fn protocol_or_tcp(ctx: &mut ObjectCtx, p: &FieldPath, s: Option<&str>) -> Optio
 
 /// Peers of one rule. A rule whose peers are all dropped keeps an empty list: it matches
 /// nothing, which is what the API's "fail closed" asks for an Accept rule.
-fn peers(ctx: &mut ObjectCtx, p: &FieldPath, rule_from: Option<&Vec<Peer>>, rule_to: Option<&Vec<Peer>>, egress: bool) -> Vec<ClusterPeer> {
-    let (field, list, other) = if egress { ("to", rule_to, rule_from) } else { ("from", rule_from, rule_to) };
+fn peers(
+    ctx: &mut ObjectCtx,
+    p: &FieldPath,
+    rule_from: Option<&Vec<Peer>>,
+    rule_to: Option<&Vec<Peer>>,
+    egress: bool,
+) -> Vec<ClusterPeer> {
+    let (field, list, other) = if egress {
+        ("to", rule_to, rule_from)
+    } else {
+        ("from", rule_from, rule_to)
+    };
     if other.is_some() {
         let wrong = if egress { "from" } else { "to" };
-        ctx.error(&p.child(wrong), format!("unknown field in an {} rule", if egress { "egress" } else { "ingress" }), field);
+        ctx.error(
+            &p.child(wrong),
+            format!("unknown field in an {} rule", if egress { "egress" } else { "ingress" }),
+            field,
+        );
     }
     let Some(list) = list.filter(|l| !l.is_empty()) else {
         ctx.error(&p.child(field), "required: at least one peer", "1 to 25 peers");
         return Vec::new();
     };
-    list.iter().enumerate().filter_map(|(i, x)| peer(ctx, &p.child(field).index(i), x, egress)).collect()
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, x)| peer(ctx, &p.child(field).index(i), x, egress))
+        .collect()
 }
 
-fn no_named_ports_for_addresses(ctx: &mut ObjectCtx, p: &FieldPath, peers: &[ClusterPeer], ports: &[ClusterPort], field: &str) {
-    let address_peer = peers.iter().any(|x| matches!(x, ClusterPeer::Nodes(_) | ClusterPeer::Networks(_)));
+fn no_named_ports_for_addresses(
+    ctx: &mut ObjectCtx,
+    p: &FieldPath,
+    peers: &[ClusterPeer],
+    ports: &[ClusterPort],
+    field: &str,
+) {
+    let address_peer = peers
+        .iter()
+        .any(|x| matches!(x, ClusterPeer::Nodes(_) | ClusterPeer::Networks(_)));
     if address_peer && ports.iter().any(|x| matches!(x, ClusterPort::Named(_))) {
-        ctx.error(&p.child(field), "named ports cannot be used with nodes or networks peers (they have no named ports)", "numbers or ranges");
+        ctx.error(
+            &p.child(field),
+            "named ports cannot be used with nodes or networks peers (they have no named ports)",
+            "numbers or ranges",
+        );
     }
 }
 
@@ -411,7 +310,11 @@ fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<CnpRule>>, e
             "Deny" => Some(ClusterAction::Deny),
             "Pass" => Some(ClusterAction::Pass),
             other => {
-                ctx.error(&rp.child("action"), format!("unsupported action {other:?}"), "Accept, Deny or Pass");
+                ctx.error(
+                    &rp.child("action"),
+                    format!("unsupported action {other:?}"),
+                    "Accept, Deny or Pass",
+                );
                 None
             }
         };
@@ -436,7 +339,14 @@ fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<CnpRule>>, e
     out
 }
 
-fn anp_rules<A>(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<AnpRule>>, egress: bool, action: impl Fn(&str) -> Option<A>, valid: &str) -> Vec<AdminRule<A>> {
+fn anp_rules<A>(
+    ctx: &mut ObjectCtx,
+    p: &FieldPath,
+    rules: Option<&Vec<AnpRule>>,
+    egress: bool,
+    action: impl Fn(&str) -> Option<A>,
+    valid: &str,
+) -> Vec<AdminRule<A>> {
     let mut out = Vec::new();
     for (i, r) in rules.into_iter().flatten().enumerate() {
         let rp = p.index(i);
@@ -474,7 +384,11 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Optio
                 "Admin" => Some(Tier::Admin),
                 "Baseline" => Some(Tier::Baseline),
                 other => {
-                    ctx.error(&sp.child("tier"), format!("unsupported tier {other:?}"), "Admin or Baseline");
+                    ctx.error(
+                        &sp.child("tier"),
+                        format!("unsupported tier {other:?}"),
+                        "Admin or Baseline",
+                    );
                     None
                 }
             };
@@ -507,8 +421,22 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Optio
                 }
             };
             let subject = subject(ctx, &sp.child("subject"), &s.subject);
-            let ingress = anp_rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false, action, "Allow, Deny or Pass");
-            let egress = anp_rules(ctx, &sp.child("egress"), s.egress.as_ref(), true, action, "Allow, Deny or Pass");
+            let ingress = anp_rules(
+                ctx,
+                &sp.child("ingress"),
+                s.ingress.as_ref(),
+                false,
+                action,
+                "Allow, Deny or Pass",
+            );
+            let egress = anp_rules(
+                ctx,
+                &sp.child("egress"),
+                s.egress.as_ref(),
+                true,
+                action,
+                "Allow, Deny or Pass",
+            );
             Some(
                 AdminNetworkPolicy {
                     name: name.to_string(),
@@ -527,14 +455,36 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Optio
                 _ => None,
             };
             if s.priority.is_some() {
-                ctx.error(&sp.child("priority"), "unknown field: a BaselineAdminNetworkPolicy has no priority", "subject, ingress, egress");
+                ctx.error(
+                    &sp.child("priority"),
+                    "unknown field: a BaselineAdminNetworkPolicy has no priority",
+                    "subject, ingress, egress",
+                );
             }
             if name != "default" {
-                ctx.error(&FieldPath::root("metadata.name"), format!("{name:?}: only one BaselineAdminNetworkPolicy may exist, named \"default\""), "default");
+                ctx.error(
+                    &FieldPath::root("metadata.name"),
+                    format!("{name:?}: only one BaselineAdminNetworkPolicy may exist, named \"default\""),
+                    "default",
+                );
             }
             let subject = subject(ctx, &sp.child("subject"), &s.subject);
-            let ingress = anp_rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false, action, "Allow or Deny");
-            let egress = anp_rules(ctx, &sp.child("egress"), s.egress.as_ref(), true, action, "Allow or Deny");
+            let ingress = anp_rules(
+                ctx,
+                &sp.child("ingress"),
+                s.ingress.as_ref(),
+                false,
+                action,
+                "Allow or Deny",
+            );
+            let egress = anp_rules(
+                ctx,
+                &sp.child("egress"),
+                s.egress.as_ref(),
+                true,
+                action,
+                "Allow or Deny",
+            );
             Some(
                 BaselineAdminNetworkPolicy {
                     name: name.to_string(),
