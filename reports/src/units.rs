@@ -115,6 +115,16 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// The range an axis shows when it has nothing to show: round, and sensible in the unit.
+    pub fn empty_span(self) -> f64 {
+        match self {
+            Unit::Nanos => 1e3,
+            Unit::MicroUsd => 1e6,
+            Unit::Percent => 100.0,
+            Unit::Seconds | Unit::Count | Unit::Fraction => 1.0,
+        }
+    }
+
     pub fn format(self, x: f64) -> String {
         match self {
             Unit::Nanos | Unit::Seconds if x == 0.0 => "0".into(),

@@ -77,7 +77,11 @@ impl Axis {
             Scale::Auto => wants_log(min, max),
         };
         if finite.is_empty() {
-            return linear(0.0, 1.0, f.unit);
+            let span = f.unit.empty_span();
+            return match f.scale {
+                Scale::Log => logarithmic(span, span * 1000.0, f.unit),
+                Scale::Linear | Scale::Auto => linear(0.0, span, f.unit),
+            };
         }
         if log {
             let decades = (max / min).log10().max(1.0);
@@ -85,8 +89,17 @@ impl Axis {
         }
         let lo = if f.from_zero { min.min(0.0) } else { min };
         let hi = max + (max - lo) * room / (1.0 - room);
-        let hi = if f.from_zero { hi.max(0.0) } else { hi };
-        linear(lo, hi, f.unit)
+        if f.from_zero || hi <= lo {
+            return linear(lo, hi.max(0.0), f.unit);
+        }
+        // A window on the data (a swept range, a time span): no stretch to the next round
+        // tick, which could add most of the axis for 1000..10000.
+        let pad = (hi - lo) * 0.03;
+        let mut a = linear(lo - pad, hi + pad, f.unit);
+        a.lo = lo - pad;
+        a.hi = hi + pad;
+        a.ticks.retain(|&t| t >= a.lo && t <= a.hi);
+        a
     }
 
     /// Positions 0..n named by `names`.
@@ -160,7 +173,7 @@ fn linear(lo: f64, hi: f64, unit: Unit) -> Axis {
     let (lo, hi) = if hi > lo {
         (lo, hi)
     } else if lo == 0.0 {
-        (0.0, 1.0)
+        (0.0, unit.empty_span())
     } else {
         // One value: show it in the middle of a range around it.
         (lo.min(0.0).min(lo * 0.5), hi.max(0.0).max(hi * 1.5))
@@ -291,6 +304,26 @@ mod tests {
                 assert!(!a.ticks.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn a_window_axis_stays_on_the_data() {
+        let mut f = Fit::new(Unit::Count, Scale::Linear);
+        f.from_zero = false;
+        let a = Axis::fit([1000.0, 10_000.0], f);
+        assert!(
+            a.lo > 500.0 && a.lo < 1000.0 && a.hi > 10_000.0 && a.hi < 10_500.0,
+            "{a:?}"
+        );
+        assert_eq!(a.ticks, vec![2000.0, 4000.0, 6000.0, 8000.0, 10_000.0]);
+    }
+
+    #[test]
+    fn empty_axes_show_a_round_range_in_their_unit() {
+        let latency = Axis::fit([], Fit::new(Unit::Nanos, Scale::Log));
+        assert_eq!((latency.lo, latency.hi), (1e3, 1e6));
+        let dollars = Axis::fit([0.0], Fit::new(Unit::MicroUsd, Scale::Linear));
+        assert_eq!(dollars.label(dollars.hi), "$1");
     }
 
     #[test]
