@@ -227,3 +227,15 @@ fn conntrack_limit_is_drawn_only_when_it_is_near() {
     let page = html(&render_run(&r).unwrap());
     assert!(page.contains("Dotted: the table size"));
 }
+
+#[test]
+fn a_sweep_over_names_puts_them_along_x_in_grid_order() {
+    let mut s = common::sweep(&["2", "20"]);
+    s.axes[0].path = "kube_proxy.mode".into();
+    s.axes[0].values = vec!["Iptables".into(), "Ebpf".into()];
+    s.points[0].values = vec!["Iptables".into()];
+    s.points[1].values = vec!["Ebpf".into()];
+    let files = render_sweep(&s).unwrap();
+    assert_eq!(check_images(&files), 7);
+    assert!(html(&files).contains("kube_proxy.mode (swept)"));
+}
