@@ -5,9 +5,15 @@
 
 mod datapath;
 mod format;
+mod ipam;
 mod load;
 mod out;
+mod policy;
+mod policy_matrix;
+mod progress;
+mod report;
 mod run;
+mod sweep;
 mod table;
 mod trace;
 mod verify;
@@ -41,11 +47,45 @@ enum Command {
         /// Replace the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Also write results.json into this directory (replaced whole, never half-written).
+        /// The report directory: report.html, one PNG per chart and results.json, replaced
+        /// whole and never half-written [default: reports/out/<scenario name>/].
         #[arg(long)]
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+    },
+    /// Run a scenario at every point of a grid of values: each --set PATH=V1,V2,... is one
+    /// axis (PATH as in a variant's `set`). Writes sweep.json and a report with curves across
+    /// the values. `--merge DIR...` combines the results of `--shard` runs.
+    #[command(arg_required_else_help = true)]
+    Sweep {
+        #[arg(required_unless_present = "merge", conflicts_with = "merge")]
+        scenario: Option<PathBuf>,
+        /// PATH=V1,V2,...: one swept parameter; several make a grid.
+        #[arg(long = "set", value_name = "PATH=V1,V2,...", conflicts_with = "merge")]
+        sets: Vec<String>,
+        /// Run only slice I of N (I counts from 0): grid points k with k mod N = I.
+        #[arg(long, value_name = "I/N", conflicts_with = "merge")]
+        shard: Option<String>,
+        /// Merge the sweep.json of these shard directories into one sweep.
+        #[arg(long, num_args = 1.., value_name = "DIR")]
+        merge: Vec<PathBuf>,
+        /// Replace the scenario's seed.
+        #[arg(long, conflicts_with = "merge")]
+        seed: Option<u64>,
+        /// Worker threads (default: one per core). Results do not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: Option<u32>,
+        /// The output directory [default: reports/out/<scenario name>-sweep/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-render a report from saved results (results.json or a merged sweep.json).
+    Report {
+        results: PathBuf,
+        /// The report directory to write (replaced whole).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
     },
     /// Replay a scenario N times on 1..N threads; fail if any digest or result differs.
     Verify {
@@ -67,6 +107,18 @@ enum Command {
         variant: Option<String>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+    },
+    /// AWS VPC CNI IP address management: max pods per instance type, and what ipamd's warm
+    /// pool does over a timeline of pod counts.
+    Ipam {
+        #[command(subcommand)]
+        command: IpamCommand,
+    },
+    /// NetworkPolicy verdicts on Kubernetes manifests (files or directories of YAML), each
+    /// with its explanation.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// What a node's service datapath holds.
     Datapath {
@@ -99,6 +151,123 @@ enum DatapathCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// May SRC open a connection to DST on PORT? Exit 0 allowed, 1 denied. SRC/DST:
+    /// NAMESPACE/POD, NAMESPACE/svc/NAME (every endpoint, after DNAT) or an IP address.
+    Check {
+        #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+        manifests: Vec<PathBuf>,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// PORT[/PROTO], protocol TCP unless given.
+        #[arg(long)]
+        port: String,
+        /// Whether ipBlock peers match pod addresses (Cilium: false).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        ip_block_matches_pods: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Who reaches whom: one row per source pod, one column per destination ('.' allowed,
+    /// 'X' denied), per port.
+    Matrix {
+        #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+        manifests: Vec<PathBuf>,
+        /// PORT[/PROTO]; repeat for several [default: 80/tcp].
+        #[arg(long)]
+        port: Vec<String>,
+        /// Only these pods: NS/POD or NS/*, comma separated.
+        #[arg(long)]
+        pods: Option<String>,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        ip_block_matches_pods: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// The pod pairs and ports whose verdict changes between two sets of manifests, with the
+    /// reason on each side.
+    Diff {
+        #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+        before: Vec<PathBuf>,
+        #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+        after: Vec<PathBuf>,
+        /// PORT[/PROTO]; repeat for several [default: every container port].
+        #[arg(long)]
+        port: Vec<String>,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        ip_block_matches_pods: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Subcommand)]
+enum IpamCommand {
+    /// Max pods for an instance type. Without --cni-version: what a node bootstrapped from
+    /// AWS's eni-max-pods.txt gets (ENIs × (IPv4 per ENI − 1) + 2, no cap). With it: what
+    /// max-pods-calculator.sh prints (prefix delegation from CNI 1.9 on Nitro, the 110/250 cap).
+    MaxPods {
+        #[arg(long)]
+        instance_type: String,
+        /// The VPC CNI version, e.g. 1.19.2 (turns on the calculator's rules).
+        #[arg(long)]
+        cni_version: Option<String>,
+        /// ENABLE_PREFIX_DELEGATION: /28 prefixes, 16 addresses per slot (Nitro only).
+        #[arg(long)]
+        prefix_delegation: bool,
+        /// Custom networking: the primary ENI carries no pods.
+        #[arg(long)]
+        custom_networking: bool,
+        /// Use at most N ENIs.
+        #[arg(long)]
+        max_eni: Option<u32>,
+        /// Do not cap at 110 (under 30 vCPUs) or 250.
+        #[arg(long)]
+        show_max_allowed: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Step one node through pod counts (--pods 0,12,30,5) and print, after each step and each
+    /// reconcile that changed something, ENIs, addresses or prefixes held, assigned, warm, and
+    /// the EC2 calls made: what WARM_IP_TARGET and friends will actually do.
+    Pool {
+        #[arg(long)]
+        instance_type: String,
+        /// Pod counts, one per step.
+        #[arg(long, value_name = "N,N,...")]
+        pods: String,
+        /// WARM_ENI_TARGET.
+        #[arg(long, default_value_t = 1)]
+        warm_eni_target: u32,
+        /// WARM_IP_TARGET (0: unset).
+        #[arg(long, default_value_t = 0)]
+        warm_ip_target: u32,
+        /// MINIMUM_IP_TARGET (0: unset).
+        #[arg(long, default_value_t = 0)]
+        minimum_ip_target: u32,
+        /// WARM_PREFIX_TARGET (with --prefix-delegation).
+        #[arg(long, default_value_t = 0)]
+        warm_prefix_target: u32,
+        /// ENABLE_PREFIX_DELEGATION.
+        #[arg(long)]
+        prefix_delegation: bool,
+        /// MAX_ENI.
+        #[arg(long)]
+        max_eni: Option<u32>,
+        /// The kubelet's max pods (default: eni-max-pods.txt, or the calculator's value).
+        #[arg(long)]
+        max_pods: Option<u32>,
+        /// Simulated time between steps [default: 120s, longer than ipamd's timers].
+        #[arg(long)]
+        step: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
 /// How a command ended.
 pub enum Outcome {
     Ok,
@@ -128,6 +297,109 @@ fn main() -> ExitCode {
             out,
             format,
         } => run::run(&scenario, seed, out.as_deref(), format),
+        Command::Sweep {
+            scenario,
+            sets,
+            shard,
+            merge,
+            seed,
+            threads,
+            out,
+        } => match scenario {
+            _ if !merge.is_empty() => sweep::merge_dirs(&merge, out.as_deref()),
+            Some(scenario) => sweep::sweep(sweep::SweepArgs {
+                scenario: &scenario,
+                sets: &sets,
+                shard: shard.as_deref(),
+                seed,
+                threads: threads.map(|t| t as usize),
+                out: out.as_deref(),
+            }),
+            None => unreachable!("clap requires a scenario unless --merge is given"),
+        },
+        Command::Report { results, out } => report::report(&results, &out),
+        Command::Policy { command } => match command {
+            PolicyCommand::Check {
+                manifests,
+                from,
+                to,
+                port,
+                ip_block_matches_pods,
+                format,
+            } => policy::check(policy::CheckArgs {
+                manifests: &manifests,
+                from: &from,
+                to: &to,
+                port: &port,
+                ip_block_matches_pods,
+                format,
+            }),
+            PolicyCommand::Matrix {
+                manifests,
+                port,
+                pods,
+                ip_block_matches_pods,
+                format,
+            } => policy_matrix::matrix(&manifests, pods.as_deref(), &port, ip_block_matches_pods, format),
+            PolicyCommand::Diff {
+                before,
+                after,
+                port,
+                ip_block_matches_pods,
+                format,
+            } => policy_matrix::diff(&before, &after, &port, ip_block_matches_pods, format),
+        },
+        Command::Ipam {
+            command:
+                IpamCommand::MaxPods {
+                    instance_type,
+                    cni_version,
+                    prefix_delegation,
+                    custom_networking,
+                    max_eni,
+                    show_max_allowed,
+                    format,
+                },
+        } => ipam::max_pods_command(ipam::MaxPodsArgs {
+            instance_type: &instance_type,
+            cni_version: cni_version.as_deref(),
+            prefix_delegation,
+            custom_networking,
+            max_eni,
+            show_max_allowed,
+            format,
+        }),
+        Command::Ipam {
+            command:
+                IpamCommand::Pool {
+                    instance_type,
+                    pods,
+                    warm_eni_target,
+                    warm_ip_target,
+                    minimum_ip_target,
+                    warm_prefix_target,
+                    prefix_delegation,
+                    max_eni,
+                    max_pods,
+                    step,
+                    format,
+                },
+        } => ipam::pool_command(ipam::PoolArgs {
+            instance_type: &instance_type,
+            config: cnsim_ipam::IpamdConfig {
+                warm_eni_target,
+                warm_ip_target,
+                minimum_ip_target,
+                warm_prefix_target,
+                prefix_delegation,
+                max_eni,
+                max_pods,
+                ..Default::default()
+            },
+            pods: &pods,
+            step: step.as_deref(),
+            format,
+        }),
         Command::Verify { scenario, runs } => verify::verify(&scenario, runs),
         Command::Trace {
             scenario,

@@ -1,6 +1,6 @@
 //! `cnsim run`: every variant on rayon, results in scenario order, printed as a table or JSON.
 
-use crate::{load, out, table, Outcome, OutputFormat};
+use crate::{load, out, report, table, Outcome, OutputFormat};
 use cnsim_cluster::scenario::LoadedScenario;
 use cnsim_cluster::{run_variant, RunResult, VariantResult, RUN_SCHEMA};
 use std::path::Path;
@@ -35,6 +35,14 @@ pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: Outpu
     let Some(loaded) = load::load(path, seed) else {
         return Outcome::BadInput;
     };
+    let dir = out_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| report::default_dir(&loaded.name));
+    // A report that could not be written is known before the run, not after it.
+    if let Err(e) = out::check_replaceable(&dir) {
+        eprintln!("error: {e}");
+        return Outcome::BadInput;
+    }
     let (result, walls) = match run_all(&loaded, None) {
         Ok(r) => r,
         Err(e) => {
@@ -43,12 +51,11 @@ pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: Outpu
         }
     };
     let json = serde_json::to_string_pretty(&result).expect("results serialize") + "\n";
-    if let Some(dir) = out_dir {
-        if let Err(e) = out::write_files_atomically(dir, &[("results.json", json.clone().into_bytes())]) {
-            eprintln!("error: {}: cannot write results: {e}", dir.display());
-            return Outcome::BadInput;
-        }
+    if let Err(e) = report::write_run(&dir, &result, json.clone().into_bytes()) {
+        eprintln!("error: {e}");
+        return Outcome::BadInput;
     }
+    eprintln!("report: {}", dir.join("report.html").display());
     let text = match format {
         OutputFormat::Json => json,
         OutputFormat::Table => table::render(&result, &loaded.file, &walls),

@@ -207,3 +207,65 @@ fn pending(result: &RunResult, out: &mut String) {
         }
     }
 }
+
+/// The text `cnsim sweep` prints: one line per grid point and variant.
+pub fn sweep_summary(s: &cnsim_cluster::results::SweepResult) -> String {
+    let mut out = String::new();
+    let axes: Vec<&str> = s.axes.iter().map(|a| a.path.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "sweep of {} ({}), seed {}, {} of {} points{}\n",
+        s.scenario,
+        s.scenario_file,
+        s.seed,
+        s.points.len(),
+        s.points_total,
+        s.shard
+            .map(|sh| format!(" (shard {}/{})", sh.index, sh.count))
+            .unwrap_or_default()
+    );
+    let mut header: Vec<String> = axes.iter().map(|a| a.to_string()).collect();
+    header.extend(
+        [
+            "variant",
+            "sent",
+            "dropped",
+            "p50",
+            "p99",
+            "1st-pkt p99",
+            "full sync",
+            "digest",
+        ]
+        .map(String::from),
+    );
+    let mut rows = vec![header];
+    for p in &s.points {
+        for v in &p.result.variants {
+            let mut row = p.values.clone();
+            let sd = &v.service_datapath;
+            row.extend([
+                v.name.clone(),
+                count(v.packets.sent),
+                count(v.packets.dropped.values().sum()),
+                opt_nanos(v.latency_ns.p50),
+                opt_nanos(v.latency_ns.p99),
+                opt_nanos(sd.first_packet_latency_ns.p99),
+                if sd.services > 0 {
+                    nanos(sd.full_sync_ns)
+                } else {
+                    "-".into()
+                },
+                v.digest.to_string(),
+            ]);
+            rows.push(row);
+        }
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}

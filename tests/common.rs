@@ -4,14 +4,28 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs cnsim in the repository root. A `run` or `sweep` without `--out` gets a scratch
+/// directory of its own: tests never write into the repository's reports/out, and tests that
+/// run at the same time never share an output directory.
 pub fn cnsim(args: &[&str]) -> Output {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let writes_report = matches!(args.first().map(String::as_str), Some("run" | "sweep"));
+    if writes_report && !args.iter().any(|a| a == "--out") {
+        let n = CALLS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cnsim-e2e-{}-out-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        args.push("--out".into());
+        args.push(dir.to_string_lossy().into_owned());
+    }
     std::process::Command::new(env!("CARGO_BIN_EXE_cnsim"))
-        .args(args)
+        .args(&args)
         .current_dir(root())
         .output()
         .expect("cnsim runs")

@@ -1,0 +1,233 @@
+//! `cnsim sweep`: a scenario at every point of a grid of `--set` values, each point's variants
+//! run on rayon, one combined result and report. `--shard I/N` runs one deterministic slice of
+//! the grid; `--merge` combines the slices into the bytes a single machine would have written.
+
+use crate::progress::Progress;
+use crate::{load, out, report, Outcome};
+use cnsim_cluster::results::sweep::{grid, merge, Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
+use cnsim_cluster::scenario::{load_str, LoadedScenario};
+use cnsim_cluster::{run_variant, RunResult, VariantResult, RUN_SCHEMA};
+use std::path::{Path, PathBuf};
+
+pub struct SweepArgs<'a> {
+    pub scenario: &'a Path,
+    pub sets: &'a [String],
+    pub shard: Option<&'a str>,
+    pub seed: Option<u64>,
+    pub threads: Option<usize>,
+    pub out: Option<&'a Path>,
+}
+
+/// A grid point loaded and validated: its position, its values and its variants.
+struct LoadedPoint {
+    index: usize,
+    values: Vec<String>,
+    loaded: LoadedScenario,
+}
+
+pub fn sweep(a: SweepArgs<'_>) -> Outcome {
+    let axes: Vec<SweepAxis> = match a.sets.iter().map(|s| SweepAxis::parse(s)).collect() {
+        Ok(axes) => axes,
+        Err(e) => return bad(&e),
+    };
+    if axes.is_empty() {
+        return bad("a sweep needs at least one --set PATH=V1,V2,... (or --merge DIR...)");
+    }
+    let shard = match a.shard.map(Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad(&e),
+    };
+    let Some(base) = load::load(a.scenario, a.seed) else {
+        return Outcome::BadInput;
+    };
+    let points = match grid(&axes) {
+        Ok(p) => p,
+        Err(e) => return bad(&e),
+    };
+    let total = points.len();
+    let Some(loaded) = load_points(&base, &axes, points, shard, a.seed) else {
+        return Outcome::BadInput;
+    };
+    let result = match run_points(&base, &axes, total, shard, loaded, a.threads) {
+        Ok(r) => r,
+        Err(e) => return bad(&e),
+    };
+    let dir = a.out.map(Path::to_path_buf).unwrap_or_else(|| match shard {
+        Some(s) => report::default_dir(&format!("{}-sweep-shard-{}-of-{}", base.name, s.index, s.count)),
+        None => report::default_dir(&format!("{}-sweep", base.name)),
+    });
+    finish(&result, &dir)
+}
+
+/// Loads every point this shard owns with its `--set` values applied; prints every problem.
+fn load_points(
+    base: &LoadedScenario,
+    axes: &[SweepAxis],
+    points: Vec<Vec<String>>,
+    shard: Option<Shard>,
+    seed: Option<u64>,
+) -> Option<Vec<LoadedPoint>> {
+    let stem = Path::new(&base.file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut loaded = Vec::new();
+    let mut ok = true;
+    for (index, values) in points.into_iter().enumerate() {
+        if shard.is_some_and(|s| !s.owns(index)) {
+            continue;
+        }
+        let sets: Vec<(String, String)> = axes
+            .iter()
+            .map(|a| a.path.clone())
+            .zip(values.iter().cloned())
+            .collect();
+        match load_str(&base.file, &stem, &base.text, &sets) {
+            Ok(mut l) => {
+                if let Some(seed) = seed {
+                    l.base.seed = seed;
+                    l.variants.iter_mut().for_each(|v| v.scenario.seed = seed);
+                }
+                loaded.push(LoadedPoint {
+                    index,
+                    values,
+                    loaded: l,
+                })
+            }
+            Err(diags) => {
+                let at: Vec<String> = sets.iter().map(|(p, v)| format!("{p}={v}")).collect();
+                eprintln!(
+                    "error: sweep point {} ({}) is not a valid scenario:",
+                    index,
+                    at.join(", ")
+                );
+                eprint!("{diags}");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(loaded)
+}
+
+/// Runs every (point, variant) pair as one rayon job, results gathered in grid order.
+fn run_points(
+    base: &LoadedScenario,
+    axes: &[SweepAxis],
+    total: usize,
+    shard: Option<Shard>,
+    points: Vec<LoadedPoint>,
+    threads: Option<usize>,
+) -> Result<SweepResult, String> {
+    let jobs: Vec<(usize, usize)> = points
+        .iter()
+        .enumerate()
+        .flat_map(|(p, lp)| (0..lp.loaded.variants.len()).map(move |v| (p, v)))
+        .collect();
+    let progress = Progress::new("sweep", jobs.len() as u64);
+    let label = |p: usize| -> String {
+        let lp = &points[p];
+        axes.iter()
+            .zip(&lp.values)
+            .map(|(a, v)| format!("{}={v}", a.path))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let results: Vec<VariantResult> = sim_core::run_ordered(&jobs, threads, |_, &(p, v)| {
+        let spec = &points[p].loaded.variants[v];
+        let r = run_variant(spec);
+        progress.done(&format!("{} [{}]", label(p), spec.name));
+        r
+    })
+    .map_err(|e| e.to_string())?;
+    progress.finish();
+    let mut results = results.into_iter();
+    let sweep_points = points
+        .into_iter()
+        .map(|lp| {
+            let variants: Vec<VariantResult> = results.by_ref().take(lp.loaded.variants.len()).collect();
+            SweepPoint {
+                index: lp.index as u32,
+                values: lp.values,
+                result: RunResult {
+                    schema: RUN_SCHEMA,
+                    cnsim_version: env!("CARGO_PKG_VERSION").to_string(),
+                    scenario: lp.loaded.name.clone(),
+                    seed: lp.loaded.base.seed,
+                    duration_ns: lp.loaded.base.duration.as_nanos(),
+                    variants,
+                    scenario_file: None,
+                    scenario_text: None,
+                },
+            }
+        })
+        .collect();
+    Ok(SweepResult {
+        schema: SWEEP_SCHEMA,
+        cnsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: base.name.clone(),
+        seed: base.base.seed,
+        scenario_file: base.file.clone(),
+        scenario_text: base.text.clone(),
+        axes: axes.to_vec(),
+        points_total: total as u32,
+        shard,
+        points: sweep_points,
+    })
+}
+
+/// `cnsim sweep --merge DIR...`: reads each DIR/sweep.json, merges, writes the whole sweep.
+pub fn merge_dirs(dirs: &[PathBuf], out: Option<&Path>) -> Outcome {
+    let mut shards = Vec::new();
+    for dir in dirs {
+        let path = dir.join("sweep.json");
+        match report::read_results(&path) {
+            Ok(report::Results::Sweep(s)) => shards.push(*s),
+            Ok(report::Results::Run(_)) => {
+                return bad(&format!("{}: holds a run's results, not a sweep shard", path.display()))
+            }
+            Err(e) => return bad(&e),
+        }
+    }
+    let merged = match merge(shards) {
+        Ok(m) => m,
+        Err(e) => return bad(&format!("cannot merge: {e}")),
+    };
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| report::default_dir(&format!("{}-sweep", merged.scenario)));
+    finish(&merged, &dir)
+}
+
+/// Writes sweep.json (and, for a whole sweep, the report) and prints the summary.
+fn finish(result: &SweepResult, dir: &Path) -> Outcome {
+    let json = serde_json::to_string_pretty(result).expect("sweep results serialize") + "\n";
+    let written = match result.shard {
+        // A shard's report would show a fraction of the curves: only the merge draws it.
+        Some(_) => out::write_dir_atomically(dir, &[("sweep.json".to_string(), json.into_bytes())]),
+        None => report::write_sweep(dir, result, json.into_bytes()),
+    };
+    if let Err(e) = written {
+        return bad(&e);
+    }
+    let summary = crate::table::sweep_summary(result);
+    if let Err(e) = out::print_stdout(&summary) {
+        eprintln!("error: cannot write to stdout: {e}");
+        return Outcome::BadInput;
+    }
+    match result.shard {
+        Some(s) => eprintln!(
+            "sweep: shard {}/{} written to {}; merge all {} with `cnsim sweep --merge DIR...`",
+            s.index,
+            s.count,
+            dir.display(),
+            s.count
+        ),
+        None => eprintln!("report: {}", dir.join("report.html").display()),
+    }
+    Outcome::Ok
+}
+
+fn bad(message: &str) -> Outcome {
+    eprintln!("error: {message}");
+    Outcome::BadInput
+}
