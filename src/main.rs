@@ -5,6 +5,7 @@
 
 mod datapath;
 mod format;
+mod import;
 mod ipam;
 mod load;
 mod out;
@@ -119,6 +120,15 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Write a scenario that reproduces Kubernetes manifests: namespaces, workloads,
+    /// Services, and their NetworkPolicies (referenced, not copied).
+    Import {
+        #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
+        manifests: Vec<PathBuf>,
+        /// The scenario file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
     },
     /// What a node's service datapath holds.
     Datapath {
@@ -318,6 +328,7 @@ fn main() -> ExitCode {
             None => unreachable!("clap requires a scenario unless --merge is given"),
         },
         Command::Report { results, out } => report::report(&results, &out),
+        Command::Import { manifests, out } => import::import(&manifests, &out),
         Command::Policy { command } => match command {
             PolicyCommand::Check {
                 manifests,

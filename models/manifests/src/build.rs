@@ -311,6 +311,7 @@ pub(crate) fn build(all: &[Object], opts: &ImportOptions, diags: &mut Diagnostic
     }
     let mut pod_range = Sequential::new(opts.pod_cidr, false);
     let mut pods = Vec::with_capacity(drafts.len());
+    let mut pod_owners = Vec::with_capacity(drafts.len());
     let mut pod_names: BTreeMap<(String, String), String> = BTreeMap::new();
     for d in drafts {
         let mut pod = d.pod;
@@ -346,6 +347,7 @@ pub(crate) fn build(all: &[Object], opts: &ImportOptions, diags: &mut Diagnostic
             }
         }
         pods.push(pod);
+        pod_owners.push(d.owner);
     }
 
     // Services, slices, policies.
@@ -422,6 +424,7 @@ pub(crate) fn build(all: &[Object], opts: &ImportOptions, diags: &mut Diagnostic
             nodes,
             pods,
         },
+        pod_owners,
         policies,
         services,
         endpoint_slices,

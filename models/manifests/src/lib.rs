@@ -85,6 +85,9 @@ impl Default for ImportOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Manifests {
     pub cluster: cnsim_policy::Cluster,
+    /// The object each pod of `cluster.pods` came from (`Deployment shop/web`, `Pod shop/x`),
+    /// in the same order: how `cnsim import` turns pods back into workloads.
+    pub pod_owners: Vec<String>,
     pub policies: cnsim_policy::PolicySet,
     pub services: Vec<ServiceInfo>,
     pub endpoint_slices: Vec<EndpointSliceInfo>,
