@@ -32,20 +32,26 @@ pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: 
     let mut per_node = vec![0u32; nodes.len()];
     let mut out = Vec::with_capacity(replicas as usize);
     for _ in 0..replicas {
-        let best = (0..nodes.len())
-            .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
-            .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
-        match best {
-            Some(n) => {
-                per_zone[nodes[n].zone] += 1;
-                per_node[n] += 1;
-                used[n] += 1;
-                out.push(Placement::Node(n));
-            }
-            None => out.push(Placement::Pending(unschedulable_reason(nodes, used))),
-        }
+        out.push(place_one(nodes, used, &mut per_zone, &mut per_node));
     }
     out
+}
+
+/// Places one more pod of a workload that already has `per_zone` / `per_node` pods (updated
+/// in place, with `used`, when the pod is placed). A scale-up places its pods one by one so.
+pub fn place_one(nodes: &[Slot], used: &mut [u32], per_zone: &mut [u32], per_node: &mut [u32]) -> Placement {
+    let best = (0..nodes.len())
+        .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+        .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
+    match best {
+        Some(n) => {
+            per_zone[nodes[n].zone] += 1;
+            per_node[n] += 1;
+            used[n] += 1;
+            Placement::Node(n)
+        }
+        None => Placement::Pending(unschedulable_reason(nodes, used)),
+    }
 }
 
 /// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".

@@ -4,12 +4,20 @@
 //!
 //! Nodes go in their group's subnets round-robin and take subnet addresses in order from the
 //! first AWS leaves usable (`.4`). Nodes are named `GROUP-N`, pods `WORKLOAD-N`.
+//!
+//! The world is the cluster at t=0. With the AWS VPC CNI, nodes join and the first pods ask
+//! for addresses at t=0; pods the warm pool cannot address yet stay ContainerCreating, and the
+//! replicas a later scale event creates are in the pod table as `NotCreated`. What changes
+//! after t=0 lives in the run (`sim::pods`), never here.
+
+pub mod ipam;
 
 use crate::lpm::Lpm;
 use crate::placement::{place_workload, Placement, Slot};
-use crate::scenario::format::{IpamConfig, Labels, NetworkMode, RouteTarget, Scenario};
-use crate::scenario::refs;
-use cnsim_ipam::{HostLocal, HostLocalConfig, InstanceCatalog, IpamEngine, NodeJoin};
+use crate::scenario::format::{Labels, NetworkMode, RouteTarget, Scenario};
+use crate::scenario::refs::{self, PodSet};
+use cnsim_ipam::{InstanceCatalog, NodeJoin};
+use ipam::IpamState;
 use ipnet::Ipv4Net;
 use rustc_hash::FxHashMap;
 use sim_core::Bandwidth;
@@ -67,7 +75,11 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PodPhase {
     Running,
-    Pending { reason: String },
+    Pending {
+        reason: String,
+    },
+    /// A replica that only a later scale event creates.
+    NotCreated,
 }
 
 #[derive(Clone, Debug)]
@@ -100,6 +112,11 @@ pub struct World {
     node_by_ip: FxHashMap<u32, NodeId>,
     /// Pod prefixes → node: the overlay's VTEP table, and how a node knows a local pod.
     pod_prefixes: Lpm<NodeId>,
+    /// Pod addresses are VPC addresses (the AWS VPC CNI): the VPC's local route finds them,
+    /// and a node knows its pods one by one rather than by a pod CIDR.
+    pub vpc_pod_addresses: bool,
+    /// The IPAM engine after t=0; a run with timed IPAM continues from a clone of it.
+    pub ipam_start: IpamState,
 }
 
 impl World {
@@ -107,14 +124,11 @@ impl World {
     /// but this cannot build, which is a bug in validation.
     pub fn build(s: &Scenario) -> World {
         let catalog = InstanceCatalog::embedded();
-        let IpamConfig::HostLocal {
-            cluster_cidr,
-            node_cidr_mask,
-        } = s.network.ipam;
-        let mut ipam = HostLocal::new(HostLocalConfig {
-            cluster_cidr,
-            node_cidr_mask,
-        });
+        let mut ipam = IpamState::new(s);
+        // kube-proxy's local-traffic detector: host-local's cluster CIDR; with the VPC CNI, pod
+        // addresses are VPC addresses (assumption: EKS's kube-proxy uses the VPC's primary CIDR).
+        let cluster_cidr = s.network.ipam.host_local_cidr().unwrap_or(s.vpc.cidr);
+        let vpc_pod_addresses = s.network.ipam.is_vpc_cni();
 
         let subnets: Vec<SubnetInfo> = s
             .vpc
@@ -141,17 +155,33 @@ impl World {
             pod_by_ip: FxHashMap::default(),
             node_by_ip: FxHashMap::default(),
             pod_prefixes: Lpm::new(),
+            vpc_pod_addresses,
+            ipam_start: ipam.clone(),
         };
 
         // Nodes: subnet addresses in order, then a pod CIDR from IPAM.
         let mut next_host = vec![4u32; world.subnets.len()];
+        let mut addressed = Vec::new();
         for (gi, g) in s.node_groups.iter().enumerate() {
-            let instance = catalog.get(&g.instance_type).expect("validated");
             let group_subnets = refs::group_subnets(s, g);
             for k in 0..g.count {
                 let sn = group_subnets[k as usize % group_subnets.len()];
                 let ip = Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
                 next_host[sn] += 1;
+                addressed.push((gi, k, sn, ip));
+            }
+        }
+        if let IpamState::VpcCni(v) = &mut ipam {
+            // EC2 gives every instance its address at launch, before any ipamd fills a pool.
+            for &(_, _, _, ip) in &addressed {
+                v.reserve_node_address(ip)
+                    .expect("node addresses are distinct and inside their subnet");
+            }
+        }
+        for (gi, k, sn, ip) in addressed {
+            let g = &s.node_groups[gi];
+            let instance = catalog.get(&g.instance_type).expect("validated");
+            {
                 let id = world.nodes.len() as NodeId;
                 let name = format!("{}-{k}", g.name);
                 let join = NodeJoin {
@@ -161,7 +191,7 @@ impl World {
                     primary_ip: ip,
                     subnet: world.subnets[sn].cidr,
                 };
-                let (pod_cidr, ipam_error) = match ipam.add_node(&join, 0) {
+                let (pod_cidr, ipam_error) = match ipam.engine().add_node(&join, 0) {
                     Ok(a) => (a.pod_prefixes.first().copied(), None),
                     Err(e) => (None, Some(e.to_string())),
                 };
@@ -176,7 +206,7 @@ impl World {
                     az: world.subnets[sn].az,
                     subnet: sn as u16,
                     ip,
-                    max_pods: g.max_pods.unwrap_or(KUBELET_DEFAULT_MAX_PODS),
+                    max_pods: g.max_pods.unwrap_or_else(|| ipam.default_max_pods(instance)),
                     bandwidth: g.bandwidth.unwrap_or(s.fabric.eni_bandwidth),
                     labels: g.labels.clone(),
                     pod_cidr,
@@ -188,7 +218,15 @@ impl World {
 
         world.build_route_tables(s);
         world.place_pods(s, &mut ipam);
+        world.ipam_start = ipam;
         world
+    }
+
+    /// Whether `node` can address pods at all: a pod CIDR (host-local), or a VPC CNI that took
+    /// the node (its pool may still be empty).
+    pub fn node_addressable(&self, node: NodeId) -> bool {
+        let n = &self.nodes[node as usize];
+        n.pod_cidr.is_some() || (self.vpc_pod_addresses && n.ipam_error.is_none())
     }
 
     fn build_route_tables(&mut self, s: &Scenario) {
@@ -235,16 +273,21 @@ impl World {
         self.route_tables = tables;
     }
 
-    fn place_pods(&mut self, s: &Scenario, ipam: &mut HostLocal) {
+    fn place_pods(&mut self, s: &Scenario, ipam: &mut IpamState) {
         let mut used = vec![0u32; self.nodes.len()];
+        let mut most: Vec<u32> = s.workloads.iter().map(|w| w.replicas).collect();
+        for e in &s.events {
+            if let Ok(PodSet::Workload(w)) = refs::pod_set(s, &e.scale) {
+                most[w] = most[w].max(e.replicas);
+            }
+        }
         for (wi, w) in s.workloads.iter().enumerate() {
-            let slots: Vec<Slot> = self
-                .nodes
-                .iter()
-                .map(|n| Slot {
+            let slots: Vec<Slot> = (0..self.nodes.len())
+                .map(|id| (id, &self.nodes[id]))
+                .map(|(id, n)| Slot {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
-                    has_pod_cidr: n.pod_cidr.is_some(),
+                    has_pod_cidr: self.node_addressable(id as NodeId),
                     selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                 })
                 .collect();
@@ -265,13 +308,19 @@ impl World {
                 match placement {
                     Placement::Node(n) => {
                         pod.node = Some(n as NodeId);
-                        match ipam.assign_pod(n as NodeId, id, 0) {
+                        match ipam.engine().assign_pod(n as NodeId, id, 0) {
                             Ok(ip) => {
                                 pod.ip = Some(ip);
                                 self.pod_by_ip.insert(u32::from(ip), id);
                                 self.nodes[n].pods.push(id);
                             }
-                            // The sandbox never gets its network: kubelet reports the CNI error.
+                            // The sandbox has no network (yet): kubelet reports the CNI error. With
+                            // host-local it never will; the VPC CNI's run retries it.
+                            Err(e) if self.vpc_pod_addresses => {
+                                pod.phase = PodPhase::Pending {
+                                    reason: ipam::sandbox_reason(&e),
+                                }
+                            }
                             Err(e) => {
                                 pod.phase = PodPhase::Pending {
                                     reason: format!("ContainerCreating: failed to set up sandbox network: {e}"),
@@ -284,6 +333,18 @@ impl World {
                 self.workload_pods[wi].push(id);
                 self.pods.push(pod);
             }
+            for replica in w.replicas..most[wi] {
+                self.workload_pods[wi].push(self.pods.len() as PodId);
+                self.pods.push(Pod {
+                    name: format!("{}-{replica}", w.name),
+                    namespace: w.namespace.clone(),
+                    workload: wi,
+                    replica,
+                    node: None,
+                    ip: None,
+                    phase: PodPhase::NotCreated,
+                });
+            }
         }
     }
 
@@ -293,6 +354,11 @@ impl World {
 
     pub fn node_by_ip(&self, ip: Ipv4Addr) -> Option<NodeId> {
         self.node_by_ip.get(&u32::from(ip)).copied()
+    }
+
+    /// The node of the pod addressed `ip` at t=0.
+    pub fn node_of_pod(&self, ip: Ipv4Addr) -> Option<NodeId> {
+        self.pod_by_ip(ip).and_then(|p| self.pods[p as usize].node)
     }
 
     /// The node whose pod prefixes hold `ip`.

@@ -2,9 +2,11 @@
 //! DESIGN.md ("Command line") are a contract; the rest may grow. Everything here is a function
 //! of (scenario, seed): no wall-clock figure belongs in it.
 
+pub mod ipam;
 pub mod series;
 pub mod sweep;
 
+pub use ipam::{PodStartup, VpcCniNode, VpcCniResult};
 pub use series::{Buckets, LatencyBuckets, SubnetResult, Timeline};
 pub use sweep::{Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
 
@@ -140,6 +142,12 @@ pub struct VariantResult {
     pub flows: Vec<FlowResult>,
     pub latency_buckets: LatencyBuckets,
     pub timeline: Timeline,
+    /// Runs where pods start during the run (the AWS VPC CNI, or scale events).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pod_startup: Option<PodStartup>,
+    /// The AWS VPC CNI's pools and EC2 calls at the end of the run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vpc_cni: Option<VpcCniResult>,
 }
 
 /// The whole of `cnsim run --format json`.
@@ -219,22 +227,31 @@ pub struct CollectInput<'a> {
     pub endpoint_change: Option<cnsim_services::SyncStats>,
     pub timeline: Timeline,
     pub pricing: &'a Pricing,
+    pub life: &'a crate::sim::ipamd::Lifecycle,
 }
 
 pub fn collect(i: CollectInput<'_>) -> VariantResult {
     let (w, m) = (i.world, i.metrics);
+    let live = &i.life.pods;
+    let mut pods_on = vec![0u32; w.nodes.len()];
+    for p in live.iter().filter(|p| p.phase == PodPhase::Running) {
+        if let Some(n) = p.node {
+            pods_on[n as usize] += 1;
+        }
+    }
     let nodes = w
         .nodes
         .iter()
         .zip(&m.nodes)
-        .map(|(n, nm)| NodeResult {
+        .zip(&pods_on)
+        .map(|((n, nm), &pods)| NodeResult {
             name: n.name.clone(),
             az: w.azs[n.az as usize].clone(),
             instance_type: n.instance_type.clone(),
             subnet: w.subnets[n.subnet as usize].name.clone(),
             ip: n.ip.to_string(),
             pod_cidr: n.pod_cidr.map(|c| c.to_string()),
-            pods: n.pods.len() as u32,
+            pods,
             max_pods: n.max_pods,
             tx_packets: nm.tx_packets,
             tx_bytes: nm.tx_bytes,
@@ -246,14 +263,16 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
     let pending = w
         .pods
         .iter()
-        .filter_map(|p| match &p.phase {
+        .zip(live.iter())
+        .filter_map(|(p, l)| match &l.phase {
             PodPhase::Pending { reason } => Some(PendingPod {
                 pod: format!("{}/{}", p.namespace, p.name),
                 reason: reason.clone(),
             }),
-            PodPhase::Running => None,
+            PodPhase::Running | PodPhase::NotCreated => None,
         })
         .collect();
+    let (running, pending_count) = live.counts();
     let dropped = DropReason::ALL
         .iter()
         .filter(|r| m.dropped[**r as usize] > 0)
@@ -297,8 +316,8 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         pod_mtu: w.mtu,
         nodes,
         pods: PodSummary {
-            total: w.pods.len() as u32,
-            running: w.running_pods() as u32,
+            total: running + pending_count,
+            running,
             pending,
         },
         packets: PacketCounts {
@@ -332,6 +351,8 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             requests: has_tcp.then(|| Buckets::of(&m.request_latency)),
         },
         timeline: i.timeline,
+        pod_startup: ipam::pod_startup(i.life),
+        vpc_cni: ipam::vpc_cni(w, i.life),
     }
 }
 

@@ -59,6 +59,30 @@ pub struct Timeline {
     /// 64 nodes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub node_addresses: Option<Vec<Vec<u32>>>,
+    /// The AWS VPC CNI's pools (absent with host-local). ENIs attached over all nodes (primary
+    /// and trunk included; one still attaching is not), and on the node with the most.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub enis_attached: Vec<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub enis_attached_max_node: Vec<u32>,
+    /// Pod addresses ipamd holds in its pools (secondary IPs, or every address of its /28
+    /// prefixes), over all nodes, and how many of them pods have.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub addresses_held: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub addresses_assigned: Vec<u64>,
+    /// /28 prefixes held over all nodes (prefix delegation only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub prefixes_held: Vec<u64>,
+    /// EC2 API calls ipamd made so far (cumulative, failed ones included).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ec2_calls: Vec<u64>,
+    /// Per node, in `VariantResult::nodes` order, only for clusters of at most 64 nodes: ENIs
+    /// attached and pod addresses held in the pool.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node_enis: Option<Vec<Vec<u32>>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub node_addresses_held: Option<Vec<Vec<u32>>>,
 }
 
 /// A subnet of the VPC and how much of it the run used.

@@ -44,6 +44,9 @@ pub struct Scenario {
     pub kube_proxy: super::services::KubeProxy,
     #[serde(default)]
     pub traffic: Vec<Flow>,
+    /// Things that happen during the run (a Deployment scaled up or down), in any order.
+    #[serde(default)]
+    pub events: Vec<ScaleEvent>,
     /// Prices the results and report use to cost the traffic.
     #[serde(default)]
     pub pricing: Pricing,
@@ -164,6 +167,111 @@ pub enum IpamConfig {
         #[serde(default = "default_node_cidr_mask")]
         node_cidr_mask: u8,
     },
+    /// The AWS VPC CNI: pod addresses are VPC addresses, taken by ipamd from the scenario's
+    /// subnets through ENIs and warm pools (models/ipam). Fields are aws-node's settings, with
+    /// its defaults; a target of 0 means unset, as in ipamd.
+    AwsVpcCni {
+        /// WARM_ENI_TARGET (aws-node default 1).
+        #[serde(default = "one")]
+        warm_eni_target: u32,
+        /// WARM_IP_TARGET.
+        #[serde(default)]
+        warm_ip_target: u32,
+        /// MINIMUM_IP_TARGET.
+        #[serde(default)]
+        minimum_ip_target: u32,
+        /// WARM_PREFIX_TARGET.
+        #[serde(default)]
+        warm_prefix_target: u32,
+        /// ENABLE_PREFIX_DELEGATION: /28 prefixes instead of secondary IPs (Nitro only).
+        #[serde(default)]
+        prefix_delegation: bool,
+        /// MAX_ENI (default: the instance type's limit).
+        #[serde(default)]
+        max_eni: Option<u32>,
+        /// Custom networking: one ENIConfig per AZ naming the pod subnet. Empty: off (pods
+        /// take addresses from their node's subnet).
+        #[serde(default)]
+        eni_configs: Vec<EniConfigDef>,
+    },
+}
+
+/// Custom networking's ENIConfig for one availability zone (named after it, as AWS advises).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EniConfigDef {
+    pub az: String,
+    /// A subnet of `vpc.subnets` in that AZ (usually `kind: Pod`).
+    pub subnet: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+}
+
+impl IpamConfig {
+    /// Host-local's cluster CIDR; None for the VPC CNI, whose pods have VPC addresses.
+    pub fn host_local_cidr(&self) -> Option<Ipv4Net> {
+        match self {
+            IpamConfig::HostLocal { cluster_cidr, .. } => Some(*cluster_cidr),
+            IpamConfig::AwsVpcCni { .. } => None,
+        }
+    }
+
+    pub fn is_vpc_cni(&self) -> bool {
+        matches!(self, IpamConfig::AwsVpcCni { .. })
+    }
+
+    /// ipamd's settings for the VPC CNI; None for host-local.
+    pub fn ipamd(&self) -> Option<cnsim_ipam::IpamdConfig> {
+        let IpamConfig::AwsVpcCni {
+            warm_eni_target,
+            warm_ip_target,
+            minimum_ip_target,
+            warm_prefix_target,
+            prefix_delegation,
+            max_eni,
+            eni_configs,
+        } = self
+        else {
+            return None;
+        };
+        Some(cnsim_ipam::IpamdConfig {
+            warm_eni_target: *warm_eni_target,
+            warm_ip_target: *warm_ip_target,
+            minimum_ip_target: *minimum_ip_target,
+            warm_prefix_target: *warm_prefix_target,
+            prefix_delegation: *prefix_delegation,
+            max_eni: *max_eni,
+            eni_configs: (!eni_configs.is_empty()).then(|| {
+                eni_configs
+                    .iter()
+                    .map(|e| cnsim_ipam::EniConfig {
+                        az: e.az.clone(),
+                        subnet: e.subnet.clone(),
+                        security_groups: e.security_groups.clone(),
+                    })
+                    .collect()
+            }),
+            // Pods take addresses from the node's subnet (or the ENIConfig's): the scenario's
+            // subnets carry no kubernetes.io/role/cni tags.
+            subnet_discovery: true,
+            pod_eni: false,
+            // Per node group: `NodeGroup::max_pods` caps scheduling; ipamd sizes its pool by
+            // the instance's own value.
+            max_pods: None,
+        })
+    }
+}
+
+/// A Deployment scaled to `replicas` at `at` (`kubectl scale`). Scaling down deletes the
+/// highest-numbered replicas; scaling up creates the missing ones, which the scheduler places
+/// and the CNI addresses as at start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleEvent {
+    pub at: SimTime,
+    /// `NAMESPACE/WORKLOAD`.
+    pub scale: String,
+    pub replicas: u32,
 }
 
 impl Default for IpamConfig {
@@ -247,7 +355,9 @@ pub struct NodeGroup {
     pub subnets: Vec<String>,
     #[serde(default)]
     pub labels: Labels,
-    /// Default: the kubelet's default of 110.
+    /// Default: the kubelet's default of 110 with host-local; with the AWS VPC CNI, what EKS
+    /// bootstraps the instance type with (eni-max-pods.txt, or the max-pods calculator with
+    /// prefix delegation or custom networking).
     #[serde(default)]
     pub max_pods: Option<u32>,
     /// Default: `fabric.eni_bandwidth`.

@@ -11,6 +11,7 @@ pub mod refs;
 pub mod services;
 pub mod source_map;
 pub mod validate;
+pub mod validate_ipam;
 pub mod validate_services;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};

@@ -74,6 +74,7 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     namespaces_and_workloads(s, &mut out);
     super::validate_services::services(s, &mut out);
     flows(s, &mut out);
+    super::validate_ipam::scale_events(s, &mut out);
     variants(s, &mut out);
     out
 }
@@ -271,11 +272,12 @@ fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
                     format!("{} is the VPC CIDR: its local route cannot be replaced", r.destination),
                 ));
             }
-            let IpamConfig::HostLocal { cluster_cidr, .. } = s.network.ipam;
-            if s.network.mode == NetworkMode::Underlay
-                && cluster_cidr.contains(&r.destination.network())
-                && r.destination.prefix_len() >= cluster_cidr.prefix_len()
-            {
+            let cluster_cidr = s.network.ipam.host_local_cidr();
+            if let Some(cluster_cidr) = cluster_cidr.filter(|c| {
+                s.network.mode == NetworkMode::Underlay
+                    && c.contains(&r.destination.network())
+                    && r.destination.prefix_len() >= c.prefix_len()
+            }) {
                 out.push(Finding::error(format!("{field}.destination"), format!("{} is inside the cluster CIDR {cluster_cidr}, whose node routes cnsim manages in underlay mode", r.destination)));
             }
             if r.destination != r.destination.trunc() {
@@ -327,10 +329,21 @@ fn total_nodes(s: &Scenario) -> u64 {
 }
 
 fn network(s: &Scenario, out: &mut Vec<Finding>) {
+    if let Some(mtu) = s.network.mtu {
+        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            out.push(
+                Finding::error("network.mtu", format!("MTU {mtu} is out of range"))
+                    .valid(format!("{MIN_MTU} to {MAX_MTU}")),
+            );
+        }
+    }
     let IpamConfig::HostLocal {
         cluster_cidr,
         node_cidr_mask,
-    } = s.network.ipam;
+    } = s.network.ipam
+    else {
+        return super::validate_ipam::aws_vpc_cni(s, out);
+    };
     let config = cnsim_ipam::HostLocalConfig {
         cluster_cidr,
         node_cidr_mask,
@@ -374,14 +387,6 @@ fn network(s: &Scenario, out: &mut Vec<Finding>) {
             out.push(Finding::error("node_groups", format!("underlay host-local (network.mode) needs one VPC route per node ({nodes}); AWS allows at most {AWS_ROUTES_MAX} routes per route table")).valid("network.mode: Overlay, or fewer nodes"));
         } else if nodes > AWS_ROUTES_DEFAULT {
             out.push(Finding::warning("node_groups", format!("underlay host-local (network.mode) needs one VPC route per node ({nodes}); the AWS default quota is {AWS_ROUTES_DEFAULT} routes per route table (raisable to {AWS_ROUTES_MAX})")));
-        }
-    }
-    if let Some(mtu) = s.network.mtu {
-        if !(MIN_MTU..=MAX_MTU).contains(&mtu) {
-            out.push(
-                Finding::error("network.mtu", format!("MTU {mtu} is out of range"))
-                    .valid(format!("{MIN_MTU} to {MAX_MTU}")),
-            );
         }
     }
 }

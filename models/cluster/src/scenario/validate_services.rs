@@ -90,8 +90,8 @@ pub fn services(s: &Scenario, out: &mut Vec<Finding>) {
             );
         }
     }
-    let super::format::IpamConfig::HostLocal { cluster_cidr, .. } = s.network.ipam;
-    if cidr.contains(&cluster_cidr.network()) || cluster_cidr.contains(&cidr.network()) {
+    let cluster_cidr = s.network.ipam.host_local_cidr();
+    if let Some(cluster_cidr) = cluster_cidr.filter(|c| cidr.contains(&c.network()) || c.contains(&cidr.network())) {
         out.push(Finding::error(
             "network.service_cidr",
             format!("service CIDR {cidr} overlaps the cluster CIDR {cluster_cidr}"),

@@ -9,6 +9,7 @@
 //! costs, a serialization time from the ENI's bandwidth, or queueing behind earlier packets.
 
 use super::event::{Ev, Hop};
+use super::ipamd::Lifecycle;
 use super::metrics::{DropReason, Metrics};
 use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
@@ -51,6 +52,8 @@ pub struct Model<'w> {
     /// Next ephemeral port per pod (Linux allocates from ip_local_port_range).
     ephemeral: Vec<u16>,
     pub metrics: Metrics,
+    /// Pods as they are now and the IPAM engine behind them (`sim::ipamd`).
+    pub life: Lifecycle,
 }
 
 impl<'w> Model<'w> {
@@ -60,10 +63,15 @@ impl<'w> Model<'w> {
         netfilter: Netfilter,
         flows: Vec<FlowPlan>,
         sources: Vec<Source>,
+        scenario: &crate::scenario::format::Scenario,
     ) -> Model<'w> {
+        // Pod and IPAM events first: at equal times they run before the traffic.
+        let mut engine = Engine::new();
+        let life = Lifecycle::new(scenario, world, &mut engine);
         let mut model = Model {
             world,
-            engine: Engine::new(),
+            engine,
+            life,
             netfilter,
             packets: PacketSlab::default(),
             conns: ConnSlab::default(),
@@ -94,9 +102,10 @@ impl<'w> Model<'w> {
     /// Runs every event due up to `until`, sampling the state between events into `timeline`.
     pub fn run(&mut self, until: SimTime, timeline: &mut TimelineRecorder) {
         while let Some(ev) = self.engine.next_event(until) {
-            timeline.before_event(self.engine.now(), self.world, &self.netfilter);
+            timeline.before_event(self.engine.now(), self.world, &self.netfilter, &self.life);
             match ev {
                 Ev::Arrival { source } => self.on_arrival(source),
+                Ev::Pod(p) => self.life.handle(p, self.world, &mut self.engine),
                 Ev::Hop {
                     hop, packet, header, ..
                 } => match hop {
@@ -122,13 +131,22 @@ impl<'w> Model<'w> {
         let src = &mut self.sources[source as usize];
         let plan = &self.flows[src.flow as usize];
         let (flow, client) = (src.flow, src.pod);
-        // Where to send: the Service address, or a pod drawn from the flow's own stream.
+        let pods = &self.life.pods;
+        if !pods.is_running(client) {
+            // A dynamic run plans a source for every pod of the flow: it sends once Running.
+            if let Some(at) = src.next_arrival(plan, now) {
+                self.engine.schedule_at(at, Ev::Arrival { source });
+            }
+            return;
+        }
+        // Where to send: the Service address, or a pod drawn from the flow's own stream (one
+        // that does not run has no address: the packet is dropped as having no destination).
         let dst = match (plan.service, plan.dst_pods.len()) {
             (Some((ip, _)), _) => Some(u32::from(ip)),
             (None, 0) => None,
-            (None, 1) => self.world.pods[plan.dst_pods[0] as usize].ip.map(u32::from),
-            (None, n) => self.world.pods[plan.dst_pods[src.destinations.below(n as u64) as usize] as usize]
-                .ip
+            (None, 1) => pods.ip(plan.dst_pods[0]).map(u32::from),
+            (None, n) => pods
+                .ip(plan.dst_pods[src.destinations.below(n as u64) as usize])
                 .map(u32::from),
         };
         if let Some(at) = src.next_arrival(plan, now) {
@@ -153,7 +171,7 @@ impl<'w> Model<'w> {
             Protocol::TCP => {
                 let (request, response, requests) = (plan.request.0, plan.response.0, plan.requests);
                 let sport = self.next_ephemeral(client, dport);
-                let client_ip = u32::from(self.world.pods[client as usize].ip.expect("sending pods run"));
+                let client_ip = u32::from(self.life.pods.ip(client).expect("sending pods run"));
                 let conn = self.conns.insert(Conn {
                     flow,
                     client,
@@ -211,9 +229,9 @@ impl<'w> Model<'w> {
         flags: u8,
         len: u16,
     ) {
-        let pod = &self.world.pods[from as usize];
+        let pod = self.life.pods.get(from);
         let header = Header {
-            src: u32::from(pod.ip.expect("sending pods run")),
+            src: u32::from(pod.ip.expect("sending pods hold an address")),
             dst,
             sport,
             dport,
@@ -302,7 +320,7 @@ impl<'w> Model<'w> {
         };
         let world = self.world;
         self.metrics.cpu_ns += NODE_ROUTING.as_nanos();
-        let encapsulate = match routing::egress(world, node, header.dst_ip()) {
+        let encapsulate = match routing::egress_in(world, &self.life.pods, node, header.dst_ip()) {
             Egress::LocalPod => {
                 self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
                 self.engine.schedule_at(
@@ -365,7 +383,7 @@ impl<'w> Model<'w> {
         let meta = *self.packets.get(packet);
         let world = self.world;
         let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
-        let far = match routing::vpc(world, meta.src_node, outer) {
+        let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer) {
             Ok(hop) => hop.far,
             Err(reason) => return self.drop_packet(packet, reason),
         };
@@ -397,8 +415,7 @@ impl<'w> Model<'w> {
         let Some(nf) = self.netfilter(packet, meta.dst_node, &mut header, Origin::External) else {
             return;
         };
-        let node = &self.world.nodes[meta.dst_node as usize];
-        if !node.pod_cidr.is_some_and(|c| c.contains(&header.dst_ip())) {
+        if !routing::holds_pod(self.world, &self.life.pods, meta.dst_node, header.dst_ip()) {
             return self.drop_packet(packet, DropReason::NodeNoSuchPod);
         }
         self.metrics.cpu_ns += (decap + NODE_ROUTING + VETH_TRAVERSAL).as_nanos();
@@ -416,7 +433,7 @@ impl<'w> Model<'w> {
     /// Delivered to the pod; TCP endpoints answer.
     fn on_pod_rx(&mut self, packet: u32, header: Header) {
         let now = self.engine.now();
-        let Some(pod) = self.world.pod_by_ip(header.dst_ip()) else {
+        let Some(pod) = self.life.pods.by_ip(header.dst_ip()) else {
             return self.drop_packet(packet, DropReason::NodeNoSuchPod);
         };
         let meta = self.packets.remove(packet);

@@ -22,6 +22,8 @@ pub enum Hop {
 pub enum Ev {
     /// A flow source's next arrival: a UDP datagram or a TCP connection leaves the pod's eth0.
     Arrival { source: u32 },
+    /// Pod lifecycle and IPAM (`sim::ipamd`): only in runs with timed IPAM or scale events.
+    Pod(PodEv),
     /// A packet reaching a hop on `node`.
     Hop {
         hop: Hop,
@@ -31,9 +33,23 @@ pub enum Ev {
     },
 }
 
+/// What happens to pods and to ipamd's pools over a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodEv {
+    /// ipamd on `node` is due: an ENI attach completes, or its pool loop ticks.
+    IpamdWake { node: u32 },
+    /// The kubelet retries `pod`'s sandbox (the CNI ADD) after an address error.
+    SandboxRetry { pod: u32 },
+    /// The scenario's scale event `event` (index into `events`).
+    Scale { event: u32 },
+}
+
 /// Trace kinds. Changing an encoding changes every digest: bump DIGEST_VERSION in sim-core
 /// or explain the golden-digest change in the commit.
 const KIND_ARRIVAL: u16 = 1;
+const KIND_IPAMD_WAKE: u16 = 2;
+const KIND_SANDBOX_RETRY: u16 = 3;
+const KIND_SCALE: u16 = 4;
 const KIND_HOP_BASE: u16 = 16;
 
 impl TraceEvent for Ev {
@@ -43,6 +59,15 @@ impl TraceEvent for Ev {
             Ev::Arrival { source } => {
                 w.kind(KIND_ARRIVAL);
                 w.u32(*source);
+            }
+            Ev::Pod(p) => {
+                let (kind, id) = match *p {
+                    PodEv::IpamdWake { node } => (KIND_IPAMD_WAKE, node),
+                    PodEv::SandboxRetry { pod } => (KIND_SANDBOX_RETRY, pod),
+                    PodEv::Scale { event } => (KIND_SCALE, event),
+                };
+                w.kind(kind);
+                w.u32(id);
             }
             // The slab index is left out: it is bookkeeping, not what happened.
             Ev::Hop {

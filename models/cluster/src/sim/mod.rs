@@ -3,9 +3,11 @@
 
 pub mod datapath;
 pub mod event;
+pub mod ipamd;
 pub mod metrics;
 pub mod netfilter;
 pub mod packet;
+pub mod pods;
 pub mod proxy;
 pub mod routing;
 pub mod tcp;
@@ -23,10 +25,10 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let (set, _endpoint_pods) = crate::service_world::build(s, &world);
     let (flows, sources) = traffic::plan(s, &world, &set);
     let (netfilter, syncs) = proxy::netfilter(s, &world, set);
-    let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources);
+    let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources, s);
     let mut timeline = timeline::TimelineRecorder::new(&world, s.duration);
     model.run(s.duration, &mut timeline);
-    let timeline = timeline.finish(&world, &model.netfilter);
+    let timeline = timeline.finish(&world, &model.netfilter, &model.life);
     // Events past the end stay queued: packets still on their way are reported as in flight.
     let in_flight = model.packets_in_flight() as u64;
     let endpoint_change = if world.nodes.is_empty() {
@@ -50,5 +52,6 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         endpoint_change,
         timeline,
         pricing: &s.pricing,
+        life: &model.life,
     })
 }

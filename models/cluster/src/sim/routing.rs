@@ -1,6 +1,10 @@
 //! Routing decisions, shared by the packet path and `cnsim trace`: where a node sends a packet
 //! (a local pod's veth, or out of its ENI, encapsulated or not), and where the VPC route table
 //! of the sending node's subnet delivers it.
+//!
+//! With VPC pod addresses (the AWS VPC CNI) a node has no pod CIDR: which node holds a pod
+//! address is a question for [`PodAddresses`], answered by the world at t=0 (`cnsim trace`) or
+//! by the run's live pod table (`sim::pods`), since addresses come and go during a run.
 
 use super::metrics::DropReason;
 use crate::scenario::format::NetworkMode;
@@ -16,8 +20,30 @@ pub enum Egress {
     Eni { encapsulate: bool },
 }
 
+/// Which node holds a pod address now.
+pub trait PodAddresses {
+    fn pod_node(&self, ip: Ipv4Addr) -> Option<NodeId>;
+}
+
+impl PodAddresses for World {
+    fn pod_node(&self, ip: Ipv4Addr) -> Option<NodeId> {
+        self.node_of_pod(ip)
+    }
+}
+
+/// Whether `node` delivers `dst` to one of its own pods' veths: `dst` is in its pod CIDR, or
+/// (VPC pod addresses) a pod on the node holds it. ipamd adds a host route per pod.
+pub fn holds_pod(world: &World, pods: &impl PodAddresses, node: NodeId, dst: Ipv4Addr) -> bool {
+    world.nodes[node as usize].pod_cidr.is_some_and(|c| c.contains(&dst))
+        || (world.vpc_pod_addresses && pods.pod_node(dst) == Some(node))
+}
+
 pub fn egress(world: &World, node: NodeId, dst: Ipv4Addr) -> Egress {
-    if world.nodes[node as usize].pod_cidr.is_some_and(|c| c.contains(&dst)) {
+    egress_in(world, world, node, dst)
+}
+
+pub fn egress_in(world: &World, pods: &impl PodAddresses, node: NodeId, dst: Ipv4Addr) -> Egress {
+    if holds_pod(world, pods, node, dst) {
         return Egress::LocalPod;
     }
     // Overlay: pod prefixes of other nodes are reached through VXLAN to the node address.
@@ -48,6 +74,12 @@ pub struct VpcHop {
 
 /// Looks `outer_dst` up in the route table of `src`'s subnet.
 pub fn vpc(world: &World, src: NodeId, outer_dst: Ipv4Addr) -> Result<VpcHop, DropReason> {
+    vpc_in(world, world, src, outer_dst)
+}
+
+/// As [`vpc`]; the local route also finds pod addresses (secondary IPs or prefixes of a node's
+/// ENIs) through `pods`.
+pub fn vpc_in(world: &World, pods: &impl PodAddresses, src: NodeId, outer_dst: Ipv4Addr) -> Result<VpcHop, DropReason> {
     let table = world.subnets[world.nodes[src as usize].subnet as usize].route_table;
     let Some((prefix_len, target)) = world.route_tables[table as usize].routes.lookup(outer_dst) else {
         return Err(DropReason::VpcNoRoute);
@@ -56,7 +88,10 @@ pub fn vpc(world: &World, src: NodeId, outer_dst: Ipv4Addr) -> Result<VpcHop, Dr
         VpcTarget::Blackhole => return Err(DropReason::VpcBlackhole),
         VpcTarget::InternetGateway | VpcTarget::NatGateway(_) => return Err(DropReason::VpcEgressNotSimulated),
         VpcTarget::NodeEni(n) => n,
-        VpcTarget::Local => world.node_by_ip(outer_dst).ok_or(DropReason::VpcNoSuchAddress)?,
+        VpcTarget::Local => world
+            .node_by_ip(outer_dst)
+            .or_else(|| world.vpc_pod_addresses.then(|| pods.pod_node(outer_dst)).flatten())
+            .ok_or(DropReason::VpcNoSuchAddress)?,
     };
     Ok(VpcHop {
         far,

@@ -1,12 +1,15 @@
 //! State sampled over simulated time for the report's time charts: conntrack occupancy, pods
-//! running and pending, addresses in use per subnet and per node.
+//! running and pending, addresses in use per subnet and per node, and with the AWS VPC CNI
+//! its pools: ENIs attached, addresses (and prefixes) held vs assigned, EC2 calls.
 //!
 //! Samples are taken between events, never as events: observing the run must not change it
 //! (nor its digest). A sample at time t shows the state after every event at or before t.
 
 use crate::results::Timeline;
+use crate::sim::ipamd::Lifecycle;
 use crate::sim::netfilter::Netfilter;
-use crate::world::{PodPhase, World};
+use crate::world::World;
+use cnsim_ipam::{SubnetIdx, VpcCni};
 use sim_core::SimTime;
 
 /// Intervals a run's duration is cut into: samples at 0%, 1%, …, 100% of it.
@@ -20,23 +23,14 @@ pub struct TimelineRecorder {
     duration: SimTime,
     /// Index of the next sample to take, 0..=TIMELINE_INTERVALS.
     next: u64,
-    /// The subnet each pod's address is in, if it has one in a subnet of the VPC.
-    pod_subnet: Vec<Option<u16>>,
-    /// Node primary addresses per subnet: they are assigned for the whole run.
+    /// Node primary addresses per subnet: they are assigned for the whole run (host-local,
+    /// whose pod addresses are never VPC addresses; the VPC CNI counts its subnets itself).
     node_addresses_per_subnet: Vec<u64>,
     timeline: Timeline,
 }
 
 impl TimelineRecorder {
     pub fn new(world: &World, duration: SimTime) -> TimelineRecorder {
-        let subnet_of = |ip: std::net::Ipv4Addr| {
-            world
-                .subnets
-                .iter()
-                .position(|s| s.cidr.contains(&ip))
-                .map(|i| i as u16)
-        };
-        let pod_subnet = world.pods.iter().map(|p| p.ip.and_then(subnet_of)).collect();
         let mut node_addresses_per_subnet = vec![0; world.subnets.len()];
         for n in &world.nodes {
             node_addresses_per_subnet[n.subnet as usize] += 1;
@@ -45,11 +39,12 @@ impl TimelineRecorder {
         TimelineRecorder {
             duration,
             next: 0,
-            pod_subnet,
             node_addresses_per_subnet,
             timeline: Timeline {
                 subnet_addresses_used: vec![Vec::new(); world.subnets.len()],
                 node_addresses: per_node.then(|| vec![Vec::new(); world.nodes.len()]),
+                node_enis: (per_node && world.vpc_pod_addresses).then(|| vec![Vec::new(); world.nodes.len()]),
+                node_addresses_held: (per_node && world.vpc_pod_addresses).then(|| vec![Vec::new(); world.nodes.len()]),
                 ..Timeline::default()
             },
         }
@@ -61,21 +56,21 @@ impl TimelineRecorder {
     }
 
     /// Takes every sample due strictly before `now`: the event at `now` has not run yet.
-    pub fn before_event(&mut self, now: SimTime, world: &World, netfilter: &Netfilter) {
+    pub fn before_event(&mut self, now: SimTime, world: &World, netfilter: &Netfilter, life: &Lifecycle) {
         while self.next <= TIMELINE_INTERVALS && self.time_of(self.next) < now {
-            self.sample(world, netfilter);
+            self.sample(world, netfilter, life);
         }
     }
 
     /// Takes the samples left once the run has reached its end and returns the timeline.
-    pub fn finish(mut self, world: &World, netfilter: &Netfilter) -> Timeline {
+    pub fn finish(mut self, world: &World, netfilter: &Netfilter, life: &Lifecycle) -> Timeline {
         while self.next <= TIMELINE_INTERVALS {
-            self.sample(world, netfilter);
+            self.sample(world, netfilter, life);
         }
         self.timeline
     }
 
-    fn sample(&mut self, world: &World, netfilter: &Netfilter) {
+    fn sample(&mut self, world: &World, netfilter: &Netfilter, life: &Lifecycle) {
         let t = self.time_of(self.next);
         self.next += 1;
         let tl = &mut self.timeline;
@@ -90,21 +85,17 @@ impl TimelineRecorder {
         tl.conntrack_entries.push(ct_total);
         tl.conntrack_entries_max_node.push(ct_max);
 
-        let mut per_subnet = self.node_addresses_per_subnet.clone();
+        let vpc = life.ipam.vpc_cni();
+        let per_subnet: Vec<u64> = match vpc {
+            Some(v) => (0..world.subnets.len())
+                .map(|i| u64::from(v.subnets().in_use(i as SubnetIdx)))
+                .collect(),
+            None => self.node_addresses_per_subnet.clone(),
+        };
         let mut per_node = vec![0u32; world.nodes.len()];
-        let (mut running, mut pending) = (0u32, 0u32);
-        for (pod, subnet) in world.pods.iter().zip(&self.pod_subnet) {
-            match pod.phase {
-                PodPhase::Running => running += 1,
-                PodPhase::Pending { .. } => pending += 1,
-            }
-            if pod.ip.is_none() {
-                continue;
-            }
-            if let Some(s) = subnet {
-                per_subnet[*s as usize] += 1;
-            }
-            if let Some(n) = pod.node {
+        let (running, pending) = life.pods.counts();
+        for pod in life.pods.iter() {
+            if let (Some(_), Some(n)) = (pod.ip, pod.node) {
                 per_node[n as usize] += 1;
             }
         }
@@ -122,5 +113,44 @@ impl TimelineRecorder {
                 s.push(a);
             }
         }
+        if let Some(v) = vpc {
+            sample_pools(tl, v, world.nodes.len());
+        }
+    }
+}
+
+/// The VPC CNI's pools at this instant, summed over nodes and per node.
+fn sample_pools(tl: &mut Timeline, v: &VpcCni, nodes: usize) {
+    let (mut enis, mut enis_max, mut held, mut assigned, mut prefixes) = (0u32, 0u32, 0u64, 0u64, 0u64);
+    for n in 0..nodes {
+        let Some(node) = v.node(n as u32) else {
+            // The node never joined (its add_node failed): nothing attached, nothing held.
+            push_node(tl, n, 0, 0);
+            continue;
+        };
+        let (e, st) = (node.enis_attached(), node.stats());
+        enis += e;
+        enis_max = enis_max.max(e);
+        held += u64::from(st.total_ips);
+        assigned += u64::from(st.assigned);
+        prefixes += u64::from(st.total_prefixes);
+        push_node(tl, n, e, st.total_ips);
+    }
+    tl.enis_attached.push(enis);
+    tl.enis_attached_max_node.push(enis_max);
+    tl.addresses_held.push(held);
+    tl.addresses_assigned.push(assigned);
+    if v.config().prefix_delegation {
+        tl.prefixes_held.push(prefixes);
+    }
+    tl.ec2_calls.push(v.ec2_calls().total());
+}
+
+fn push_node(tl: &mut Timeline, n: usize, enis: u32, held: u32) {
+    if let Some(s) = &mut tl.node_enis {
+        s[n].push(enis);
+    }
+    if let Some(s) = &mut tl.node_addresses_held {
+        s[n].push(held);
     }
 }

@@ -1,5 +1,10 @@
 //! Traffic sources: each flow of the scenario becomes one source per running sending pod, with
 //! its own named RNG stream, so adding a flow never changes the draws of another.
+//!
+//! In a dynamic run (`sim::ipamd`: pods start and stop during it) every pod of the flow gets
+//! a source and every pod of the target is a candidate destination; a source sends only while
+//! its pod runs, and a destination that does not run has no address (the packet is dropped as
+//! `no-running-destination`). A static run plans only the pods running at t=0, as always.
 
 use crate::scenario::format::{Arrival, Flow, Protocol, Scenario};
 use crate::scenario::refs::{self, PodSet, Target};
@@ -29,7 +34,8 @@ pub struct FlowPlan {
     pub requests: u32,
     pub start: SimTime,
     pub stop: SimTime,
-    /// Sending pods declared, and how many of them run.
+    /// Sending pods declared (at their most, with scale events), and how many of them run at
+    /// t=0.
     pub src_total: u32,
     pub src_running: u32,
 }
@@ -67,7 +73,7 @@ pub fn plan(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet) 
     let mut plans = Vec::with_capacity(s.traffic.len());
     let mut sources = Vec::new();
     for (fi, f) in s.traffic.iter().enumerate() {
-        let (plan, senders) = plan_flow(s, world, services, f);
+        let (plan, senders) = plan_flow(s, world, services, f, super::ipamd::is_dynamic(s, world));
         for pod in senders {
             let owner = format!(
                 "flow/{}/{}/{}",
@@ -96,12 +102,19 @@ pub fn plan(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet) 
     (plans, sources)
 }
 
-fn plan_flow(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet, f: &Flow) -> (FlowPlan, Vec<PodId>) {
+fn plan_flow(
+    s: &Scenario,
+    world: &World,
+    services: &cnsim_services::ServiceSet,
+    f: &Flow,
+    dynamic: bool,
+) -> (FlowPlan, Vec<PodId>) {
     let from = refs::pod_set(s, &f.from).expect("validated");
     let (dst_pods, service, dport) = match refs::flow_target(s, &f.to).expect("validated") {
         Target::Pods(to, port) => {
             let dport = refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
-            (running(world, &pods_of(world, to)), None, dport)
+            let all = pods_of(world, to);
+            (if dynamic { all } else { running(world, &all) }, None, dport)
         }
         Target::Service { service, port } => {
             let svc = &services.services[service];
@@ -110,7 +123,9 @@ fn plan_flow(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet,
         }
     };
     let senders_all = pods_of(world, from);
-    let senders = running(world, &senders_all);
+    let running_at_start = running(world, &senders_all);
+    let src_running = running_at_start.len() as u32;
+    let senders = if dynamic { senders_all.clone() } else { running_at_start };
     let plan = FlowPlan {
         name: f.name.clone(),
         protocol: f.protocol,
@@ -126,7 +141,7 @@ fn plan_flow(s: &Scenario, world: &World, services: &cnsim_services::ServiceSet,
         start: f.start,
         stop: f.stop.unwrap_or(s.duration),
         src_total: senders_all.len() as u32,
-        src_running: senders.len() as u32,
+        src_running,
     };
     (plan, senders)
 }

@@ -133,6 +133,26 @@ impl NodeIpam {
         &self.limits
     }
 
+    /// ENIs attached (primary and trunk included; one still attaching is not).
+    pub fn enis_attached(&self) -> u32 {
+        self.enis.len() as u32
+    }
+
+    /// The EC2 calls this node's ipamd made, failures counted by code.
+    pub fn ec2(&self) -> &Ec2Calls {
+        &self.ec2
+    }
+
+    /// The subnet new pod addresses come from: the ENIConfig's with custom networking (None if
+    /// the node's AZ has none), else the node's own.
+    pub fn pod_subnet(&self) -> Option<SubnetIdx> {
+        if self.custom_networking {
+            self.pod_subnet
+        } else {
+            Some(self.subnet)
+        }
+    }
+
     /// Pods holding an address from this node (pool and branch ENIs), against max pods.
     pub fn pod_count(&self) -> u32 {
         (self.pods.len() + self.branch_pods.len()) as u32

@@ -1,0 +1,150 @@
+//! Validation of the AWS VPC CNI's settings (`network.ipam: AwsVpcCni(...)`) and of the
+//! scenario's scale events. Every rule names its field; AWS's own limits are cited where used.
+
+use super::diag::{one_of, Finding};
+use super::format::*;
+use super::refs::{self, PodSet};
+use super::validate::MAX_PODS;
+use std::collections::BTreeSet;
+
+/// cnsim's limit on any warm or minimum target: no instance type holds more addresses than
+/// this on one node (the largest published max pods is 737), so a larger target is a typo.
+pub const MAX_IPAMD_TARGET: u32 = 4_096;
+/// cnsim's limit on scale events in one scenario (each is one event, but its pods are many).
+pub const MAX_SCALE_EVENTS: usize = 10_000;
+
+pub fn aws_vpc_cni(s: &Scenario, out: &mut Vec<Finding>) {
+    let IpamConfig::AwsVpcCni {
+        warm_eni_target,
+        warm_ip_target,
+        minimum_ip_target,
+        warm_prefix_target,
+        max_eni,
+        eni_configs,
+        ..
+    } = &s.network.ipam
+    else {
+        return;
+    };
+    if s.network.mode == NetworkMode::Overlay {
+        out.push(
+            Finding::error(
+                "network.mode",
+                "the AWS VPC CNI gives pods VPC addresses: it has no overlay mode",
+            )
+            .valid("network.mode: Underlay, or network.ipam: HostLocal(...) for an overlay"),
+        );
+    }
+    let targets = [
+        ("warm_eni_target", *warm_eni_target),
+        ("warm_ip_target", *warm_ip_target),
+        ("minimum_ip_target", *minimum_ip_target),
+        ("warm_prefix_target", *warm_prefix_target),
+    ];
+    for (name, v) in targets {
+        if v > MAX_IPAMD_TARGET {
+            out.push(
+                Finding::error(
+                    format!("network.ipam.{name}"),
+                    format!("{v} is more than any node holds"),
+                )
+                .valid(format!("0 to {MAX_IPAMD_TARGET}")),
+            );
+        }
+    }
+    if *max_eni == Some(0) {
+        out.push(
+            Finding::error("network.ipam.max_eni", "MAX_ENI 0 leaves no ENI, not even the primary")
+                .valid("at least 1, or leave it unset for the instance's limit"),
+        );
+    }
+    if let Some(cfg) = s.network.ipam.ipamd() {
+        for w in cfg.warnings() {
+            out.push(Finding::warning("network.ipam", w));
+        }
+    }
+    let azs: Vec<&str> = s.vpc.azs.iter().map(String::as_str).collect();
+    let subnet_names: Vec<&str> = s.vpc.subnets.iter().map(|x| x.name.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for (i, ec) in eni_configs.iter().enumerate() {
+        let field = |f: &str| format!("network.ipam.eni_configs[{i}].{f}");
+        if !azs.contains(&ec.az.as_str()) {
+            out.push(Finding::error(field("az"), format!("unknown AZ {:?}", ec.az)).valid(one_of(&azs)));
+        } else if !seen.insert(ec.az.as_str()) {
+            out.push(Finding::error(
+                field("az"),
+                format!("a second ENIConfig for AZ {:?}: a node uses one", ec.az),
+            ));
+        }
+        match s.vpc.subnets.iter().find(|x| x.name == ec.subnet) {
+            None => out.push(
+                Finding::error(field("subnet"), format!("unknown subnet {:?}", ec.subnet)).valid(one_of(&subnet_names)),
+            ),
+            // EC2 creates an ENI only in a subnet of the instance's AZ.
+            Some(x) if x.az != ec.az && azs.contains(&ec.az.as_str()) => out.push(Finding::error(
+                field("subnet"),
+                format!(
+                    "subnet {:?} is in AZ {:?}, not {:?}: EC2 attaches ENIs only from the instance's AZ",
+                    ec.subnet, x.az, ec.az
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    if !eni_configs.is_empty() {
+        // Nodes in an AZ with no ENIConfig: ipamd finds none and never adds a pod ENI.
+        for (gi, g) in s.node_groups.iter().enumerate() {
+            let uncovered: BTreeSet<&str> = refs::group_subnets(s, g)
+                .into_iter()
+                .map(|k| s.vpc.subnets[k].az.as_str())
+                .filter(|az| !eni_configs.iter().any(|e| e.az == *az))
+                .collect();
+            if !uncovered.is_empty() && g.count > 0 {
+                out.push(Finding::warning(
+                    format!("node_groups[{gi}]"),
+                    format!(
+                        "custom networking has no ENIConfig for AZ {}: nodes there get no pod addresses and their pods stay ContainerCreating",
+                        uncovered.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+pub fn scale_events(s: &Scenario, out: &mut Vec<Finding>) {
+    if s.events.len() > MAX_SCALE_EVENTS {
+        out.push(Finding::error(
+            "events",
+            format!("{} events; cnsim allows at most {MAX_SCALE_EVENTS}", s.events.len()),
+        ));
+    }
+    let mut most: Vec<u64> = s.workloads.iter().map(|w| u64::from(w.replicas)).collect();
+    for (i, e) in s.events.iter().enumerate() {
+        let field = |f: &str| format!("events[{i}].{f}");
+        if e.at >= s.duration {
+            out.push(
+                Finding::error(field("at"), format!("{} is not before the end of the run", e.at))
+                    .valid(format!("0s up to (not including) the duration {}", s.duration)),
+            );
+        }
+        match refs::pod_set(s, &e.scale) {
+            Ok(PodSet::Workload(w)) => most[w] = most[w].max(u64::from(e.replicas)),
+            Ok(PodSet::Pod { .. }) => out.push(
+                Finding::error(
+                    field("scale"),
+                    format!("{:?} is a pod; only a workload scales", e.scale),
+                )
+                .valid("NAMESPACE/WORKLOAD"),
+            ),
+            Err(err) => out.push(Finding::error(field("scale"), err.message).valid(err.valid)),
+        }
+    }
+    let total: u64 = most.iter().sum();
+    if !s.events.is_empty() && total > MAX_PODS {
+        out.push(Finding::error(
+            "events",
+            format!("the workloads reach {total} pods at their largest; cnsim allows at most {MAX_PODS}"),
+        ));
+    }
+}

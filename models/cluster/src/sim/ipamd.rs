@@ -1,0 +1,273 @@
+//! Pods and IPAM over a run: ipamd's timed pool, the kubelet's sandbox retries and the
+//! scenario's scale events, as events on the run's engine (`event::PodEv`).
+//!
+//! Owns the live IPAM engine (continued from the world's state at t=0), the live pod table
+//! (`pods::LivePods`) and what the scheduler needs to place new pods. A run is *dynamic* when
+//! the IPAM has timed behaviour (the AWS VPC CNI) or the scenario scales a workload; a static
+//! run (host-local, no events) schedules nothing here, so its events are what they always were.
+//!
+//! How ipamd is driven (models/ipam `vpc_cni` crate doc): every node has at most one wakeup
+//! that counts, at `next_wakeup(node)`; a wakeup that is no longer the node's earliest is
+//! stale and does nothing. Before any CNI call on a node, the node is reconciled to now
+//! (harmless when early), so an ENI whose attach completes now is seen by a pod retrying now.
+//! A pod whose CNI ADD fails waits in ContainerCreating with ipamd's error and retries after the
+//! engine's `retry_after`; the real kubelet's backoff is not modelled. Container start after
+//! the address is taken as instant (assumption: no sourced figure; time-to-ready is the wait
+//! for an address).
+
+use super::event::{Ev, PodEv};
+use super::pods::LivePods;
+use crate::placement::{place_one, Placement, Slot};
+use crate::scenario::format::{Labels, Scenario};
+use crate::scenario::refs::{self, PodSet};
+use crate::world::ipam::{sandbox_reason, IpamState};
+use crate::world::{NodeId, PodId, PodPhase, World};
+use cnsim_ipam::IpamError;
+use sim_core::{Engine, SimTime};
+
+/// A scale event resolved against the world.
+#[derive(Clone, Copy, Debug)]
+struct Scale {
+    workload: usize,
+    replicas: u32,
+}
+
+/// Whether pods start or stop during the run: timed IPAM (the VPC CNI) or scale events.
+pub fn is_dynamic(s: &Scenario, world: &World) -> bool {
+    world.vpc_pod_addresses || !s.events.is_empty()
+}
+
+pub struct Lifecycle {
+    pub pods: LivePods,
+    pub ipam: IpamState,
+    dynamic: bool,
+    scales: Vec<Scale>,
+    /// Per workload: the node labels its pods need.
+    selectors: Vec<Labels>,
+    /// Per node: the time of the wakeup that counts, if one is scheduled.
+    wake_at: Vec<Option<u64>>,
+    /// Per node: pods scheduled to it (Running or waiting for an address).
+    used: Vec<u32>,
+    /// Per workload: replicas that exist now.
+    replicas: Vec<u32>,
+    /// Sandbox retries and pods that were created during the run, for the results.
+    pub sandbox_retries: u64,
+    pub pods_created: u64,
+    pub pods_deleted: u64,
+}
+
+impl Lifecycle {
+    /// Starts from the world at t=0 and schedules what a dynamic run needs: each node's first
+    /// ipamd wakeup, a retry for every pod still waiting for an address, every scale event.
+    pub fn new(s: &Scenario, world: &World, engine: &mut Engine<Ev>) -> Lifecycle {
+        let dynamic = is_dynamic(s, world);
+        let mut used = vec![0u32; world.nodes.len()];
+        let mut replicas = vec![0u32; world.workload_pods.len()];
+        for p in &world.pods {
+            if p.phase != PodPhase::NotCreated {
+                replicas[p.workload] += 1;
+                if let Some(n) = p.node {
+                    used[n as usize] += 1;
+                }
+            }
+        }
+        let scales = s
+            .events
+            .iter()
+            .map(|e| match refs::pod_set(s, &e.scale) {
+                Ok(PodSet::Workload(workload)) => Scale {
+                    workload,
+                    replicas: e.replicas,
+                },
+                _ => unreachable!("validation: a scale event names a workload"),
+            })
+            .collect();
+        let mut life = Lifecycle {
+            pods: LivePods::from_world(world),
+            ipam: world.ipam_start.clone(),
+            dynamic,
+            scales,
+            selectors: s.workloads.iter().map(|w| w.node_selector.clone()).collect(),
+            wake_at: vec![None; world.nodes.len()],
+            used,
+            replicas,
+            sandbox_retries: 0,
+            pods_created: 0,
+            pods_deleted: 0,
+        };
+        if !dynamic {
+            return life;
+        }
+        for node in 0..world.nodes.len() as NodeId {
+            life.arm(node, 0, engine);
+        }
+        for (id, p) in world.pods.iter().enumerate() {
+            if let (PodPhase::Pending { .. }, Some(node)) = (&p.phase, p.node) {
+                if let Some(at) = life.ipam.engine().next_wakeup(node) {
+                    engine.schedule_at(SimTime::from_nanos(at), Ev::Pod(PodEv::SandboxRetry { pod: id as u32 }));
+                }
+            }
+        }
+        for (i, e) in s.events.iter().enumerate() {
+            engine.schedule_at(e.at, Ev::Pod(PodEv::Scale { event: i as u32 }));
+        }
+        life
+    }
+
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic
+    }
+
+    pub fn handle(&mut self, ev: PodEv, world: &World, engine: &mut Engine<Ev>) {
+        let now = engine.now().as_nanos();
+        match ev {
+            PodEv::IpamdWake { node } => {
+                if self.wake_at[node as usize] != Some(now) {
+                    return; // superseded by an earlier wakeup
+                }
+                self.wake_at[node as usize] = None;
+                self.ipam.engine().reconcile(node, now);
+                self.arm(node, now, engine);
+            }
+            PodEv::SandboxRetry { pod } => {
+                let p = self.pods.get(pod);
+                let (PodPhase::Pending { .. }, Some(node)) = (&p.phase, p.node) else {
+                    return; // deleted by a scale-down meanwhile
+                };
+                self.sandbox_retries += 1;
+                self.add_pod(pod, node, now, engine);
+            }
+            PodEv::Scale { event } => {
+                let Scale { workload, replicas } = self.scales[event as usize];
+                let have = self.replicas[workload];
+                if replicas > have {
+                    self.scale_up(world, workload, have, replicas, now, engine);
+                } else {
+                    // A ReplicaSet scaled down deletes its newest pods first (pods that are not
+                    // ready go before ready ones; cnsim takes the highest replica numbers).
+                    for r in (replicas..have).rev() {
+                        self.delete_pod(world.workload_pods[workload][r as usize], now, engine);
+                    }
+                }
+                self.replicas[workload] = replicas;
+            }
+        }
+    }
+
+    /// Schedules `node`'s next ipamd wakeup if it is earlier than the one that counts now.
+    fn arm(&mut self, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
+        let Some(at) = self.ipam.engine().next_wakeup(node) else {
+            return;
+        };
+        assert!(
+            at > now || now == 0,
+            "ipamd on node {node} due at {at} ns after reconciling at {now} ns"
+        );
+        let slot = &mut self.wake_at[node as usize];
+        if slot.is_none_or(|w| at < w) {
+            *slot = Some(at);
+            engine.schedule_at(SimTime::from_nanos(at), Ev::Pod(PodEv::IpamdWake { node }));
+        }
+    }
+
+    /// The CNI ADD for `pod` on `node`: Running with an address, or a retry.
+    fn add_pod(&mut self, pod: PodId, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
+        let ipam = self.ipam.engine();
+        ipam.reconcile(node, now);
+        match ipam.assign_pod(node, pod, now) {
+            Ok(ip) => self.pods.set_running(pod, ip, now),
+            Err(e) => {
+                let reason = self.explain(node, &e);
+                self.pods.set_pending_reason(pod, reason);
+                if let IpamError::Retry { retry_after_ns, .. } = e {
+                    let at = SimTime::from_nanos(now + retry_after_ns.max(1));
+                    engine.schedule_at(at, Ev::Pod(PodEv::SandboxRetry { pod }));
+                }
+            }
+        }
+        self.arm(node, now, engine);
+    }
+
+    /// The pod's pending reason: the kubelet's event with ipamd's error, and, when EC2 refused
+    /// the node's ipamd for lack of addresses, which subnet ran dry.
+    fn explain(&self, node: NodeId, err: &IpamError) -> String {
+        let mut reason = sandbox_reason(err);
+        let Some(v) = self.ipam.vpc_cni() else {
+            return reason;
+        };
+        let Some(n) = v.node(node) else { return reason };
+        let ec2 = n.ec2();
+        let code = if ec2.insufficient_free_addresses > 0 {
+            "InsufficientFreeAddressesInSubnet"
+        } else if ec2.insufficient_cidr_blocks > 0 {
+            "InsufficientCidrBlocks"
+        } else if n.enis_attached() >= n.limits().max_enis {
+            reason.push_str(&format!(
+                " (the node holds its {} ENIs: ipamd cannot grow the pool)",
+                n.limits().max_enis
+            ));
+            return reason;
+        } else {
+            return reason;
+        };
+        if let Some(sn) = n.pod_subnet() {
+            let subnets = v.subnets();
+            reason.push_str(&format!(
+                " (ipamd: EC2 {code} in subnet {} {}, {} addresses free)",
+                subnets.spec(sn).name,
+                subnets.spec(sn).cidr,
+                subnets.available(sn)
+            ));
+        }
+        reason
+    }
+
+    fn scale_up(&mut self, world: &World, w: usize, have: u32, want: u32, now: u64, engine: &mut Engine<Ev>) {
+        let zones = world.azs.len();
+        let (mut per_zone, mut per_node) = (vec![0u32; zones], vec![0u32; world.nodes.len()]);
+        for &p in &world.workload_pods[w][..have as usize] {
+            if let Some(n) = self.pods.get(p).node {
+                per_zone[world.nodes[n as usize].az as usize] += 1;
+                per_node[n as usize] += 1;
+            }
+        }
+        let selector = &self.selectors[w];
+        let slots: Vec<Slot> = (0..world.nodes.len())
+            .map(|id| {
+                let n = &world.nodes[id];
+                Slot {
+                    zone: n.az as usize,
+                    max_pods: n.max_pods,
+                    has_pod_cidr: world.node_addressable(id as NodeId),
+                    selector_ok: selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
+                }
+            })
+            .collect();
+        for r in have..want {
+            let pod = world.workload_pods[w][r as usize];
+            self.pods_created += 1;
+            match place_one(&slots, &mut self.used, &mut per_zone, &mut per_node) {
+                Placement::Node(n) => {
+                    let n = n as NodeId;
+                    self.pods.create(pod, Some(n), "ContainerCreating".into(), now);
+                    self.add_pod(pod, n, now, engine);
+                }
+                Placement::Pending(reason) => self.pods.create(pod, None, reason, now),
+            }
+        }
+    }
+
+    fn delete_pod(&mut self, pod: PodId, now: u64, engine: &mut Engine<Ev>) {
+        self.pods_deleted += 1;
+        let (node, ip) = self.pods.delete(pod);
+        let Some(node) = node else { return };
+        self.used[node as usize] -= 1;
+        if ip.is_some() {
+            let ipam = self.ipam.engine();
+            ipam.reconcile(node, now);
+            let released = ipam.release_pod(node, pod, now);
+            assert_eq!(released.ok(), ip, "the CNI DEL returns the pod's address");
+            self.arm(node, now, engine);
+        }
+    }
+}
