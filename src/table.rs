@@ -80,6 +80,19 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
             format!("{} / {}", count(sd.conntrack_peak), count(sd.conntrack_drops)),
         );
     }
+    if let Some(np) = &v.network_policy {
+        add(
+            "network policy",
+            format!(
+                "{} NetworkPolicies, {} cluster policies",
+                np.network_policies, np.cluster_policies
+            ),
+        );
+        add("  first packets judged", count(np.evaluated));
+        for (evidence, n) in &np.denied_by {
+            add(&format!("  denied: {evidence}"), count(*n));
+        }
+    }
     add("cross-AZ bytes", bytes(v.cross_az.bytes));
     add("cross-AZ cost", usd(v.cross_az.cost_micro_usd));
     add("events executed", count(v.events));

@@ -10,6 +10,7 @@ use crate::scenario::VariantSpec;
 use crate::sim::metrics::DropReason;
 use crate::sim::netfilter::NfOutcome;
 use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
+use crate::sim::policy::PacketPolicy;
 use crate::sim::routing::{self, Egress};
 use crate::sim::{proxy, tcp, traffic::EPHEMERAL_FIRST};
 use crate::world::{PodPhase, VpcTarget, World};
@@ -261,6 +262,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         VETH_TRAVERSAL.as_nanos(),
         vec![],
     );
+    let policy = PacketPolicy::build(&world, s, spec.policies.clone());
     let mut origin = Origin::LocalPod;
     let mut encapsulated = false;
     for _ in 0..MAX_NODE_VISITS {
@@ -309,6 +311,27 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                     report.backend = Some(endpoint(&header));
                 }
                 push(&mut report, "netfilter", name(node), detail, cpu_ns, hits(steps));
+                // NetworkPolicy judges the first packet here, after DNAT (sim/policy.rs).
+                if let (true, Some(p)) = (new, &policy) {
+                    let conn = p.connection(&world, &header);
+                    let v = p.judge(&conn);
+                    for dir in PacketPolicy::enforced_at(&world, &conn, node, origin) {
+                        let e = p.explain(&conn, &v, dir);
+                        push(
+                            &mut report,
+                            &format!("policy {dir}"),
+                            name(node),
+                            e.to_string(),
+                            0,
+                            vec![],
+                        );
+                        if !e.allowed {
+                            report.verdict = "dropped".into();
+                            report.reason = Some(DropReason::PolicyDenied.as_str().into());
+                            return Ok(report);
+                        }
+                    }
+                }
             }
             outcome => {
                 let (verdict, reason) = match outcome {

@@ -148,6 +148,21 @@ pub struct VariantResult {
     /// The AWS VPC CNI's pools and EC2 calls at the end of the run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vpc_cni: Option<VpcCniResult>,
+    /// NetworkPolicy on the packet path, when the variant has policies.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub network_policy: Option<PolicyResult>,
+}
+
+/// What NetworkPolicy did in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyResult {
+    pub network_policies: u32,
+    pub cluster_policies: u32,
+    /// First packets judged (at each node that enforces a direction).
+    pub evaluated: u64,
+    /// Connections dropped as `policy-denied`, by evidence: the direction and the policies
+    /// that denied it.
+    pub denied_by: BTreeMap<String, u64>,
 }
 
 /// The whole of `cnsim run --format json`.
@@ -353,6 +368,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         timeline: i.timeline,
         pod_startup: ipam::pod_startup(i.life),
         vpc_cni: ipam::vpc_cni(w, i.life),
+        network_policy: None,
     }
 }
 

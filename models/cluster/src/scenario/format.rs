@@ -50,6 +50,9 @@ pub struct Scenario {
     /// Prices the results and report use to cost the traffic.
     #[serde(default)]
     pub pricing: Pricing,
+    /// NetworkPolicies (and the cluster tiers) enforced on the packet path.
+    #[serde(default)]
+    pub network_policy: NetworkPolicyConfig,
     /// Named overrides of the fields above, run side by side. None: one variant, "base".
     #[serde(default)]
     pub variants: Vec<Variant>,
@@ -293,6 +296,33 @@ fn default_node_cidr_mask() -> u8 {
 }
 
 /// VPC fabric and per-hop costs; every default is in models/cluster/CALIBRATION.md.
+/// Where the policies come from and the points where CNIs differ (models/policy crate doc).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkPolicyConfig {
+    /// Kubernetes manifest files or directories, relative to the scenario file. Their
+    /// NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy
+    /// objects apply to the scenario's pods; other kinds are listed as warnings.
+    #[serde(default)]
+    pub manifests: Vec<String>,
+    /// Whether ipBlock peers match pod addresses (the API's reading; Cilium: false).
+    #[serde(default = "yes")]
+    pub ip_block_matches_pods: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NetworkPolicyConfig {
+    fn default() -> Self {
+        NetworkPolicyConfig {
+            manifests: Vec::new(),
+            ip_block_matches_pods: true,
+        }
+    }
+}
+
 /// Prices, in US dollars; defaults are AWS's published rates (models/cluster/CALIBRATION.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,11 +4,13 @@
 use super::diag::{Diagnostic, Diagnostics, Finding, Severity};
 use super::format::Scenario;
 use super::overrides::{self, Applied};
+use super::policy_source::{self, ScenarioPolicies};
 use super::source_map::{join, key_segment, Position, SourceMap};
 use super::validate::validate;
 use cnsim_ipam::InstanceCatalog;
 use ron::extensions::Extensions;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A variant ready to run: its name and the base scenario with its overrides applied.
 #[derive(Clone, Debug)]
@@ -17,6 +19,8 @@ pub struct VariantSpec {
     pub description: String,
     pub scenario: Scenario,
     pub overrides: Vec<Applied>,
+    /// The NetworkPolicies the variant enforces, read from its `network_policy.manifests`.
+    pub policies: Arc<ScenarioPolicies>,
 }
 
 /// A parsed, validated scenario file.
@@ -111,12 +115,28 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
         diags.push(locate(f, None, None));
     }
     let mut variants = Vec::new();
+    // Manifests are read once per distinct policy configuration; findings are reported once.
+    let mut policy_cache: Vec<(super::format::NetworkPolicyConfig, Arc<ScenarioPolicies>)> = Vec::new();
+    let mut policies_of = |s: &Scenario, variant: Option<&str>, diags: &mut Diagnostics| {
+        if let Some((_, p)) = policy_cache.iter().find(|(c, _)| *c == s.network_policy) {
+            return p.clone();
+        }
+        let (p, findings) = policy_source::load(file, s);
+        for f in findings {
+            diags.push(locate(f, variant, None));
+        }
+        let p = Arc::new(p);
+        policy_cache.push((s.network_policy.clone(), p.clone()));
+        p
+    };
     if base.variants.is_empty() {
+        let policies = policies_of(&expanded_base, None, &mut diags);
         variants.push(VariantSpec {
             name: "base".into(),
             description: String::new(),
             scenario: expanded_base,
             overrides: Vec::new(),
+            policies,
         });
     }
     for (i, v) in base.variants.iter().enumerate() {
@@ -139,11 +159,13 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
                     let at = culprit.map(|(_, (k, _))| map.locate(&join(&prefix, &key_segment(k))));
                     diags.push(locate(f, Some(&v.name), at));
                 }
+                let policies = policies_of(&scenario, Some(&v.name), &mut diags);
                 variants.push(VariantSpec {
                     name: v.name.clone(),
                     description: v.description.clone(),
                     scenario,
                     overrides: applied,
+                    policies,
                 });
             }
         }

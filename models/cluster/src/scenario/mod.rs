@@ -7,6 +7,7 @@ pub mod format;
 pub mod load;
 pub mod names;
 pub mod overrides;
+pub mod policy_source;
 pub mod refs;
 pub mod services;
 pub mod source_map;

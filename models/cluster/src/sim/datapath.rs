@@ -13,6 +13,7 @@ use super::ipamd::Lifecycle;
 use super::metrics::{DropReason, Metrics};
 use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
+use super::policy::PacketPolicy;
 use super::routing::{self, Egress};
 use super::tcp::{self, Conn, ConnSlab};
 use super::timeline::TimelineRecorder;
@@ -54,6 +55,8 @@ pub struct Model<'w> {
     pub metrics: Metrics,
     /// Pods as they are now and the IPAM engine behind them (`sim::ipamd`).
     pub life: Lifecycle,
+    /// NetworkPolicy enforcement; None when the variant has no policies.
+    pub policy: Option<PacketPolicy>,
 }
 
 impl<'w> Model<'w> {
@@ -89,6 +92,7 @@ impl<'w> Model<'w> {
             ephemeral: vec![EPHEMERAL_FIRST; world.pods.len()],
             flows,
             sources,
+            policy: None,
         };
         for i in 0..model.sources.len() {
             let plan = &model.flows[model.sources[i].flow as usize];
@@ -282,6 +286,9 @@ impl<'w> Model<'w> {
                 cpu_ns,
                 work,
             } => {
+                if new && !self.admit(packet, node, header, origin) {
+                    return None;
+                }
                 if new && origin == Origin::LocalPod {
                     self.packets.get_mut(packet).opened = true;
                     if translated || work.rules_evaluated + work.map_lookups > 0 {
@@ -309,6 +316,26 @@ impl<'w> Model<'w> {
                 None
             }
         }
+    }
+
+    /// NetworkPolicy on a connection's first packet, after DNAT (sim/policy.rs): egress at the
+    /// source node, ingress at the destination's (at the source when both pods share it).
+    /// False: dropped as policy-denied, counted under the policies that denied it.
+    fn admit(&mut self, packet: u32, node: NodeId, h: &Header, origin: Origin) -> bool {
+        let Some(policy) = &self.policy else {
+            return true;
+        };
+        let conn = policy.connection(self.world, h);
+        let v = policy.judge(&conn);
+        self.metrics.policy_evaluated += 1;
+        let denied = PacketPolicy::enforced_at(self.world, &conn, node, origin).find(|&d| !v.direction(d).allowed);
+        let Some(dir) = denied else {
+            return true;
+        };
+        let evidence = policy.evidence(&conn, &v, dir);
+        *self.metrics.policy_denied.entry(evidence).or_insert(0) += 1;
+        self.drop_packet(packet, DropReason::PolicyDenied);
+        false
     }
 
     /// Source node root namespace: netfilter, then route to a local pod's veth or out the ENI.

@@ -35,10 +35,12 @@ pub enum DropReason {
     LocalnetGuard,
     /// conntrack could not insert the new connection: one of its tuples is tracked already.
     ConntrackInsertFailed,
+    /// A NetworkPolicy (or a cluster policy tier) does not allow the connection.
+    PolicyDenied,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
@@ -53,6 +55,7 @@ impl DropReason {
         DropReason::ServiceInvalidPort,
         DropReason::LocalnetGuard,
         DropReason::ConntrackInsertFailed,
+        DropReason::PolicyDenied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl DropReason {
             DropReason::ServiceInvalidPort => "service-invalid-port",
             DropReason::LocalnetGuard => "localnet-guard",
             DropReason::ConntrackInsertFailed => "conntrack-insert-failed",
+            DropReason::PolicyDenied => "policy-denied",
         }
     }
 }
@@ -159,6 +163,10 @@ pub struct Metrics {
     pub request_latency: Histogram,
     pub flows: Vec<FlowMetrics>,
     pub nodes: Vec<NodeMetrics>,
+    /// Connections NetworkPolicy judged (first packets, at each node that enforces).
+    pub policy_evaluated: u64,
+    /// Policy drops by evidence: the direction and the policies that denied it.
+    pub policy_denied: std::collections::BTreeMap<String, u64>,
 }
 
 impl Metrics {

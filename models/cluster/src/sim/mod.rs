@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod netfilter;
 pub mod packet;
 pub mod pods;
+pub mod policy;
 pub mod proxy;
 pub mod routing;
 pub mod tcp;
@@ -26,6 +27,7 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let (flows, sources) = traffic::plan(s, &world, &set);
     let (netfilter, syncs) = proxy::netfilter(s, &world, set);
     let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources, s);
+    model.policy = policy::PacketPolicy::build(&world, s, spec.policies.clone());
     let mut timeline = timeline::TimelineRecorder::new(&world, s.duration);
     model.run(s.duration, &mut timeline);
     let timeline = timeline.finish(&world, &model.netfilter, &model.life);
@@ -36,7 +38,7 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     } else {
         model.netfilter.endpoint_change_sync(0)
     };
-    collect(CollectInput {
+    let mut result = collect(CollectInput {
         name: &spec.name,
         seed: s.seed,
         duration_ns: s.duration.as_nanos(),
@@ -53,5 +55,12 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         timeline,
         pricing: &s.pricing,
         life: &model.life,
-    })
+    });
+    result.network_policy = (!spec.policies.is_empty()).then(|| crate::results::PolicyResult {
+        network_policies: spec.policies.set.network_policies.len() as u32,
+        cluster_policies: spec.policies.set.cluster_policies.len() as u32,
+        evaluated: model.metrics.policy_evaluated,
+        denied_by: model.metrics.policy_denied.clone(),
+    });
+    result
 }

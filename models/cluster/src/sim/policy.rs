@@ -1,0 +1,161 @@
+//! NetworkPolicy on the packet path: the scenario's pods as cnsim-policy sees them, the
+//! compiled engine, and the evidence a drop is counted under.
+//!
+//! Where it applies (DESIGN.md "Packet path"): on a connection's first packet only (a NEW
+//! conntrack entry), after service DNAT, so the verdict is on the backend pod and its target
+//! port. Egress is judged at the source node; ingress at the destination node, or at the
+//! source node when both pods share it (the packet never leaves). Replies and later packets of
+//! an admitted connection follow conntrack and are not judged again.
+
+use crate::scenario::policy_source::ScenarioPolicies;
+use crate::scenario::{Protocol, Scenario};
+use crate::sim::packet::{Header, PROTO_TCP, PROTO_UDP};
+use crate::world::{NodeId, World};
+use cnsim_policy::explain::{DirectionExplanation, NamedDecision};
+use cnsim_policy::{
+    Cluster, Compiled, Connection, ContainerPort, Direction, Endpoint, EvalOptions, Namespace, Node, Pod, PodId,
+    PolicyEngine, Verdict,
+};
+use cnsim_services::Origin;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub struct PacketPolicy {
+    cluster: Cluster,
+    policies: Arc<ScenarioPolicies>,
+    engine: Compiled,
+}
+
+fn protocol(p: Protocol) -> cnsim_policy::Protocol {
+    match p {
+        Protocol::TCP => cnsim_policy::Protocol::Tcp,
+        Protocol::UDP => cnsim_policy::Protocol::Udp,
+        Protocol::SCTP => cnsim_policy::Protocol::Sctp,
+    }
+}
+
+/// The world's namespaces, nodes and pods in cnsim-policy's types. Pod i of the world is
+/// `PodId(i)`; pods without an address have no IP (no ipBlock matches them).
+pub fn cluster_of(world: &World, s: &Scenario) -> Cluster {
+    Cluster {
+        namespaces: s
+            .namespaces
+            .iter()
+            .map(|n| Namespace::new(&n.name, n.labels.clone()))
+            .collect(),
+        nodes: world
+            .nodes
+            .iter()
+            .map(|n| Node {
+                name: n.name.clone(),
+                labels: n.labels.clone(),
+                ips: vec![IpAddr::V4(n.ip)],
+            })
+            .collect(),
+        pods: world
+            .pods
+            .iter()
+            .map(|p| {
+                let w = &s.workloads[p.workload];
+                let node = p.node.map(|n| &world.nodes[n as usize]);
+                Pod {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    labels: w.labels.clone(),
+                    ips: p.ip.map(IpAddr::V4).into_iter().collect(),
+                    node_name: node.map(|n| n.name.clone()).unwrap_or_default(),
+                    host_ips: node.map(|n| IpAddr::V4(n.ip)).into_iter().collect(),
+                    host_network: false,
+                    container_ports: w
+                        .ports
+                        .iter()
+                        .map(|c| ContainerPort {
+                            name: c.name.clone().unwrap_or_default(),
+                            container_port: c.port,
+                            protocol: protocol(c.protocol),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
+}
+
+impl PacketPolicy {
+    /// None when the variant has no policies: then nothing is judged and nothing costs.
+    pub fn build(world: &World, s: &Scenario, policies: Arc<ScenarioPolicies>) -> Option<PacketPolicy> {
+        if policies.is_empty() {
+            return None;
+        }
+        let cluster = cluster_of(world, s);
+        let options = EvalOptions {
+            ip_block_matches_pods: policies.ip_block_matches_pods,
+            ..EvalOptions::default()
+        };
+        let engine = Compiled::build(&cluster, &policies.set, options);
+        Some(PacketPolicy {
+            cluster,
+            policies,
+            engine,
+        })
+    }
+
+    /// The connection a (post-DNAT) first packet opens.
+    pub fn connection(&self, world: &World, h: &Header) -> Connection {
+        let end = |ip| match world.pod_by_ip(ip) {
+            Some(p) => Endpoint::Pod(PodId(p)),
+            None => Endpoint::Ip(IpAddr::V4(ip)),
+        };
+        Connection {
+            src: end(h.src_ip()),
+            dst: end(h.dst_ip()),
+            protocol: match h.proto {
+                PROTO_TCP => cnsim_policy::Protocol::Tcp,
+                PROTO_UDP => cnsim_policy::Protocol::Udp,
+                _ => cnsim_policy::Protocol::Sctp,
+            },
+            port: h.dport,
+        }
+    }
+
+    /// The directions enforced at `node` for a first packet arriving from `origin`: egress
+    /// where the source pod sends, ingress where the destination pod lives.
+    pub fn enforced_at(
+        world: &World,
+        conn: &Connection,
+        node: NodeId,
+        origin: Origin,
+    ) -> impl Iterator<Item = Direction> {
+        let egress = origin == Origin::LocalPod;
+        let ingress = matches!(conn.dst, Endpoint::Pod(p) if world.pods[p.0 as usize].node == Some(node));
+        [(egress, Direction::Egress), (ingress, Direction::Ingress)]
+            .into_iter()
+            .filter_map(|(on, d)| on.then_some(d))
+    }
+
+    pub fn judge(&self, conn: &Connection) -> Verdict {
+        self.engine.evaluate(conn)
+    }
+
+    /// The explanation of one direction, with names.
+    pub fn explain(&self, conn: &Connection, v: &Verdict, dir: Direction) -> DirectionExplanation {
+        let e = v.explain(&self.cluster, &self.policies.set, conn);
+        match dir {
+            Direction::Egress => e.egress,
+            Direction::Ingress => e.ingress,
+        }
+    }
+
+    /// What a denied direction is counted under: the direction and the policies that denied
+    /// it, without the pods (so that drops aggregate by policy).
+    pub fn evidence(&self, conn: &Connection, v: &Verdict, dir: Direction) -> String {
+        let d = self.explain(conn, v, dir);
+        match d.decision {
+            NamedDecision::Isolated { policies } => {
+                format!("{dir}: isolated by {} and no rule allows it", policies.join(", "))
+            }
+            NamedDecision::Tier { rule, action } => format!("{dir}: {action:?} by {rule}"),
+            other => format!("{dir}: {other:?}"),
+        }
+    }
+}

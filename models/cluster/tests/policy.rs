@@ -1,0 +1,152 @@
+//! NetworkPolicy on the packet path: first packets judged after DNAT, egress at the source and
+//! ingress at the destination, replies and later packets carried by conntrack.
+
+use cnsim_cluster::results::VariantResult;
+use cnsim_cluster::run_variant;
+use cnsim_cluster::scenario::load_str;
+use std::path::{Path, PathBuf};
+
+/// A scratch directory holding `policies.yaml`, and the scenario's path inside it.
+fn setup(name: &str, policies: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cnsim-policy-path-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policies.yaml"), policies).unwrap();
+    dir.join("s.ron")
+}
+
+/// Client and server on different nodes; TCP through a Service (so the verdict must be on the
+/// backend after DNAT), 10 connections a second for 1 s.
+fn scenario(extra: &str) -> String {
+    format!(
+        r#"Scenario(version: 1, seed: 3, duration: "1s",
+  vpc: (cidr: "10.0.0.0/16", azs: ["a"], subnets: [(name: "s", az: "a", cidr: "10.0.0.0/24")]),
+  node_groups: [
+    (name: "n0", instance_type: "m5.large", count: 1, labels: {{"n": "0"}}),
+    (name: "n1", instance_type: "m5.large", count: 1, labels: {{"n": "1"}}),
+  ],
+  namespaces: [(name: "t")],
+  workloads: [
+    (namespace: "t", name: "client", labels: {{"app": "client"}}, node_selector: {{"n": "0"}}),
+    (namespace: "t", name: "server", labels: {{"app": "server"}}, node_selector: {{"n": "1"}},
+     ports: [(name: "web", port: 8080)]),
+  ],
+  services: [(namespace: "t", name: "server", selector: {{"app": "server"}}, ports: [(port: 80, target_port: "web")])],
+  network_policy: (manifests: ["policies.yaml"]),
+  traffic: [(name: "f", from: "t/client", to: "t/svc/server:80", protocol: TCP, rate: "10pps",
+             request: "1KiB", response: "4KiB")],
+  {extra}
+)"#
+    )
+}
+
+fn run(path: &Path, text: &str) -> VariantResult {
+    let loaded = load_str(path.to_str().unwrap(), "s", text, &[]).unwrap_or_else(|d| panic!("{d}"));
+    run_variant(&loaded.variants[0])
+}
+
+const SERVER_INGRESS_FROM_CLIENT_ON: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: server-in, namespace: t}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: PORT}]
+";
+
+#[test]
+fn allowed_connections_complete_though_the_servers_egress_is_isolated() {
+    // The server may send nothing on its own (Egress isolated, no egress rule), but its
+    // replies belong to admitted connections and pass: policy is stateful.
+    let path = setup("allowed", &SERVER_INGRESS_FROM_CLIENT_ON.replace("PORT", "8080"));
+    let r = run(&path, &scenario(""));
+    let c = r.connections.as_ref().unwrap();
+    assert!(c.opened >= 5, "{c:?}");
+    assert_eq!(c.completed, c.opened, "every connection completes: {:?}", r.packets);
+    assert!(r.packets.dropped.is_empty(), "{:?}", r.packets.dropped);
+    let np = r.network_policy.as_ref().unwrap();
+    assert_eq!(np.network_policies, 1);
+    // One judgement at the client's node (egress) and one at the server's (ingress) per
+    // connection: later packets and replies are never judged.
+    assert_eq!(np.evaluated, 2 * c.opened);
+}
+
+#[test]
+fn the_verdict_is_on_the_backend_port_after_dnat() {
+    // Allowing the Service port (80) is not allowing the backend's 8080: every SYN is dropped
+    // at the server's node, on ingress, counted under the policy that isolates it.
+    let path = setup("dnat", &SERVER_INGRESS_FROM_CLIENT_ON.replace("PORT", "80"));
+    let r = run(&path, &scenario(""));
+    let c = r.connections.as_ref().unwrap();
+    assert_eq!(c.completed, 0);
+    assert_eq!(r.packets.dropped.get("policy-denied"), Some(&c.opened));
+    assert_eq!(r.packets.dropped.len(), 1);
+    let np = r.network_policy.as_ref().unwrap();
+    assert_eq!(
+        np.denied_by.keys().collect::<Vec<_>>(),
+        ["ingress: isolated by t/server-in and no rule allows it"]
+    );
+    assert_eq!(np.denied_by.values().sum::<u64>(), c.opened);
+}
+
+#[test]
+fn egress_is_denied_at_the_source_before_the_packet_leaves() {
+    let deny_egress = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-out, namespace: t}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+";
+    let path = setup("egress", deny_egress);
+    let r = run(&path, &scenario(""));
+    let c = r.connections.as_ref().unwrap();
+    assert_eq!(r.packets.dropped.get("policy-denied"), Some(&c.opened));
+    // Nothing crossed to the server's node.
+    let server_node = r.nodes.iter().find(|n| n.name == "n1-0").unwrap();
+    assert_eq!(server_node.rx_packets, 0);
+    let np = r.network_policy.as_ref().unwrap();
+    assert!(
+        np.denied_by
+            .keys()
+            .all(|k| k.starts_with("egress: isolated by t/client-out")),
+        "{np:?}"
+    );
+}
+
+#[test]
+fn bad_manifests_fail_the_scenario_naming_both_files() {
+    let bad = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: broken, namespace: t}
+spec:
+  podSelector: {}
+  ingress:
+  - ports: [{port: 80, endPort: 70}]
+";
+    let path = setup("bad", bad);
+    let err = load_str(path.to_str().unwrap(), "s", &scenario(""), &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("network_policy.manifests[0]"), "{text}");
+    assert!(text.contains("policies.yaml"), "{text}");
+    assert!(text.contains("endPort"), "{text}");
+}
+
+#[test]
+fn a_missing_manifest_or_a_device_is_a_located_error() {
+    let path = setup("missing", "");
+    let text = scenario("").replace("[\"policies.yaml\"]", "[\"nope.yaml\", \"/dev/zero\"]");
+    let err = load_str(path.to_str().unwrap(), "s", &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("network_policy.manifests[0]") && err.contains("nope.yaml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("network_policy.manifests[1]") && err.contains("not a file or a directory"),
+        "{err}"
+    );
+}
