@@ -18,7 +18,7 @@ fn specs() -> Vec<VariantSpec> {
     );
     let text = std::fs::read_to_string(path).unwrap();
     let axes = [
-        SweepAxis::parse("service_generators.0.count=100,300,1000,2000").unwrap(),
+        SweepAxis::parse("service_generators.0.count=1000,2000,3000,5000").unwrap(),
         SweepAxis::parse("duration=1s").unwrap(),
     ];
     grid(&axes)

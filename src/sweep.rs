@@ -5,7 +5,7 @@
 use crate::progress::Progress;
 use crate::{load, out, report, Outcome};
 use cnsim_cluster::results::sweep::{grid, merge, Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
-use cnsim_cluster::scenario::{load_str, LoadedScenario};
+use cnsim_cluster::scenario::{load_str, LoadedScenario, VariantSpec};
 use cnsim_cluster::{run_variant, RunResult, VariantResult, RUN_SCHEMA};
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ pub fn sweep(a: SweepArgs<'_>) -> Outcome {
         Err(e) => return bad(&e),
     };
     let total = points.len();
-    let Some(loaded) = load_points(&base, &axes, points, shard, a.seed) else {
+    let Some(loaded) = load_points(&base, &axes, points, shard, a.seed, a.threads) else {
         return Outcome::BadInput;
     };
     let result = match run_points(&base, &axes, total, shard, loaded, a.threads) {
@@ -66,23 +66,32 @@ fn load_points(
     points: Vec<Vec<String>>,
     shard: Option<Shard>,
     seed: Option<u64>,
+    threads: Option<usize>,
 ) -> Option<Vec<LoadedPoint>> {
     let stem = Path::new(&base.file)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut loaded = Vec::new();
-    let mut ok = true;
-    for (index, values) in points.into_iter().enumerate() {
-        if shard.is_some_and(|s| !s.owns(index)) {
-            continue;
-        }
+    let owned: Vec<(usize, Vec<String>)> = points
+        .into_iter()
+        .enumerate()
+        .filter(|(index, _)| shard.is_none_or(|s| s.owns(*index)))
+        .collect();
+    // Loading expands generators and validates: as parallel as the runs, results in order.
+    let results = sim_core::run_ordered(&owned, threads, |_, (_, values)| {
         let sets: Vec<(String, String)> = axes
             .iter()
             .map(|a| a.path.clone())
             .zip(values.iter().cloned())
             .collect();
-        match load_str(&base.file, &stem, &base.text, &sets) {
+        load_str(&base.file, &stem, &base.text, &sets)
+    })
+    .map_err(|e| eprintln!("error: {e}"))
+    .ok()?;
+    let mut loaded = Vec::new();
+    let mut ok = true;
+    for ((index, values), result) in owned.into_iter().zip(results) {
+        match result {
             Ok(mut l) => {
                 if let Some(seed) = seed {
                     l.base.seed = seed;
@@ -95,7 +104,11 @@ fn load_points(
                 })
             }
             Err(diags) => {
-                let at: Vec<String> = sets.iter().map(|(p, v)| format!("{p}={v}")).collect();
+                let at: Vec<String> = axes
+                    .iter()
+                    .zip(&values)
+                    .map(|(a, v)| format!("{}={v}", a.path))
+                    .collect();
                 eprintln!(
                     "error: sweep point {} ({}) is not a valid scenario:",
                     index,
@@ -132,7 +145,8 @@ fn run_points(
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let results: Vec<VariantResult> = sim_core::run_ordered(&jobs, threads, |_, &(p, v)| {
+    let cost = |&(p, v): &(usize, usize)| cost_hint(&points[p].loaded.variants[v]);
+    let results: Vec<VariantResult> = sim_core::run_ordered_by_cost(&jobs, threads, cost, |_, &(p, v)| {
         let spec = &points[p].loaded.variants[v];
         let r = run_variant(spec);
         progress.done(&format!("{} [{}]", label(p), spec.name));
@@ -173,6 +187,17 @@ fn run_points(
         shard,
         points: sweep_points,
     })
+}
+
+/// A rough size of one run, so that the biggest start first: Services weigh on programming
+/// time, pods and flows on the packet count. Only the order of execution depends on it.
+fn cost_hint(spec: &VariantSpec) -> u64 {
+    let s = &spec.scenario;
+    let pods: u64 = s.workloads.iter().map(|w| u64::from(w.replicas)).sum();
+    let flow_ms = (s.duration.as_nanos() / 1_000_000).saturating_mul(s.traffic.len() as u64);
+    (s.services.len() as u64 * 100)
+        .saturating_add(pods)
+        .saturating_add(flow_ms)
 }
 
 /// `cnsim sweep --merge DIR...`: reads each DIR/sweep.json, merges, writes the whole sweep.

@@ -19,5 +19,5 @@ pub use engine::Engine;
 pub use histogram::{Histogram, HISTOGRAM_BUCKETS};
 pub use queue::{BinaryHeapQueue, EventQueue, RadixHeapQueue};
 pub use rng::{derive_stream_key, RngStream, RNG_NAME_MAX};
-pub use sweep::{run_ordered, SweepError, SWEEP_THREADS_MAX};
+pub use sweep::{run_ordered, run_ordered_by_cost, SweepError, SWEEP_THREADS_MAX};
 pub use time::{Bandwidth, ByteSize, PacketRate, SimTime, UnitError};

@@ -52,9 +52,38 @@ where
     O: Send,
     F: Fn(usize, &I) -> O + Sync,
 {
-    // `collect` into a Vec from an indexed parallel iterator preserves input order.
-    let run = || -> Vec<O> { inputs.par_iter().enumerate().map(|(i, x)| f(i, x)).collect() };
-    let outputs = match threads {
+    run_ordered_by_cost(inputs, threads, |_| 0, f)
+}
+
+/// `run_ordered`, starting the inputs with the highest `cost` estimate first. A sweep's runs
+/// differ in size by orders of magnitude, and the biggest usually come last in grid order;
+/// started last, one of them alone decides the wall time. Longest-first scheduling bounds
+/// that. Only the order of execution changes: outputs are in input order, so results do not
+/// depend on the estimate or on the thread count.
+pub fn run_ordered_by_cost<I, O, C, F>(
+    inputs: &[I],
+    threads: Option<usize>,
+    cost: C,
+    f: F,
+) -> Result<Vec<O>, SweepError>
+where
+    I: Sync,
+    O: Send,
+    C: Fn(&I) -> u64,
+    F: Fn(usize, &I) -> O + Sync,
+{
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    // Stable: equal estimates keep input order.
+    order.sort_by_key(|&i| std::cmp::Reverse(cost(&inputs[i])));
+    // One task per input, taken in `order` as threads free up.
+    let run = || -> Vec<(usize, O)> {
+        order
+            .par_iter()
+            .with_max_len(1)
+            .map(|&i| (i, f(i, &inputs[i])))
+            .collect()
+    };
+    let done = match threads {
         None => run(),
         Some(n) => {
             if n == 0 || n > SWEEP_THREADS_MAX {
@@ -68,7 +97,11 @@ where
             pool.install(run)
         }
     };
-    assert_eq!(outputs.len(), inputs.len(), "sweep lost results");
+    let mut outputs: Vec<Option<O>> = (0..inputs.len()).map(|_| None).collect();
+    for (i, o) in done {
+        assert!(outputs[i].replace(o).is_none(), "sweep ran input {i} twice");
+    }
+    let outputs: Vec<O> = outputs.into_iter().map(|o| o.expect("sweep lost a result")).collect();
     Ok(outputs)
 }
 
@@ -97,6 +130,21 @@ mod tests {
             let got = run_ordered(&inputs, threads, work).unwrap();
             assert_eq!(got, sequential, "threads {threads:?}");
         }
+    }
+
+    #[test]
+    fn cost_order_changes_scheduling_not_results() {
+        let inputs: Vec<u64> = (0..30u64).map(|i| i * i * 40 + i % 5).collect();
+        let sequential: Vec<_> = inputs.iter().enumerate().map(|(i, x)| work(i, x)).collect();
+        for threads in [Some(1), Some(2), Some(3)] {
+            let got = run_ordered_by_cost(&inputs, threads, |&x| x, work).unwrap();
+            assert_eq!(got, sequential, "threads {threads:?}");
+        }
+        // On one thread the order of execution is the cost order, biggest first.
+        let seen = std::sync::Mutex::new(Vec::new());
+        run_ordered_by_cost(&inputs, Some(1), |&x| x, |i, _| seen.lock().unwrap().push(i)).unwrap();
+        let want: Vec<usize> = (0..30).rev().collect();
+        assert_eq!(*seen.lock().unwrap(), want);
     }
 
     #[test]
