@@ -80,6 +80,45 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
             format!("{} / {}", count(sd.conntrack_peak), count(sd.conntrack_drops)),
         );
     }
+    if let Some(ps) = &v.pod_startup {
+        add(
+            "pod time-to-ready p50 / p99 / max",
+            format!(
+                "{} / {} / {}",
+                opt_nanos(ps.time_to_ready_ns.p50),
+                opt_nanos(ps.time_to_ready_ns.p99),
+                opt_nanos(ps.time_to_ready_ns.max)
+            ),
+        );
+        add(
+            "  pods created / deleted / sandbox retries",
+            format!(
+                "{} / {} / {}",
+                count(ps.pods_created),
+                count(ps.pods_deleted),
+                count(ps.sandbox_retries)
+            ),
+        );
+    }
+    if let Some(c) = &v.vpc_cni {
+        let sum = |f: fn(&cnsim_cluster::results::ipam::VpcCniNode) -> u32| {
+            c.nodes.iter().map(|n| u64::from(f(n))).sum::<u64>()
+        };
+        add("VPC CNI ENIs attached", count(sum(|n| n.enis)));
+        add(
+            "  addresses held / assigned",
+            format!(
+                "{} / {}",
+                count(sum(|n| n.addresses_held)),
+                count(sum(|n| n.addresses_assigned))
+            ),
+        );
+        let prefixes = sum(|n| n.prefixes_held);
+        if prefixes > 0 {
+            add("  /28 prefixes held", count(prefixes));
+        }
+        add("  EC2 calls", count(c.ec2_calls_total));
+    }
     if let Some(np) = &v.network_policy {
         add(
             "network policy",
