@@ -61,6 +61,8 @@ fn the_same_results_give_the_same_bytes() {
         assert_eq!(x.name, y.name);
         assert!(x.bytes == y.bytes, "{} differs between two renders", x.name);
     }
+    let vpc = common::run(common::VPC_CNI);
+    assert_eq!(render_run(&vpc).unwrap(), render_run(&vpc.clone()).unwrap());
     let s = common::sweep(&["2", "20"]);
     assert_eq!(render_sweep(&s).unwrap(), render_sweep(&s).unwrap());
 }
@@ -238,4 +240,78 @@ fn a_sweep_over_names_puts_them_along_x_in_grid_order() {
     let files = render_sweep(&s).unwrap();
     assert_eq!(check_images(&files), 7);
     assert!(html(&files).contains("kube_proxy.mode (swept)"));
+}
+
+#[test]
+fn a_vpc_cni_run_has_pod_startup_and_a_host_local_run_does_not() {
+    let r = common::run(common::VPC_CNI);
+    assert!(r
+        .variants
+        .iter()
+        .all(|v| v.pod_startup.is_some() && !v.timeline.enis_attached.is_empty()));
+    let files = render_run(&r).unwrap();
+    check_images(&files);
+    file(&files, "pod-startup.png");
+    let page = html(&files);
+    assert!(page.contains("How long do pods wait for an address?"));
+    // Pending pods by reason, one row per (variant, reason); prefix delegation fits every pod.
+    let table = between(&page, "<table id=\"pending-by-reason\">", "</table>");
+    let body = between(table, "<tbody>", "</tbody>");
+    let pd = &r.variants[1].pod_startup.as_ref().unwrap().pending_by_reason;
+    let rows: usize = (r.variants.iter())
+        .map(|v| v.pod_startup.as_ref().unwrap().pending_by_reason.len().max(1))
+        .sum();
+    assert_eq!(body.matches("<tr>").count(), rows);
+    let (reason, _) = (r.variants[0]
+        .pod_startup
+        .as_ref()
+        .unwrap()
+        .pending_by_reason
+        .iter()
+        .next())
+    .expect("secondary IPs leave pods pending on one m5.large");
+    assert!(body.contains(&reason.replace('&', "&amp;")), "{reason} is listed");
+    assert_eq!(pd.is_empty(), body.contains("none: every pod is Running"));
+    // Five address-use panels: subnet, node, ENIs, pools, pending.
+    let (_, h, _) = decode_png(&file(&files, "address-use.png").bytes);
+    assert_eq!(h, 560 + 4 * 190);
+
+    let host_local = render_run(&common::run(common::SERVICES)).unwrap();
+    assert!(!host_local.iter().any(|f| f.name == "pod-startup.png"));
+    let page = html(&host_local);
+    assert!(!page.contains("pending-by-reason") && !page.contains("ENIs attached"));
+    let (_, h, _) = decode_png(&file(&host_local, "address-use.png").bytes);
+    assert_eq!(h, 560 + 2 * 190, "host-local keeps its three panels");
+}
+
+#[test]
+fn the_eni_and_pool_series_are_drawn() {
+    let r = common::run(common::VPC_CNI);
+    let address_use = |r: &cnsim_cluster::RunResult| file(&render_run(r).unwrap(), "address-use.png").bytes.clone();
+    let base = address_use(&r);
+    type Edit = fn(&mut cnsim_cluster::results::Timeline);
+    let edits: [(&str, Edit); 3] = [
+        ("enis_attached", |t| t.enis_attached.iter_mut().for_each(|x| *x = 1)),
+        ("addresses_held", |t| t.addresses_held.iter_mut().for_each(|x| *x = 1)),
+        ("addresses_assigned", |t| {
+            t.addresses_assigned.iter_mut().for_each(|x| *x = 1)
+        }),
+    ];
+    for (name, edit) in edits {
+        let mut changed = r.clone();
+        // The first variant only, so every axis keeps its range from the other.
+        edit(&mut changed.variants[0].timeline);
+        assert!(address_use(&changed) != base, "{name} is not drawn");
+    }
+}
+
+#[test]
+fn the_time_to_ready_cdf_is_drawn_per_variant() {
+    let r = common::run(common::VPC_CNI);
+    let startup = |r: &cnsim_cluster::RunResult| file(&render_run(r).unwrap(), "pod-startup.png").bytes.clone();
+    let base = startup(&r);
+    let mut changed = r.clone();
+    let s = changed.variants[0].pod_startup.as_mut().unwrap();
+    s.time_to_ready.0 = vec![[0, s.time_to_ready.count()]];
+    assert!(startup(&changed) != base, "the first variant's curve is not drawn");
 }

@@ -13,7 +13,13 @@ use cnsim_cluster::RunResult;
 /// The empirical CDF as a step line: flat across latencies no packet had, rising across each
 /// bucket (from its lower edge, at most 1/128 below the upper bound, to the upper bound).
 pub fn cdf(b: &Buckets) -> Vec<(f64, f64)> {
-    let total = b.count();
+    cdf_of(b, b.count())
+}
+
+/// The same steps as a fraction of `total` (at least the buckets' count): a curve that ends at
+/// count/total, for things that never happened to the rest (pods still pending).
+pub fn cdf_of(b: &Buckets, total: u64) -> Vec<(f64, f64)> {
+    let total = total.max(b.count());
     if total == 0 {
         return Vec::new();
     }

@@ -3,6 +3,7 @@
 
 mod datapath;
 mod latency;
+mod startup;
 mod state;
 mod tables;
 
@@ -22,6 +23,7 @@ pub fn blocks(r: &RunResult) -> Vec<Block> {
     out.push(datapath::drops(r));
     out.push(state::conntrack(r));
     out.push(state::address_use(r));
+    out.extend(startup::time_to_ready(r));
     out.push(state::cross_az(r));
     out
 }
@@ -33,6 +35,7 @@ pub fn render(r: &RunResult) -> Result<Vec<ReportFile>, ReportError> {
         (html::blocks(&shown))
         (tables::flows(r))
         (tables::subnets(r))
+        (tables::pending_by_reason(r))
         (tables::pending(r))
         (html::scenario_text(r.scenario_text.as_deref()))
     };

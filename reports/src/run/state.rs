@@ -2,8 +2,8 @@
 //! node, pending pods) and the cross-AZ transfer cost.
 //!
 //! Address use is one chart of stacked panels sharing the time axis. Host-local IPAM keeps
-//! these lines flat; the AWS VPC CNI (issue 6) will move them, and its ENIs and prefixes go in
-//! as more panels or series here.
+//! these lines flat; with the AWS VPC CNI they move, and two more panels show its pools: ENIs
+//! attached, and pod addresses held (solid) against assigned (dashed).
 
 use super::variant_legend;
 use crate::chart::{Bar, BarChart, BarGroup, Fit, LineChart, Panel, RefLine, Scale, Series, Style};
@@ -11,7 +11,7 @@ use crate::figure::{Block, Figure, Spec};
 use crate::metrics::{busiest_node_max_pods, busiest_subnet, monthly_cross_az_bytes, times_s};
 use crate::palette;
 use crate::units::{bytes, duration_ns, thousands, usd_micro, Unit};
-use cnsim_cluster::RunResult;
+use cnsim_cluster::{RunResult, VariantResult};
 use std::collections::BTreeSet;
 
 fn time_axis() -> Fit {
@@ -110,13 +110,56 @@ pub fn conntrack(r: &RunResult) -> Block {
     })
 }
 
+/// Whether a variant's timeline carries the AWS VPC CNI's pool series.
+fn has_pools(v: &VariantResult) -> bool {
+    !v.timeline.enis_attached.is_empty()
+}
+
+/// The AWS VPC CNI's pools over time: ENIs attached over all nodes, and pod addresses held in
+/// the pools (solid) against those pods have (dashed). None when no variant has them.
+fn pool_panels(r: &RunResult) -> Option<[Panel; 2]> {
+    if !r.variants.iter().any(has_pools) {
+        return None;
+    }
+    let mut enis = Panel::new("ENIs attached, all nodes", Unit::Count, Scale::Linear);
+    let mut pool = Panel::new("pod addresses in pools, all nodes", Unit::Count, Scale::Linear);
+    for (i, v) in r.variants.iter().enumerate().filter(|(_, v)| has_pools(v)) {
+        let tl = &v.timeline;
+        let t = &tl.t_ns;
+        enis.series.push(series(&v.name, i, t, f64s(&tl.enis_attached)));
+        pool.series
+            .push(series(&format!("{}: held", v.name), i, t, f64s(&tl.addresses_held)));
+        let mut assigned = series(&format!("{}: assigned", v.name), i, t, f64s(&tl.addresses_assigned));
+        assigned.style = assigned.style.dashed();
+        pool.series.push(assigned);
+    }
+    Some([enis, pool])
+}
+
+/// "prefix-delegation 15 /28 prefixes (240 addresses)" at the end of the run, for the variants
+/// that delegate prefixes.
+fn prefixes_at_end(r: &RunResult) -> Vec<String> {
+    (r.variants.iter())
+        .filter_map(|v| {
+            let p = *v.timeline.prefixes_held.last()?;
+            Some(format!(
+                "{} {} /28 prefixes ({} addresses)",
+                v.name,
+                thousands(p),
+                thousands(p * 16)
+            ))
+        })
+        .collect()
+}
+
 pub fn address_use(r: &RunResult) -> Block {
-    let mut c = LineChart::new(
-        "address-use",
-        "Are addresses running out? Subnets, nodes and pending pods over time",
-        "time since start of run",
-        time_axis(),
-    );
+    let pools = pool_panels(r);
+    let title = if pools.is_some() {
+        "Are addresses running out? Subnets, nodes, ENIs, pools and pending pods over time"
+    } else {
+        "Are addresses running out? Subnets, nodes and pending pods over time"
+    };
+    let mut c = LineChart::new("address-use", title, "time since start of run", time_axis());
     let mut subnet = Panel::new("busiest subnet, % of addresses used", Unit::Percent, Scale::Linear);
     // Against the whole subnet: a line near the bottom is the answer "far from running out".
     subnet.y_fit.at_least = Some(100.0);
@@ -144,23 +187,46 @@ pub fn address_use(r: &RunResult) -> Block {
             .push(series(&v.name, i, t, f64s(&v.timeline.pods_pending)));
     }
     node.refs = limit_lines(r, "max_pods", |i| busiest_node_max_pods(&r.variants[i]).map(u64::from));
-    c.panels = vec![subnet, node, pending];
+    let mut caption = format!(
+        "Top: addresses in use in the busiest subnet (node and pod addresses; \
+         timeline.subnet_addresses_used over the subnet's capacity less the 5 AWS reserves). \
+         Busiest subnet: {}. {}: pod addresses on the node holding the most \
+         (timeline.node_addresses_max), dotted at that node's max_pods. ",
+        if busiest.is_empty() {
+            "none".into()
+        } else {
+            busiest.join("; ")
+        },
+        if pools.is_some() { "Second" } else { "Middle" }
+    );
+    let alt;
+    match pools {
+        None => {
+            c.panels = vec![subnet, node, pending];
+            alt = "Three panels over time: busiest subnet utilisation, busiest node's pod addresses, pods pending";
+        }
+        Some([enis, pool]) => {
+            c.panels = vec![subnet, node, enis, pool, pending];
+            caption += "Third: ENIs attached over all nodes, primary and trunk included \
+                        (timeline.enis_attached). Fourth: pod addresses ipamd holds in its pools \
+                        (solid; secondary IPs, or every address of its /28 prefixes; \
+                        timeline.addresses_held) against those pods have (dashed; \
+                        timeline.addresses_assigned): the gap is addresses held idle, taken from \
+                        the subnet but used by no pod. ";
+            let prefixes = prefixes_at_end(r);
+            if !prefixes.is_empty() {
+                caption += &format!("Prefixes held at the end: {}. ", prefixes.join("; "));
+            }
+            alt = "Five panels over time: busiest subnet utilisation, busiest node's pod addresses, \
+                   ENIs attached, pod addresses held and assigned, pods pending";
+        }
+    }
+    caption += "Bottom: pods that could not be placed or given an address (timeline.pods_pending).";
     Block::figure(Figure {
         file: "address-use".into(),
         spec: Spec::Line(c),
-        caption: format!(
-            "Top: addresses in use in the busiest subnet (node and pod addresses; \
-             timeline.subnet_addresses_used over the subnet's capacity less the 5 AWS reserves). \
-             Busiest subnet: {}. Middle: pod addresses on the node holding the most \
-             (timeline.node_addresses_max), dotted at that node's max_pods. Bottom: pods that \
-             could not be placed or given an address (timeline.pods_pending).",
-            if busiest.is_empty() {
-                "none".into()
-            } else {
-                busiest.join("; ")
-            }
-        ),
-        alt: "Three panels over time: busiest subnet utilisation, busiest node's pod addresses, pods pending".into(),
+        caption,
+        alt: alt.into(),
     })
 }
 

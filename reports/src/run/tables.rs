@@ -1,6 +1,7 @@
-//! The tables of a run report: the summary (one row per variant), flows, subnets and pending
-//! pods.
+//! The tables of a run report: the summary (one row per variant), flows, subnets, pending pods
+//! by reason (runs where pods start during the run) and the pending pods themselves.
 
+use super::startup::pending_total;
 use crate::html::{n, swatch};
 use crate::metrics::{dropped_total, first_packet_p99};
 use crate::units::{opt_duration_ns, percent, thousands, usd_micro};
@@ -109,6 +110,41 @@ pub fn subnets(r: &RunResult) -> Markup {
                 }
             }
             p.meta { "Capacity is the subnet's size less the 5 addresses AWS reserves; used counts node and pod addresses at the end of the run." }
+        }
+    }
+}
+
+/// Pods still pending at the end by reason, per variant (`pod_startup.pending_by_reason`);
+/// nothing for a run without `pod_startup`.
+pub fn pending_by_reason(r: &RunResult) -> Markup {
+    let startups: Vec<_> = (r.variants.iter().enumerate())
+        .filter_map(|(i, v)| Some((i, v, v.pod_startup.as_ref()?)))
+        .collect();
+    html! {
+        @if !startups.is_empty() {
+            section {
+                h2 { "Pending pods by reason" }
+                table #pending-by-reason {
+                    thead { tr { th { "variant" } th { "reason" } th { "pods pending" } } }
+                    tbody {
+                        @for (i, v, s) in &startups {
+                            @if s.pending_by_reason.is_empty() {
+                                tr { td { (swatch(*i)) (v.name) } td.note { "none: every pod is Running" } (n(0)) }
+                            }
+                            @for (reason, count) in &s.pending_by_reason {
+                                tr { td { (swatch(*i)) (v.name) } td { (reason) } (n(u64::from(*count))) }
+                            }
+                        }
+                    }
+                }
+                p.meta {
+                    "Pods still pending at the end of the run (pod_startup.pending_by_reason). Totals: "
+                    (startups.iter().map(|(_, v, s)| format!("{} {}", v.name, thousands(pending_total(s)))).collect::<Vec<_>>().join(", "))
+                    ". The pods started during the run: "
+                    (startups.iter().map(|(_, v, s)| format!("{} {} created, {} sandbox retries", v.name, thousands(s.pods_created), thousands(s.sandbox_retries))).collect::<Vec<_>>().join("; "))
+                    "."
+                }
+            }
         }
     }
 }

@@ -40,6 +40,26 @@ pub const IDLE: &str = r#"Scenario(
 )
 "#;
 
+/// The AWS VPC CNI on one m5.large (max 29 pods) scaled past it: ENIs attach, pods wait for
+/// addresses, some stay pending. Secondary IPs against /28 prefixes.
+pub const VPC_CNI: &str = r#"Scenario(
+    version: 1,
+    seed: 5,
+    duration: "30s",
+    vpc: (cidr: "10.0.0.0/16", azs: ["a"], subnets: [(name: "sa", az: "a", cidr: "10.0.16.0/20")]),
+    network: (ipam: AwsVpcCni()),
+    node_groups: [(name: "w", instance_type: "m5.large", count: 1)],
+    namespaces: [(name: "app")],
+    workloads: [(namespace: "app", name: "web", replicas: 4)],
+    events: [(at: "5s", scale: "app/web", replicas: 40)],
+    variants: [
+        (name: "secondary-ip"),
+        (name: "prefix-delegation",
+         set: {"network.ipam": "{\"AwsVpcCni\": {\"prefix_delegation\": true, \"warm_prefix_target\": 1}}"}),
+    ],
+)
+"#;
+
 /// Runs every variant of `text` with `--set`-style overrides.
 pub fn run_with(text: &str, set: &[(&str, &str)]) -> RunResult {
     let extra: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
