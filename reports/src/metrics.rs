@@ -2,11 +2,12 @@
 //! the charts and the sweep curves agree on what "work per new connection" or "busiest subnet"
 //! mean.
 
+use cnsim_cluster::calibration::HOURS_PER_MONTH;
 use cnsim_cluster::results::{CrossAz, ServiceDatapathResult};
 use cnsim_cluster::VariantResult;
 
-/// AWS's month for pricing, as the cluster model uses (calibration::HOURS_PER_MONTH).
-const MONTH_NS: f64 = 730.0 * 3600.0 * 1e9;
+/// AWS's month for pricing, the one the cluster model prices `monthly_cost_micro_usd` over.
+const MONTH_NS: f64 = HOURS_PER_MONTH as f64 * 3600.0 * 1e9;
 
 /// Whether the variant's traffic went through Services (so first-packet figures mean something).
 pub fn uses_services(sd: &ServiceDatapathResult) -> bool {
@@ -30,7 +31,7 @@ pub fn dropped_total(v: &VariantResult) -> u64 {
     v.packets.dropped.values().sum()
 }
 
-/// Bytes that crossed AZs, scaled from the run's duration to a 730-hour month.
+/// Bytes that crossed AZs, scaled from the run's duration to a month of `HOURS_PER_MONTH`.
 pub fn monthly_cross_az_bytes(c: &CrossAz, duration_ns: u64) -> f64 {
     if duration_ns == 0 {
         0.0
