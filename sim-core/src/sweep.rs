@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Upper bound on the threads a sweep may ask for; more is certainly a configuration error.
 pub const SWEEP_THREADS_MAX: usize = 1024;
@@ -75,12 +76,21 @@ where
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     // Stable: equal estimates keep input order.
     order.sort_by_key(|&i| std::cmp::Reverse(cost(&inputs[i])));
-    // One task per input, taken in `order` as threads free up.
+    // One worker per thread, each taking the next input in `order` from a shared cursor as it
+    // frees up. (Splitting `order` into rayon tasks would not do this: a second thread steals
+    // the back half and starts at the median input, not the second biggest.)
+    let next = AtomicUsize::new(0);
     let run = || -> Vec<(usize, O)> {
-        order
-            .par_iter()
+        let workers = rayon::current_num_threads().clamp(1, inputs.len().max(1));
+        (0..workers)
+            .into_par_iter()
             .with_max_len(1)
-            .map(|&i| (i, f(i, &inputs[i])))
+            .flat_map_iter(|_| {
+                std::iter::from_fn(|| {
+                    let i = *order.get(next.fetch_add(1, Ordering::Relaxed))?;
+                    Some((i, f(i, &inputs[i])))
+                })
+            })
             .collect()
     };
     let done = match threads {
@@ -97,11 +107,11 @@ where
             pool.install(run)
         }
     };
-    let mut outputs: Vec<Option<O>> = (0..inputs.len()).map(|_| None).collect();
-    for (i, o) in done {
-        assert!(outputs[i].replace(o).is_none(), "sweep ran input {i} twice");
-    }
-    let outputs: Vec<O> = outputs.into_iter().map(|o| o.expect("sweep lost a result")).collect();
+    // The cursor hands out each input once; back into input order.
+    let mut done = done;
+    done.sort_unstable_by_key(|&(i, _)| i);
+    assert_eq!(done.len(), inputs.len(), "sweep lost results");
+    let outputs: Vec<O> = done.into_iter().map(|(_, o)| o).collect();
     Ok(outputs)
 }
 
@@ -145,6 +155,33 @@ mod tests {
         run_ordered_by_cost(&inputs, Some(1), |&x| x, |i, _| seen.lock().unwrap().push(i)).unwrap();
         let want: Vec<usize> = (0..30).rev().collect();
         assert_eq!(*seen.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn two_threads_start_the_two_biggest_first() {
+        let inputs: Vec<u64> = (0..12u64).collect();
+        let seen = std::sync::Mutex::new(Vec::new());
+        // The first two runs wait for each other, so both are started before either ends.
+        let both_started = std::sync::Barrier::new(2);
+        run_ordered_by_cost(
+            &inputs,
+            Some(2),
+            |&x| x,
+            |i, _| {
+                let n = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(i);
+                    seen.len()
+                };
+                if n <= 2 {
+                    both_started.wait();
+                }
+            },
+        )
+        .unwrap();
+        let mut first_two = seen.lock().unwrap()[..2].to_vec();
+        first_two.sort_unstable();
+        assert_eq!(first_two, [10, 11]);
     }
 
     #[test]
