@@ -1,12 +1,12 @@
 //! Building the compiled engine from the cluster and the policies.
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
-use super::{ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule};
-use crate::tiers::ClusterPeer as ApiClusterPeer;
-use crate::tiers::{
-    ClusterAction, ClusterPolicyId, ClusterPort, ClusterRule, ClusterSubject, NetworkPolicyId, PolicySet, Tier,
+use super::{
+    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule, ADMIN, BASELINE, NP,
 };
-use crate::types::{Cluster, IntOrString, LabelSelector, Labels, Namespace, NetworkPolicyRule};
+use crate::tiers::ClusterPeer as ApiClusterPeer;
+use crate::tiers::{ClusterAction, ClusterPort, ClusterRule, ClusterSubject, PolicySet, Tier};
+use crate::types::{Cluster, Direction, IntOrString, LabelSelector, Labels, Namespace, NetworkPolicyRule};
 use crate::verdict::EvalOptions;
 
 /// The arenas rules are compiled into, with the dedup tables for selectors and namespace sets.
@@ -264,9 +264,11 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
     }
     b.postings.sort_unstable();
 
-    // NetworkPolicies, in explanation order, so each pod's list comes out in that order.
+    // Each pod's six selecting lists (NP, ADMIN, BASELINE, plus `dir`), as (pod, policy id)
+    // pairs. NetworkPolicies go in explanation order, so each pod's list comes out in it.
+    let mut lists: [Vec<(u32, u32)>; 6] = Default::default();
+    let directions = [Direction::Ingress, Direction::Egress];
     let mut np_rules = vec![PolicyRules::default(); policies.network_policies.len()];
-    let mut np_pairs: [Vec<(u32, NetworkPolicyId)>; 2] = [Vec::new(), Vec::new()];
     let mut selected = Vec::new();
     for id in policies.network_policy_order() {
         let np = policies.network_policy(id);
@@ -274,22 +276,16 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         let sel = b.selector(&np.pod_selector);
         selected.clear();
         b.select_pods(ns, sel, &mut selected);
-        let (ingress, egress) = np.effective_policy_types();
-        for (d, on) in [(0, ingress), (1, egress)] {
-            if on {
-                np_pairs[d].extend(selected.iter().map(|&pod| (pod, id)));
+        for d in directions {
+            if np.affects(d) {
+                lists[NP + dir(d)].extend(selected.iter().map(|&pod| (pod, id.0)));
             }
+            np_rules[id.0 as usize][dir(d)] = b.np_rules(ns, np.rules(d));
         }
-        np_rules[id.0 as usize] = PolicyRules {
-            ingress: b.np_rules(ns, &np.ingress),
-            egress: b.np_rules(ns, &np.egress),
-        };
     }
 
     // Cluster policies, in evaluation order.
     let mut cluster_rules = vec![PolicyRules::default(); policies.cluster_policies.len()];
-    let mut admin_pairs: [Vec<(u32, ClusterPolicyId)>; 2] = [Vec::new(), Vec::new()];
-    let mut baseline_pairs: [Vec<(u32, ClusterPolicyId)>; 2] = [Vec::new(), Vec::new()];
     for id in policies.cluster_policy_order() {
         let cp = policies.cluster_policy(id);
         let (ns_sel, pod_sel) = match &cp.subject {
@@ -306,43 +302,17 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         for ns in namespaces {
             b.select_pods(ns, sel, &mut selected);
         }
-        let pairs = if cp.tier == Tier::Admin {
-            &mut admin_pairs
-        } else {
-            &mut baseline_pairs
-        };
-        for (d, rules) in [(0, &cp.ingress), (1, &cp.egress)] {
-            if !rules.is_empty() {
-                pairs[d].extend(selected.iter().map(|&pod| (pod, id)));
+        let tier = if cp.tier == Tier::Admin { ADMIN } else { BASELINE };
+        for d in directions {
+            if !cp.rules(d).is_empty() {
+                lists[tier + dir(d)].extend(selected.iter().map(|&pod| (pod, id.0)));
             }
+            cluster_rules[id.0 as usize][dir(d)] = b.cluster_rules(cp.rules(d));
         }
-        cluster_rules[id.0 as usize] = PolicyRules {
-            ingress: b.cluster_rules(&cp.ingress),
-            egress: b.cluster_rules(&cp.egress),
-        };
     }
 
     let pods = cluster.pods.len();
-    let lists = [
-        Csr::from_pairs(pods, &np_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>()),
-        Csr::from_pairs(pods, &np_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>()),
-        Csr::from_pairs(
-            pods,
-            &admin_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
-        ),
-        Csr::from_pairs(
-            pods,
-            &admin_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
-        ),
-        Csr::from_pairs(
-            pods,
-            &baseline_pairs[0].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
-        ),
-        Csr::from_pairs(
-            pods,
-            &baseline_pairs[1].iter().map(|&(p, id)| (p, id.0)).collect::<Vec<_>>(),
-        ),
-    ];
+    let lists = lists.map(|pairs| Csr::from_pairs(pods, &pairs));
     let (label_start, pod_labels) = b.pod_labels.into_parts();
     let (named_start, pod_named_ports) = Csr::from_rows(named).into_parts();
     let (ip_start, pod_ips) = Csr::from_rows(cluster.pods.iter().map(|p| p.ips.iter().copied())).into_parts();

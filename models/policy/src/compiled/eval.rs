@@ -1,18 +1,10 @@
 //! Answering a question from the compiled indices, in the reference's order of steps.
 
-use super::{ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, ADMIN, BASELINE, NP};
+use super::{dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, ADMIN, BASELINE, NP};
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
 use crate::verdict::{resolve, Connection, Decision, DirectionVerdict, Resolved, RuleRef, Verdict};
 use smallvec::SmallVec;
-
-/// 0 for ingress, 1 for egress: the index of the per-direction tables.
-fn dir(d: Direction) -> usize {
-    match d {
-        Direction::Ingress => 0,
-        Direction::Egress => 1,
-    }
-}
 
 impl Compiled {
     fn rec(&self, pod: PodId) -> &PodRec {
@@ -103,12 +95,7 @@ impl Compiled {
         let selecting = self.list(rec, NP + dir(d));
         if !selecting.is_empty() {
             for &id in selecting {
-                let rules = self.np_rules[id as usize];
-                let (lo, hi) = if d == Direction::Ingress {
-                    rules.ingress
-                } else {
-                    rules.egress
-                };
+                let (lo, hi) = self.np_rules[id as usize][dir(d)];
                 for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
                     // Ports first: they need no memory beyond the rule's, and both lists must
                     // match anyway (each list's first match is found on its own).
@@ -155,12 +142,7 @@ impl Compiled {
         conn: &Connection,
     ) -> Option<(RuleRef, ClusterAction)> {
         for &id in policies {
-            let rules = self.cluster_rules[id as usize];
-            let (lo, hi) = if d == Direction::Ingress {
-                rules.ingress
-            } else {
-                rules.egress
-            };
+            let (lo, hi) = self.cluster_rules[id as usize][dir(d)];
             for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
                 if self.cluster_rule_matches(rule, peer, dst, conn) {
                     return Some((

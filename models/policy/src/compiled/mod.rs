@@ -14,7 +14,7 @@ mod eval;
 mod index;
 
 use crate::tiers::{ClusterAction, PolicySet};
-use crate::types::{Cluster, Protocol};
+use crate::types::{Cluster, Direction, Protocol};
 use crate::verdict::{Connection, EvalOptions, PolicyEngine, Verdict};
 use index::{Csr, IpSet, Selector};
 use std::mem::size_of;
@@ -79,10 +79,15 @@ struct Rule {
     action: ClusterAction,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct PolicyRules {
-    ingress: (u32, u32),
-    egress: (u32, u32),
+/// A policy's rules per direction, indexed by `dir`: ranges into `Compiled::rules`.
+type PolicyRules = [(u32, u32); 2];
+
+/// 0 for ingress, 1 for egress: the index of every per-direction table.
+fn dir(d: Direction) -> usize {
+    match d {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
 }
 
 /// What a question needs about a pod, in one cache line: its namespace, and where its
@@ -101,7 +106,7 @@ struct PodRec {
     sel: [u32; 7],
 }
 
-/// Which of a pod's six `selecting` lists.
+/// Which of a pod's six `selecting` lists, plus `dir` of the direction.
 const NP: usize = 0;
 const ADMIN: usize = 2;
 const BASELINE: usize = 4;
