@@ -177,12 +177,7 @@ impl<'a> Reference<'a> {
     /// ANDed, with a missing namespaceSelector meaning the policy's own namespace.
     fn peer_matches(&self, policy: &NetworkPolicy, peer: &NetworkPolicyPeer, other: Resolved) -> bool {
         if let Some(block) = &peer.ip_block {
-            let ip = if other.pod.is_some() && !self.options.ip_block_matches_pods {
-                None
-            } else {
-                other.ip
-            };
-            return ip.is_some_and(|ip| block.contains(ip));
+            return other.block_ip(&self.options).is_some_and(|ip| block.contains(ip));
         }
         if peer.pod_selector.is_none() && peer.namespace_selector.is_none() {
             return false; // rejected by the API: a peer must say something
@@ -238,14 +233,9 @@ impl<'a> Reference<'a> {
                     .iter()
                     .any(|n| matches(sel, &n.labels) && n.ips.contains(&ip))
             }),
-            ClusterPeer::Networks(nets) => {
-                let ip = if other.pod.is_some() && !self.options.ip_block_matches_pods {
-                    None
-                } else {
-                    other.ip
-                };
-                ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
-            }
+            ClusterPeer::Networks(nets) => other
+                .block_ip(&self.options)
+                .is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
         }
     }
 

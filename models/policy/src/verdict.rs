@@ -177,6 +177,18 @@ pub(crate) struct Resolved {
     pub ip: Option<IpAddr>,
 }
 
+impl Resolved {
+    /// The address ipBlocks and cluster `networks` see for this end: none for a pod when
+    /// `ip_block_matches_pods` is off (pods are then matched only by selectors).
+    pub fn block_ip(self, options: &EvalOptions) -> Option<IpAddr> {
+        if self.pod.is_some() && !options.ip_block_matches_pods {
+            None
+        } else {
+            self.ip
+        }
+    }
+}
+
 /// Resolves both ends of `conn`. The address family is the one of an address end if there is
 /// one, else IPv4 when both pods have IPv4, else IPv6 when both have IPv6; each pod is then
 /// represented by its address of that family (None if it has none: no ipBlock matches).

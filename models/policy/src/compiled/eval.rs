@@ -170,20 +170,10 @@ impl Compiled {
         self.selectors[sel as usize].matches(&self.pod_labels[r.labels.0 as usize..r.labels.1 as usize])
     }
 
-    /// The address ipBlocks and networks see for `other`: none for a pod when they do not
-    /// match pods.
-    fn block_ip(&self, other: Resolved) -> Option<std::net::IpAddr> {
-        if other.pod.is_some() && !self.options.ip_block_matches_pods {
-            None
-        } else {
-            other.ip
-        }
-    }
-
     fn peer_matches(&self, peer: &Peer, other: Resolved) -> bool {
         match *peer {
             Peer::Never => false,
-            Peer::Block { cidr, except } => self.block_ip(other).is_some_and(|ip| {
+            Peer::Block { cidr, except } => other.block_ip(&self.options).is_some_and(|ip| {
                 self.ip_sets[cidr as usize].contains(ip) && !self.ip_sets[except as usize].contains(ip)
             }),
             Peer::Pods { ns, pods } => other.pod.is_some_and(|o| {
@@ -204,8 +194,8 @@ impl Compiled {
                 .pod
                 .is_some_and(|o| self.ns_set_contains(ns, self.rec(o).ns) && self.pod_selected(o, pods)),
             ClusterPeer::Nodes(set) => other.ip.is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
-            ClusterPeer::Networks(set) => self
-                .block_ip(other)
+            ClusterPeer::Networks(set) => other
+                .block_ip(&self.options)
                 .is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
         }
     }
