@@ -6,9 +6,7 @@ use crate::selector::matches;
 use crate::tiers::{
     ClusterAction, ClusterPeer, ClusterPolicyId, ClusterPort, ClusterSubject, NetworkPolicyId, PolicySet, Tier,
 };
-use crate::types::{
-    Cluster, Direction, IntOrString, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod, PodId, Protocol,
-};
+use crate::types::{Cluster, Direction, IntOrString, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Pod, PodId};
 use crate::verdict::{
     resolve, Connection, Decision, DirectionVerdict, EvalOptions, PolicyEngine, Resolved, RuleRef, Verdict,
 };
@@ -203,14 +201,16 @@ impl<'a> Reference<'a> {
                 Some(end) => (*n..=end).contains(&i32::from(conn.port)),
                 None => *n == i32::from(conn.port),
             },
-            Some(IntOrString::String(name)) => self.named_port(dst, name, Some(conn.protocol), conn.port),
+            Some(IntOrString::String(name)) => self.named_port(dst, name, conn),
         }
     }
 
-    fn named_port(&self, dst: Resolved, name: &str, protocol: Option<Protocol>, port: u16) -> bool {
+    /// Whether the destination pod has a container port of this name serving the connection's
+    /// protocol and port.
+    fn named_port(&self, dst: Resolved, name: &str, conn: &Connection) -> bool {
         let Some(pod) = dst.pod else { return false };
         self.pod(pod).container_ports.iter().any(|c| {
-            !c.name.is_empty() && c.name == name && protocol.is_none_or(|p| p == c.protocol) && c.container_port == port
+            !c.name.is_empty() && c.name == name && c.protocol == conn.protocol && c.container_port == conn.port
         })
     }
 
@@ -245,7 +245,7 @@ impl<'a> Reference<'a> {
             ClusterPort::Range { protocol, start, end } => {
                 *protocol == conn.protocol && (*start..=*end).contains(&conn.port)
             }
-            ClusterPort::Named(name) => self.named_port(dst, name, Some(conn.protocol), conn.port),
+            ClusterPort::Named(name) => self.named_port(dst, name, conn),
         }
     }
 }
