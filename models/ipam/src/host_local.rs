@@ -114,15 +114,7 @@ impl IpamEngine for HostLocal {
     }
 
     fn add_node(&mut self, join: &NodeJoin<'_>, _now_ns: u64) -> Result<NodeAddressing, IpamError> {
-        let slot = join.node as usize;
-        if self.nodes.len() <= slot {
-            self.nodes.resize(slot + 1, None);
-        }
-        if self.nodes[slot].is_some() {
-            return Err(IpamError::Invalid {
-                message: format!("node {} joined twice", join.name),
-            });
-        }
+        let slot = join.vacant_slot(&mut self.nodes)?;
         let count = self.config.node_cidr_count().expect("checked in new");
         let index = (0..count).find(|i| !self.used_blocks.contains_key(i)).ok_or_else(|| {
             // kube-controller-manager's own words when the cluster CIDR is full.

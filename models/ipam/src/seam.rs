@@ -26,6 +26,23 @@ pub struct NodeJoin<'a> {
     pub subnet: Ipv4Net,
 }
 
+impl NodeJoin<'_> {
+    /// The joining node's slot in an engine's node table (grown to hold it); Invalid if the
+    /// node has joined before.
+    pub(crate) fn vacant_slot<T>(&self, nodes: &mut Vec<Option<T>>) -> Result<usize, IpamError> {
+        let slot = self.node as usize;
+        if nodes.len() <= slot {
+            nodes.resize_with(slot + 1, || None);
+        }
+        if nodes[slot].is_some() {
+            return Err(IpamError::Invalid {
+                message: format!("node {} joined twice", self.name),
+            });
+        }
+        Ok(slot)
+    }
+}
+
 /// What a node got from the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeAddressing {

@@ -104,15 +104,6 @@ impl VpcCni {
         self.nodes.get(node as usize).and_then(Option::as_ref)
     }
 
-    fn node_mut(&mut self, node: NodeId) -> Result<&mut NodeIpam, IpamError> {
-        self.nodes
-            .get_mut(node as usize)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| IpamError::Invalid {
-                message: format!("node {node} is not managed by the VPC CNI"),
-            })
-    }
-
     pub fn snapshot(&self, node: NodeId) -> Option<NodeSnapshot> {
         self.node(node).map(|n| n.snapshot(&self.subnets))
     }
@@ -135,13 +126,7 @@ impl VpcCni {
     /// against max pods; the instance's branch ENI limit comes from the resource controller's
     /// table (`instance_limits.csv` `branch_enis`).
     pub fn assign_branch_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError> {
-        let n = self
-            .nodes
-            .get_mut(node as usize)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| IpamError::Invalid {
-                message: format!("node {node} is not managed by the VPC CNI"),
-            })?;
+        let n = node_mut(&mut self.nodes, node)?;
         n.expire_cooling(now_ns);
         if n.pods.iter().chain(&n.branch_pods).any(|&(p, _)| p == pod) {
             return Err(IpamError::Invalid {
@@ -225,21 +210,23 @@ impl VpcCni {
     }
 }
 
+/// The node's state, borrowing only the node table (so `subnets` stays free alongside).
+fn node_mut(nodes: &mut [Option<NodeIpam>], node: NodeId) -> Result<&mut NodeIpam, IpamError> {
+    nodes
+        .get_mut(node as usize)
+        .and_then(Option::as_mut)
+        .ok_or_else(|| IpamError::Invalid {
+            message: format!("node {node} is not managed by the VPC CNI"),
+        })
+}
+
 impl IpamEngine for VpcCni {
     fn name(&self) -> &'static str {
         "aws-vpc-cni"
     }
 
     fn add_node(&mut self, join: &NodeJoin<'_>, now_ns: u64) -> Result<NodeAddressing, IpamError> {
-        let slot = join.node as usize;
-        if self.nodes.len() <= slot {
-            self.nodes.resize(slot + 1, None);
-        }
-        if self.nodes[slot].is_some() {
-            return Err(IpamError::Invalid {
-                message: format!("node {} joined twice", join.name),
-            });
-        }
+        let slot = join.vacant_slot(&mut self.nodes)?;
         let subnet = self.subnets.find(join.primary_ip).ok_or_else(|| IpamError::Invalid {
             message: format!("node {}: {} is in no subnet of the VPC", join.name, join.primary_ip),
         })?;
@@ -323,7 +310,7 @@ impl IpamEngine for VpcCni {
     }
 
     fn assign_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError> {
-        let n = self.node_mut(node)?;
+        let n = node_mut(&mut self.nodes, node)?;
         if n.pods.iter().chain(&n.branch_pods).any(|&(p, _)| p == pod) {
             return Err(IpamError::Invalid {
                 message: format!("pod {pod} already has an address"),
@@ -344,13 +331,7 @@ impl IpamEngine for VpcCni {
     }
 
     fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError> {
-        let n = self
-            .nodes
-            .get_mut(node as usize)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| IpamError::Invalid {
-                message: format!("node {node} is not managed by the VPC CNI"),
-            })?;
+        let n = node_mut(&mut self.nodes, node)?;
         if let Some(addr) = n.release(pod, now_ns) {
             return Ok(Ipv4Addr::from(addr));
         }
