@@ -65,7 +65,7 @@ impl<T: Copy> Csr<T> {
     }
 
     pub fn bytes(&self) -> usize {
-        self.start.capacity() * 4 + self.items.capacity() * size_of::<T>()
+        self.start.capacity() * size_of::<u32>() + self.items.capacity() * size_of::<T>()
     }
 }
 

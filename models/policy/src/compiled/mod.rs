@@ -144,23 +144,27 @@ impl Compiled {
 
     /// Bytes held by the compiled structures (capacities, not the input).
     pub fn memory_bytes(&self) -> usize {
-        let v = |len: usize, item: usize| len * item;
-        v(self.pods.capacity(), size_of::<PodRec>())
-            + v(self.pod_ips.capacity(), size_of::<IpAddr>())
+        vec_bytes(&self.pods)
+            + vec_bytes(&self.pod_ips)
             + self.pod_host_ips.bytes()
-            + v(self.pod_labels.capacity(), 8)
-            + v(self.pod_named_ports.capacity(), size_of::<(u32, Protocol, u16)>())
-            + v(self.selecting.capacity(), 4)
-            + v(self.np_rules.capacity(), size_of::<PolicyRules>())
-            + v(self.cluster_rules.capacity(), size_of::<PolicyRules>())
-            + v(self.rules.capacity(), size_of::<Rule>())
-            + v(self.peers.capacity(), size_of::<Peer>())
-            + v(self.cluster_peers.capacity(), size_of::<ClusterPeer>())
-            + v(self.ports.capacity(), size_of::<Port>())
+            + vec_bytes(&self.pod_labels)
+            + vec_bytes(&self.pod_named_ports)
+            + vec_bytes(&self.selecting)
+            + vec_bytes(&self.np_rules)
+            + vec_bytes(&self.cluster_rules)
+            + vec_bytes(&self.rules)
+            + vec_bytes(&self.peers)
+            + vec_bytes(&self.cluster_peers)
+            + vec_bytes(&self.ports)
             + self.selectors.iter().map(Selector::bytes).sum::<usize>()
-            + v(self.ns_sets.capacity(), 8)
+            + vec_bytes(&self.ns_sets)
             + self.ip_sets.iter().map(IpSet::bytes).sum::<usize>()
     }
+}
+
+/// The bytes a vector's buffer holds, by its capacity and its element type.
+fn vec_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * size_of::<T>()
 }
 
 impl PolicyEngine for Compiled {
