@@ -301,35 +301,72 @@ fn priority(ctx: &mut ObjectCtx, p: &FieldPath, n: i64) -> i32 {
     n.clamp(0, 1000) as i32
 }
 
-fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<CnpRule>>, egress: bool) -> Vec<ClusterRule> {
+/// A rule's name, action, `from` and `to`.
+type RuleParts<'a> = (
+    Option<&'a String>,
+    &'a str,
+    Option<&'a Vec<Peer>>,
+    Option<&'a Vec<Peer>>,
+);
+
+/// What the conversion reads of a rule. The v1alpha2 and v1alpha1 rules differ only in how
+/// they spell ports, so one conversion serves both (their serde types stay apart: a flattened
+/// shared part would lose `deny_unknown_fields`).
+trait CrdRule {
+    /// `protocols` or `ports`.
+    const PORTS: &'static str;
+    fn parts(&self) -> RuleParts<'_>;
+    /// The ports, converted; `p` is the `PORTS` field's path.
+    fn ports(&self, ctx: &mut ObjectCtx, p: &FieldPath) -> Vec<ClusterPort>;
+}
+
+impl CrdRule for CnpRule {
+    const PORTS: &'static str = "protocols";
+    fn parts(&self) -> RuleParts<'_> {
+        (self.name.as_ref(), &self.action, self.from.as_ref(), self.to.as_ref())
+    }
+    fn ports(&self, ctx: &mut ObjectCtx, p: &FieldPath) -> Vec<ClusterPort> {
+        let list = self.protocols.iter().flatten().enumerate();
+        list.filter_map(|(j, x)| cnp_protocol(ctx, &p.index(j), x)).collect()
+    }
+}
+
+impl CrdRule for AnpRule {
+    const PORTS: &'static str = "ports";
+    fn parts(&self) -> RuleParts<'_> {
+        (self.name.as_ref(), &self.action, self.from.as_ref(), self.to.as_ref())
+    }
+    fn ports(&self, ctx: &mut ObjectCtx, p: &FieldPath) -> Vec<ClusterPort> {
+        let list = self.ports.iter().flatten().enumerate();
+        list.filter_map(|(j, x)| anp_port(ctx, &p.index(j), x)).collect()
+    }
+}
+
+/// The rules of one direction, of any version; `action` reads the version's actions and
+/// `valid` lists them. A rule with an invalid action is left out (its other problems are
+/// still reported).
+fn rules<R: CrdRule, A>(
+    ctx: &mut ObjectCtx,
+    p: &FieldPath,
+    rules: Option<&Vec<R>>,
+    egress: bool,
+    action: impl Fn(&str) -> Option<A>,
+    valid: &str,
+) -> Vec<AdminRule<A>> {
     let mut out = Vec::new();
     for (i, r) in rules.into_iter().flatten().enumerate() {
         let rp = p.index(i);
-        let action = match r.action.as_str() {
-            "Accept" => Some(ClusterAction::Accept),
-            "Deny" => Some(ClusterAction::Deny),
-            "Pass" => Some(ClusterAction::Pass),
-            other => {
-                ctx.error(
-                    &rp.child("action"),
-                    format!("unsupported action {other:?}"),
-                    "Accept, Deny or Pass",
-                );
-                None
-            }
-        };
-        let peers = peers(ctx, &rp, r.from.as_ref(), r.to.as_ref(), egress);
-        let ports: Vec<_> = r
-            .protocols
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(j, x)| cnp_protocol(ctx, &rp.child("protocols").index(j), x))
-            .collect();
-        no_named_ports_for_addresses(ctx, &rp, &peers, &ports, "protocols");
-        if let Some(action) = action {
-            out.push(ClusterRule {
-                name: r.name.clone().unwrap_or_default(),
+        let (name, raw_action, from, to) = r.parts();
+        let a = action(raw_action);
+        if a.is_none() {
+            ctx.error(&rp.child("action"), format!("unsupported action {raw_action:?}"), valid);
+        }
+        let peers = peers(ctx, &rp, from, to, egress);
+        let ports = r.ports(ctx, &rp.child(R::PORTS));
+        no_named_ports_for_addresses(ctx, &rp, &peers, &ports, R::PORTS);
+        if let Some(action) = a {
+            out.push(AdminRule {
+                name: name.cloned().unwrap_or_default(),
                 action,
                 peers,
                 ports,
@@ -339,40 +376,36 @@ fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, rules: Option<&Vec<CnpRule>>, e
     out
 }
 
+/// A v1alpha2 direction's rules.
+fn cnp_rules(ctx: &mut ObjectCtx, p: &FieldPath, list: Option<&Vec<CnpRule>>, egress: bool) -> Vec<ClusterRule> {
+    let action = |a: &str| match a {
+        "Accept" => Some(ClusterAction::Accept),
+        "Deny" => Some(ClusterAction::Deny),
+        "Pass" => Some(ClusterAction::Pass),
+        _ => None,
+    };
+    rules(ctx, p, list, egress, action, "Accept, Deny or Pass")
+        .into_iter()
+        .map(|r| ClusterRule {
+            name: r.name,
+            action: r.action,
+            peers: r.peers,
+            ports: r.ports,
+        })
+        .collect()
+}
+
+/// A v1alpha1 object's ingress and egress rules.
 fn anp_rules<A>(
     ctx: &mut ObjectCtx,
-    p: &FieldPath,
-    rules: Option<&Vec<AnpRule>>,
-    egress: bool,
+    sp: &FieldPath,
+    s: &AnpSpec,
     action: impl Fn(&str) -> Option<A>,
     valid: &str,
-) -> Vec<AdminRule<A>> {
-    let mut out = Vec::new();
-    for (i, r) in rules.into_iter().flatten().enumerate() {
-        let rp = p.index(i);
-        let a = action(&r.action);
-        if a.is_none() {
-            ctx.error(&rp.child("action"), format!("unsupported action {:?}", r.action), valid);
-        }
-        let peers = peers(ctx, &rp, r.from.as_ref(), r.to.as_ref(), egress);
-        let ports: Vec<_> = r
-            .ports
-            .iter()
-            .flatten()
-            .enumerate()
-            .filter_map(|(j, x)| anp_port(ctx, &rp.child("ports").index(j), x))
-            .collect();
-        no_named_ports_for_addresses(ctx, &rp, &peers, &ports, "ports");
-        if let Some(action) = a {
-            out.push(AdminRule {
-                name: r.name.clone().unwrap_or_default(),
-                action,
-                peers,
-                ports,
-            });
-        }
-    }
-    out
+) -> (Vec<AdminRule<A>>, Vec<AdminRule<A>>) {
+    let ingress = rules(ctx, &sp.child("ingress"), s.ingress.as_ref(), false, &action, valid);
+    let egress = rules(ctx, &sp.child("egress"), s.egress.as_ref(), true, &action, valid);
+    (ingress, egress)
 }
 
 /// Validates and converts one cluster-tier object. The caller checks `ctx.failed()`.
@@ -421,22 +454,7 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Optio
                 }
             };
             let subject = subject(ctx, &sp.child("subject"), &s.subject);
-            let ingress = anp_rules(
-                ctx,
-                &sp.child("ingress"),
-                s.ingress.as_ref(),
-                false,
-                action,
-                "Allow, Deny or Pass",
-            );
-            let egress = anp_rules(
-                ctx,
-                &sp.child("egress"),
-                s.egress.as_ref(),
-                true,
-                action,
-                "Allow, Deny or Pass",
-            );
+            let (ingress, egress) = anp_rules(ctx, &sp, s, action, "Allow, Deny or Pass");
             Some(
                 AdminNetworkPolicy {
                     name: name.to_string(),
@@ -469,22 +487,7 @@ pub(crate) fn convert(ctx: &mut ObjectCtx, name: &str, spec: &TierSpec) -> Optio
                 );
             }
             let subject = subject(ctx, &sp.child("subject"), &s.subject);
-            let ingress = anp_rules(
-                ctx,
-                &sp.child("ingress"),
-                s.ingress.as_ref(),
-                false,
-                action,
-                "Allow or Deny",
-            );
-            let egress = anp_rules(
-                ctx,
-                &sp.child("egress"),
-                s.egress.as_ref(),
-                true,
-                action,
-                "Allow or Deny",
-            );
+            let (ingress, egress) = anp_rules(ctx, &sp, s, action, "Allow or Deny");
             Some(
                 BaselineAdminNetworkPolicy {
                     name: name.to_string(),
