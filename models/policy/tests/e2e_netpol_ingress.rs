@@ -5,14 +5,8 @@
 
 mod common;
 
-use cnsim_policy::{LabelSelector, Protocol, SelectorOperator};
+use cnsim_policy::{LabelSelector, SelectorOperator};
 use common::*;
-
-const TCP: Protocol = Protocol::Tcp;
-
-fn everything() -> LabelSelector {
-    LabelSelector::everything()
-}
 
 #[test]
 fn should_support_a_default_deny_ingress_policy() {
@@ -36,11 +30,8 @@ fn should_support_a_default_deny_all_policy() {
 #[test]
 fn should_enforce_policy_to_allow_traffic_from_pods_within_server_namespace_based_on_pod_selector() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "x/c", "y/a"]);
-    let from_b = rule(vec![pods(LabelSelector::labels(&[("pod", "b")]))], vec![]);
-    k8s.create(
-        "x",
-        ingress(policy_for("x-a-allows-x-b", &[("pod", "a")]), vec![from_b]),
-    );
+    let from_b = any_port(vec![pods(pod_label("b"))]);
+    k8s.create("x", ingress(for_pod("x-a-allows-x-b", "a"), vec![from_b]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
     r.expect("x/b", "x/a", true);
@@ -51,11 +42,8 @@ fn should_enforce_policy_to_allow_traffic_from_pods_within_server_namespace_base
 fn should_enforce_policy_to_allow_ingress_traffic_for_a_target() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a"]);
     k8s.create("x", ingress(policy("deny-all", everything()), vec![]));
-    let from_all = rule(vec![pods_in(everything(), everything())], vec![]);
-    k8s.create(
-        "x",
-        ingress(policy_for("allow-all-to-a", &[("pod", "a")]), vec![from_all]),
-    );
+    let from_all = any_port(vec![pods_in(everything(), everything())]);
+    k8s.create("x", ingress(for_pod("allow-all-to-a", "a"), vec![from_all]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", true);
     r.expect_all_ingress("x/b", false);
@@ -65,24 +53,18 @@ fn should_enforce_policy_to_allow_ingress_traffic_for_a_target() {
 #[test]
 fn should_enforce_policy_to_allow_ingress_traffic_from_pods_in_all_namespaces() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a", "z/a"]);
-    let from_any_ns = rule(vec![namespaces(everything())], vec![]);
-    k8s.create(
-        "x",
-        ingress(policy_for("allow-from-another-ns", &[("pod", "a")]), vec![from_any_ns]),
-    );
+    let from_any_ns = any_port(vec![namespaces(everything())]);
+    k8s.create("x", ingress(for_pod("allow-from-another-ns", "a"), vec![from_any_ns]));
     k8s.validate(80, TCP, &k8s.reachability());
 }
 
 #[test]
 fn should_enforce_policy_to_allow_traffic_only_from_a_different_namespace_based_on_namespace_selector() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a", "z/a"]);
-    let from_y = rule(vec![namespaces(ns_named("y"))], vec![]);
+    let from_y = any_port(vec![namespaces(ns_named("y"))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector", &[("pod", "a")]),
-            vec![from_y],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector", "a"), vec![from_y]),
     );
     let mut r = k8s.reachability();
     r.expect_peer(in_ns("x"), pod("x", "a"), false);
@@ -93,11 +75,8 @@ fn should_enforce_policy_to_allow_traffic_only_from_a_different_namespace_based_
 #[test]
 fn should_enforce_policy_based_on_pod_selector_with_match_expressions() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a"]);
-    let from_b = rule(vec![pods(expr("pod", SelectorOperator::In, &["b"]))], vec![]);
-    k8s.create(
-        "x",
-        ingress(policy_for("x-a-allows-x-b", &[("pod", "a")]), vec![from_b]),
-    );
+    let from_b = any_port(vec![pods(expr("pod", SelectorOperator::In, &["b"]))]);
+    k8s.create("x", ingress(for_pod("x-a-allows-x-b", "a"), vec![from_b]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
     r.expect("x/b", "x/a", true);
@@ -107,18 +86,12 @@ fn should_enforce_policy_based_on_pod_selector_with_match_expressions() {
 #[test]
 fn should_enforce_policy_based_on_namespace_selector_with_match_expressions() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a", "z/a"]);
-    let from_y = rule(
-        vec![namespaces(expr(
-            cnsim_policy::NAMESPACE_NAME_LABEL,
-            SelectorOperator::In,
-            &["y"],
-        ))],
-        vec![],
-    );
-    k8s.create(
-        "x",
-        ingress(policy_for("allow-ns-y-match-selector", &[("pod", "a")]), vec![from_y]),
-    );
+    let from_y = any_port(vec![namespaces(expr(
+        cnsim_policy::NAMESPACE_NAME_LABEL,
+        SelectorOperator::In,
+        &["y"],
+    ))]);
+    k8s.create("x", ingress(for_pod("allow-ns-y-match-selector", "a"), vec![from_y]));
     let mut r = k8s.reachability();
     r.expect_peer(in_ns("x"), pod("x", "a"), false);
     r.expect_peer(in_ns("z"), pod("x", "a"), false);
@@ -133,12 +106,12 @@ fn should_enforce_policy_based_on_pod_selector_or_namespace_selector() {
         SelectorOperator::NotIn,
         &["x"],
     ));
-    let b = pods(LabelSelector::labels(&[("pod", "b")]));
+    let b = pods(pod_label("b"));
     k8s.create(
         "x",
         ingress(
-            policy_for("allow-ns-y-match-selector", &[("pod", "a")]),
-            vec![rule(vec![not_x, b], vec![])],
+            for_pod("allow-ns-y-match-selector", "a"),
+            vec![any_port(vec![not_x, b])],
         ),
     );
     let mut r = k8s.reachability();
@@ -151,9 +124,9 @@ fn should_enforce_policy_based_on_pod_selector_or_namespace_selector() {
 fn should_enforce_policy_based_on_pod_selector_and_namespace_selector() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a", "y/b", "z/b"]);
     let not_x = expr(cnsim_policy::NAMESPACE_NAME_LABEL, SelectorOperator::NotIn, &["x"]);
-    let peer = pods_in(not_x, LabelSelector::labels(&[("pod", "b")]));
-    let p = policy_for("allow-ns-y-podselector-and-nsselector", &[("pod", "a")]);
-    k8s.create("x", ingress(p, vec![rule(vec![peer], vec![])]));
+    let peer = pods_in(not_x, pod_label("b"));
+    let p = for_pod("allow-ns-y-podselector-and-nsselector", "a");
+    k8s.create("x", ingress(p, vec![any_port(vec![peer])]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
     r.expect("y/b", "x/a", true);
@@ -168,10 +141,7 @@ fn should_enforce_policy_based_on_multiple_pod_selectors_and_namespace_selectors
     let peer = pods_in(not_x, expr("pod", SelectorOperator::In, &["b", "c"]));
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-ns-y-z-pod-b-c", &[("pod", "a")]),
-            vec![rule(vec![peer], vec![])],
-        ),
+        ingress(for_pod("allow-ns-y-z-pod-b-c", "a"), vec![any_port(vec![peer])]),
     );
     let mut r = k8s.reachability();
     r.expect_peer(in_ns("x"), pod("x", "a"), false);
@@ -182,17 +152,8 @@ fn should_enforce_policy_based_on_multiple_pod_selectors_and_namespace_selectors
 #[test]
 fn should_enforce_policy_based_on_any_pod_selectors() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "x/c"]);
-    let peers = vec![
-        pods(LabelSelector::labels(&[("pod", "b")])),
-        pods(LabelSelector::labels(&[("pod", "c")])),
-    ];
-    k8s.create(
-        "x",
-        ingress(
-            policy_for("allow-ns-x-pod-b-c", &[("pod", "a")]),
-            vec![rule(peers, vec![])],
-        ),
-    );
+    let peers = vec![pods(pod_label("b")), pods(pod_label("c"))];
+    k8s.create("x", ingress(for_pod("allow-ns-x-pod-b-c", "a"), vec![any_port(peers)]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
     r.expect("x/b", "x/a", true);
@@ -204,9 +165,9 @@ fn should_enforce_policy_based_on_any_pod_selectors() {
 fn should_enforce_policy_to_allow_traffic_only_from_a_pod_in_a_different_namespace_based_on_pod_selector_and_namespace_selector(
 ) {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/a", "y/b", "z/a"]);
-    let peer = pods_in(ns_named("y"), LabelSelector::labels(&[("pod", "a")]));
-    let p = policy_for("allow-ns-y-pod-a-via-namespace-pod-selector", &[("pod", "a")]);
-    k8s.create("x", ingress(p, vec![rule(vec![peer], vec![])]));
+    let peer = pods_in(ns_named("y"), pod_label("a"));
+    let p = for_pod("allow-ns-y-pod-a-via-namespace-pod-selector", "a");
+    k8s.create("x", ingress(p, vec![any_port(vec![peer])]));
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
     r.expect("y/a", "x/a", true);
@@ -219,10 +180,7 @@ fn should_enforce_policy_based_on_ports() {
     let allow_81 = rule(vec![namespaces(ns_named("y"))], vec![port(81, Some(TCP))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector", &[("pod", "a")]),
-            vec![allow_81],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector", "a"), vec![allow_81]),
     );
     let mut r = k8s.reachability();
     r.expect_peer(in_ns("x"), pod("x", "a"), false);
@@ -237,10 +195,7 @@ fn should_enforce_multiple_stacked_policies_with_overlapping_pod_selectors() {
     let allow_81 = rule(vec![namespaces(ns_named("y"))], vec![port(81, Some(TCP))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector", &[("pod", "a")]),
-            vec![allow_81],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector", "a"), vec![allow_81]),
     );
     let mut allow = k8s.reachability();
     allow.expect_peer(in_ns("x"), pod("x", "a"), false);
@@ -254,10 +209,7 @@ fn should_enforce_multiple_stacked_policies_with_overlapping_pod_selectors() {
     let allow_80 = rule(vec![namespaces(ns_named("y"))], vec![port(80, Some(TCP))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector-80", &[("pod", "a")]),
-            vec![allow_80],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector-80", "a"), vec![allow_80]),
     );
     k8s.validate(80, TCP, &allow);
 }
@@ -274,7 +226,7 @@ fn should_support_allow_all_policy() {
 #[test]
 fn should_allow_ingress_access_on_one_named_port() {
     let mut k8s = init(&[TCP], &[80, 81], &["x/a", "x/b", "y/a"]);
-    let named_81 = rule(vec![], vec![named_port("serve-81-tcp", None)]);
+    let named_81 = any_peer(vec![named_port("serve-81-tcp", None)]);
     k8s.create("x", ingress(policy_for("allow-all", &[]), vec![named_81]));
     k8s.validate(81, TCP, &k8s.reachability());
     let mut r = k8s.reachability();
@@ -291,10 +243,7 @@ fn should_allow_ingress_access_from_namespace_on_one_named_port() {
     );
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector-80", &[("pod", "a")]),
-            vec![from_y],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector-80", "a"), vec![from_y]),
     );
     let mut r = k8s.reachability();
     r.expect_peer(in_ns("x"), pod("x", "a"), false);
@@ -308,7 +257,7 @@ fn should_allow_ingress_access_from_namespace_on_one_named_port() {
 #[test]
 fn should_allow_egress_access_on_one_named_port() {
     let mut k8s = init(&[TCP], &[80, 81], &["x/a", "y/a"]);
-    let named_80 = rule(vec![], vec![named_port("serve-80-tcp", None)]);
+    let named_80 = any_peer(vec![named_port("serve-80-tcp", None)]);
     k8s.create("x", egress(policy_for("allow-egress", &[]), vec![named_80]));
     k8s.validate(80, TCP, &k8s.reachability());
     let mut r = k8s.reachability();
@@ -335,13 +284,10 @@ fn should_enforce_updated_policy() {
 #[test]
 fn should_allow_ingress_access_from_updated_namespace() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "y/a"]);
-    let from_updated = rule(vec![namespaces(LabelSelector::labels(&[("ns2", "updated")]))], vec![]);
+    let from_updated = any_port(vec![namespaces(LabelSelector::labels(&[("ns2", "updated")]))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-ns-selector", &[("pod", "a")]),
-            vec![from_updated],
-        ),
+        ingress(for_pod("allow-client-a-via-ns-selector", "a"), vec![from_updated]),
     );
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);
@@ -358,13 +304,10 @@ fn should_allow_ingress_access_from_updated_namespace() {
 fn should_allow_ingress_access_from_updated_pod() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b"]);
     let labels = [("pod", "b"), ("pod2", "updated")];
-    let from_updated = rule(vec![pods(LabelSelector::labels(&labels))], vec![]);
+    let from_updated = any_port(vec![pods(LabelSelector::labels(&labels))]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-client-a-via-pod-selector", &[("pod", "a")]),
-            vec![from_updated],
-        ),
+        ingress(for_pod("allow-client-a-via-pod-selector", "a"), vec![from_updated]),
     );
     let mut r = k8s.reachability();
     r.expect_all_ingress("x/a", false);

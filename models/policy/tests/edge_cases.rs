@@ -7,12 +7,6 @@ use cnsim_policy::*;
 use common::*;
 use std::net::IpAddr;
 
-const TCP: Protocol = Protocol::Tcp;
-
-fn everything() -> LabelSelector {
-    LabelSelector::everything()
-}
-
 fn decision(v: &Verdict, d: Direction) -> &Decision {
     &v.direction(d).decision
 }
@@ -20,8 +14,8 @@ fn decision(v: &Verdict, d: Direction) -> &Decision {
 #[test]
 fn ip_block_matches_pod_addresses_unless_the_option_is_off() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "y/a"]);
-    let to_y = rule(vec![ip_block("10.0.1.0/24", &[])], vec![]);
-    k8s.create("x", egress(policy_for("to-y-by-cidr", &[("pod", "a")]), vec![to_y]));
+    let to_y = any_port(vec![ip_block("10.0.1.0/24", &[])]);
+    k8s.create("x", egress(for_pod("to-y-by-cidr", "a"), vec![to_y]));
     assert!(
         k8s.verdict("x/a", "y/a", TCP, 80).allowed,
         "y/a's address is in the block"
@@ -40,8 +34,8 @@ fn ip_block_matches_pod_addresses_unless_the_option_is_off() {
 fn except_covering_a_pod_address_excludes_it() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "y/a", "y/b"]);
     let b = k8s.pod_ip("y/b").to_string();
-    let to_y = rule(vec![ip_block("10.0.1.0/24", &[&format!("{b}/32")])], vec![]);
-    k8s.create("x", egress(policy_for("to-y-but-b", &[("pod", "a")]), vec![to_y]));
+    let to_y = any_port(vec![ip_block("10.0.1.0/24", &[&format!("{b}/32")])]);
+    k8s.create("x", egress(for_pod("to-y-but-b", "a"), vec![to_y]));
     assert!(k8s.verdict("x/a", "y/a", TCP, 80).allowed);
     assert!(!k8s.verdict("x/a", "y/b", TCP, 80).allowed);
 }
@@ -85,17 +79,14 @@ fn host_network_pods_are_never_selected_and_are_matched_by_address() {
     // As a source it is its node's address: a podSelector does not match it, an ipBlock does.
     k8s.create(
         "x",
-        ingress(
-            policy_for("from-b", &[("pod", "a")]),
-            vec![rule(vec![pods(LabelSelector::labels(&[("pod", "b")]))], vec![])],
-        ),
+        ingress(for_pod("from-b", "a"), vec![any_port(vec![pods(pod_label("b"))])]),
     );
     assert!(!k8s.verdict("x/b", "x/a", TCP, 80).allowed);
     k8s.create(
         "x",
         ingress(
-            policy_for("from-node-1", &[("pod", "a")]),
-            vec![rule(vec![ip_block("192.168.0.2/32", &[])], vec![])],
+            for_pod("from-node-1", "a"),
+            vec![any_port(vec![ip_block("192.168.0.2/32", &[])])],
         ),
     );
     assert!(k8s.verdict("x/b", "x/a", TCP, 80).allowed);
@@ -119,12 +110,7 @@ fn established_connections_survive_a_policy_change() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "y/a"]);
     k8s.create("x", ingress(policy("deny-all", everything()), vec![]));
     let compiled = Compiled::build(&k8s.cluster, &k8s.policies, k8s.options);
-    let conn = Connection {
-        src: k8s.endpoint("y/a"),
-        dst: k8s.endpoint("x/a"),
-        protocol: TCP,
-        port: 80,
-    };
+    let conn = k8s.conn("y/a", "x/a", TCP, 80);
     assert!(!compiled.admits(&conn, CtState::New));
     assert!(
         compiled.admits(&conn, CtState::Established),
@@ -136,7 +122,7 @@ fn established_connections_survive_a_policy_change() {
 #[test]
 fn icmp_is_matched_by_rules_without_ports_only() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "y/a", "z/a"]);
-    let from_y_any = rule(vec![namespaces(ns_named("y"))], vec![]);
+    let from_y_any = any_port(vec![namespaces(ns_named("y"))]);
     let from_z_80 = rule(vec![namespaces(ns_named("z"))], vec![port(80, None)]);
     k8s.create("x", ingress(policy("allow", everything()), vec![from_y_any, from_z_80]));
     assert!(k8s.verdict("y/a", "x/a", Protocol::Icmp, 0).allowed);
@@ -149,16 +135,13 @@ fn not_in_and_does_not_exist_match_pods_without_the_key() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "x/c"]);
     k8s.add_pod_labels("x/b", &[("env", "prod")]);
     k8s.add_pod_labels("x/c", &[("env", "dev")]);
-    let not_prod = rule(vec![pods(expr("env", SelectorOperator::NotIn, &["prod"]))], vec![]);
-    k8s.create("x", ingress(policy_for("not-prod", &[("pod", "a")]), vec![not_prod]));
+    let not_prod = any_port(vec![pods(expr("env", SelectorOperator::NotIn, &["prod"]))]);
+    k8s.create("x", ingress(for_pod("not-prod", "a"), vec![not_prod]));
     assert!(k8s.verdict("x/c", "x/a", TCP, 80).allowed);
     assert!(!k8s.verdict("x/b", "x/a", TCP, 80).allowed);
     k8s.clean_network_policies();
-    let unlabelled = rule(vec![pods(expr("env", SelectorOperator::DoesNotExist, &[]))], vec![]);
-    k8s.create(
-        "x",
-        ingress(policy_for("unlabelled", &[("pod", "c")]), vec![unlabelled]),
-    );
+    let unlabelled = any_port(vec![pods(expr("env", SelectorOperator::DoesNotExist, &[]))]);
+    k8s.create("x", ingress(for_pod("unlabelled", "c"), vec![unlabelled]));
     assert!(k8s.verdict("x/a", "x/c", TCP, 80).allowed, "x/a has no env label");
     assert!(!k8s.verdict("x/b", "x/c", TCP, 80).allowed);
 }
@@ -180,10 +163,7 @@ fn named_ports_resolve_on_the_destination_by_name_and_protocol() {
     });
     k8s.create(
         "x",
-        egress(
-            policy_for("to-web", &[("pod", "a")]),
-            vec![rule(vec![], vec![named_port("web", None)])],
-        ),
+        egress(for_pod("to-web", "a"), vec![any_peer(vec![named_port("web", None)])]),
     );
     assert!(k8s.verdict("x/a", "y/b", TCP, 81).allowed);
     assert!(
@@ -196,8 +176,8 @@ fn named_ports_resolve_on_the_destination_by_name_and_protocol() {
         "the policy port is TCP"
     );
     k8s.clean_network_policies();
-    let udp_web = rule(vec![], vec![named_port("web", Some(Protocol::Udp))]);
-    k8s.create("x", egress(policy_for("to-web-udp", &[("pod", "a")]), vec![udp_web]));
+    let udp_web = any_peer(vec![named_port("web", Some(Protocol::Udp))]);
+    k8s.create("x", egress(for_pod("to-web-udp", "a"), vec![udp_web]));
     assert!(
         !k8s.verdict("x/a", "y/b", Protocol::Udp, 81).allowed,
         "web is a TCP container port"
@@ -212,10 +192,7 @@ fn end_port_is_an_inclusive_range() {
         port: Some(IntOrString::Int(8000)),
         end_port: Some(8080),
     };
-    k8s.create(
-        "x",
-        ingress(policy("range", everything()), vec![rule(vec![], vec![range])]),
-    );
+    k8s.create("x", ingress(policy("range", everything()), vec![any_peer(vec![range])]));
     for (port, allowed) in [(7999, false), (8000, true), (8042, true), (8080, true), (8081, false)] {
         assert_eq!(k8s.verdict("y/a", "x/a", TCP, port).allowed, allowed, "port {port}");
     }
@@ -231,7 +208,7 @@ fn a_port_entry_with_only_a_protocol_matches_every_port_of_that_protocol_only() 
     };
     k8s.create(
         "x",
-        ingress(policy("udp-only", everything()), vec![rule(vec![], vec![udp])]),
+        ingress(policy("udp-only", everything()), vec![any_peer(vec![udp])]),
     );
     assert!(k8s.verdict("y/a", "x/a", Protocol::Udp, 5353).allowed);
     assert!(!k8s.verdict("y/a", "x/a", TCP, 5353).allowed);
@@ -261,7 +238,7 @@ fn policy_types_default_to_ingress_plus_egress_when_egress_rules_exist() {
     assert!(k8s.verdict("x/a", "y/a", TCP, 80).allowed);
     // policyTypes absent with one egress rule: egress is isolated too.
     let mut p = policy("with-egress", everything());
-    p.egress = vec![rule(vec![], vec![port(53, Some(Protocol::Udp))])];
+    p.egress = vec![any_peer(vec![port(53, Some(Protocol::Udp))])];
     k8s.create("x", p);
     assert!(!k8s.verdict("x/a", "y/a", TCP, 80).allowed);
     assert!(k8s.verdict("x/a", "y/a", Protocol::Udp, 53).allowed);
@@ -272,10 +249,7 @@ fn a_pod_selector_alone_means_the_policys_namespace() {
     let mut k8s = init(&[TCP], &[80], &["x/a", "x/b", "y/b"]);
     k8s.create(
         "x",
-        ingress(
-            policy_for("from-b", &[("pod", "a")]),
-            vec![rule(vec![pods(LabelSelector::labels(&[("pod", "b")]))], vec![])],
-        ),
+        ingress(for_pod("from-b", "a"), vec![any_port(vec![pods(pod_label("b"))])]),
     );
     assert!(k8s.verdict("x/b", "x/a", TCP, 80).allowed);
     assert!(!k8s.verdict("y/b", "x/a", TCP, 80).allowed);
@@ -287,8 +261,8 @@ fn dual_stack_connections_use_one_family() {
     for (i, p) in k8s.cluster.pods.iter_mut().enumerate() {
         p.ips.push(format!("fd00::{}", i + 1).parse::<IpAddr>().expect("v6"));
     }
-    let v4_only = rule(vec![ip_block("10.0.0.0/8", &[])], vec![]);
-    k8s.create("x", egress(policy_for("v4", &[("pod", "a")]), vec![v4_only]));
+    let v4_only = any_port(vec![ip_block("10.0.0.0/8", &[])]);
+    k8s.create("x", egress(for_pod("v4", "a"), vec![v4_only]));
     assert!(
         k8s.verdict("x/a", "y/a", TCP, 80).allowed,
         "pod to pod uses IPv4 when both have it"
@@ -324,12 +298,7 @@ fn explanations_name_the_first_allowing_rule_and_every_isolating_policy_in_order
         "DENIED z/a -> x/a TCP/22: egress at z/a: not isolated, default allow; \
          ingress at x/a: DENIED: isolated by x/aa-deny, x/zz-allow-y and no rule allows it"
     );
-    let conn = Connection {
-        src: k8s.endpoint("y/a"),
-        dst: k8s.endpoint("x/a"),
-        protocol: TCP,
-        port: 80,
-    };
+    let conn = k8s.conn("y/a", "x/a", TCP, 80);
     let json = serde_json::to_value(v.explain(&k8s.cluster, &k8s.policies, &conn)).expect("serializes");
     assert_eq!(json["ingress"]["decision"]["kind"], "allowed");
     assert_eq!(json["ingress"]["decision"]["policy"], "zz-allow-y");

@@ -6,12 +6,6 @@ mod common;
 use cnsim_policy::*;
 use common::*;
 
-const TCP: Protocol = Protocol::Tcp;
-
-fn everything() -> LabelSelector {
-    LabelSelector::everything()
-}
-
 fn ns(name: &str) -> LabelSelector {
     ns_named(name)
 }
@@ -93,10 +87,7 @@ fn pass_hands_over_to_network_policy_and_then_to_baseline() {
     // x/a is isolated by a NetworkPolicy that allows y: Pass skips the later Admin deny.
     k8s.create(
         "x",
-        ingress(
-            policy_for("allow-y", &[("pod", "a")]),
-            vec![rule(vec![namespaces(ns("y"))], vec![])],
-        ),
+        ingress(for_pod("allow-y", "a"), vec![any_port(vec![namespaces(ns("y"))])]),
     );
     let v = k8s.verdict("y/a", "x/a", TCP, 80);
     assert!(v.allowed);
@@ -135,7 +126,7 @@ fn network_policy_decides_for_the_pods_it_isolates_before_baseline() {
         "x",
         ingress(
             policy("allow-y", everything()),
-            vec![rule(vec![namespaces(ns("y"))], vec![])],
+            vec![any_port(vec![namespaces(ns("y"))])],
         ),
     );
     assert!(k8s.verdict("y/a", "x/a", TCP, 80).allowed);

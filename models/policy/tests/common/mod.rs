@@ -13,6 +13,8 @@ use std::net::IpAddr;
 
 pub const NAMESPACES: [&str; 3] = ["x", "y", "z"];
 
+pub const TCP: Protocol = Protocol::Tcp;
+
 pub struct World {
     pub cluster: Cluster,
     pub policies: PolicySet,
@@ -129,30 +131,32 @@ impl World {
         }
     }
 
-    /// One question to both engines, which must agree, explanation included.
-    pub fn verdict(&self, from: &str, to: &str, protocol: Protocol, port: u16) -> Verdict {
-        let conn = Connection {
+    /// The connection from `from` to `to` ("ns/pod" or an address).
+    pub fn conn(&self, from: &str, to: &str, protocol: Protocol, port: u16) -> Connection {
+        Connection {
             src: self.endpoint(from),
             dst: self.endpoint(to),
             protocol,
             port,
-        };
-        let reference = Reference::new(&self.cluster, &self.policies, self.options).evaluate(&conn);
-        let compiled = Compiled::build(&self.cluster, &self.policies, self.options);
-        assert_eq!(reference, compiled.evaluate(&conn), "engines differ on {conn:?}");
-        assert_eq!(reference.allowed, compiled.is_allowed(&conn));
-        reference
+        }
+    }
+
+    fn engines(&self) -> (Reference<'_>, Compiled) {
+        let reference = Reference::new(&self.cluster, &self.policies, self.options);
+        (reference, Compiled::build(&self.cluster, &self.policies, self.options))
+    }
+
+    /// One question to both engines, which must agree, explanation included.
+    pub fn verdict(&self, from: &str, to: &str, protocol: Protocol, port: u16) -> Verdict {
+        let (reference, compiled) = self.engines();
+        agreed(&reference, &compiled, &self.conn(from, to, protocol, port), from, to)
     }
 
     /// The one-line explanation of a question.
     pub fn explain(&self, from: &str, to: &str, protocol: Protocol, port: u16) -> String {
-        let conn = Connection {
-            src: self.endpoint(from),
-            dst: self.endpoint(to),
-            protocol,
-            port,
-        };
-        self.verdict(from, to, protocol, port)
+        let conn = self.conn(from, to, protocol, port);
+        let (reference, compiled) = self.engines();
+        agreed(&reference, &compiled, &conn, from, to)
             .explain(&self.cluster, &self.policies, &conn)
             .to_string()
     }
@@ -178,8 +182,7 @@ impl World {
     /// ValidateOrFail: both engines agree with each other (explanation included) and with
     /// the expected table on every pair of distinct pods.
     pub fn validate(&self, port: u16, protocol: Protocol, r: &Reachability) {
-        let reference = Reference::new(&self.cluster, &self.policies, self.options);
-        let compiled = Compiled::build(&self.cluster, &self.policies, self.options);
+        let (reference, compiled) = self.engines();
         let mut wrong = Vec::new();
         for (i, from) in r.pods.iter().enumerate() {
             for (j, to) in r.pods.iter().enumerate() {
@@ -192,9 +195,7 @@ impl World {
                     protocol,
                     port,
                 };
-                let v = reference.evaluate(&conn);
-                assert_eq!(v, compiled.evaluate(&conn), "engines differ on {from} -> {to}");
-                assert_eq!(v.allowed, compiled.is_allowed(&conn));
+                let v = agreed(&reference, &compiled, &conn, from, to);
                 if v.allowed != r.expected[&(from.clone(), to.clone())] {
                     wrong.push(v.explain(&self.cluster, &self.policies, &conn).to_string());
                 }
@@ -207,6 +208,19 @@ impl World {
             wrong.join("\n")
         );
     }
+}
+
+/// Both engines' verdict on `conn` (from `from` to `to`), which must be the same, explanation
+/// included, and agree with `is_allowed`.
+fn agreed(reference: &Reference, compiled: &Compiled, conn: &Connection, from: &str, to: &str) -> Verdict {
+    let v = reference.evaluate(conn);
+    assert_eq!(v, compiled.evaluate(conn), "engines differ on {from} -> {to}: {conn:?}");
+    assert_eq!(
+        v.allowed,
+        compiled.is_allowed(conn),
+        "is_allowed differs on {from} -> {to}"
+    );
+    v
 }
 
 /// Peer: an empty field matches every namespace or pod.
@@ -293,6 +307,21 @@ pub fn policy_for(name: &str, labels: &[(&str, &str)]) -> NetworkPolicy {
     policy(name, LabelSelector::labels(labels))
 }
 
+/// A policy for the harness's pods named `pod` (label `pod: <pod>`).
+pub fn for_pod(name: &str, pod: &str) -> NetworkPolicy {
+    policy(name, pod_label(pod))
+}
+
+/// `{}`: every pod, or every namespace.
+pub fn everything() -> LabelSelector {
+    LabelSelector::everything()
+}
+
+/// The harness's label on pod `name`: `pod: <name>`.
+pub fn pod_label(name: &str) -> LabelSelector {
+    LabelSelector::labels(&[("pod", name)])
+}
+
 fn add_type(p: &mut NetworkPolicy, t: PolicyType) {
     p.policy_types.get_or_insert_with(Vec::new).push(t);
 }
@@ -313,6 +342,16 @@ pub fn egress(mut p: NetworkPolicy, rules: Vec<NetworkPolicyRule>) -> NetworkPol
 
 pub fn rule(peers: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyRule {
     NetworkPolicyRule { peers, ports }
+}
+
+/// A rule with these peers and no ports: every port.
+pub fn any_port(peers: Vec<NetworkPolicyPeer>) -> NetworkPolicyRule {
+    rule(peers, vec![])
+}
+
+/// A rule with these ports and no peers: every peer.
+pub fn any_peer(ports: Vec<NetworkPolicyPort>) -> NetworkPolicyRule {
+    rule(vec![], ports)
 }
 
 pub fn pods(sel: LabelSelector) -> NetworkPolicyPeer {
