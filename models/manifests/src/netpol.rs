@@ -110,6 +110,15 @@ pub(crate) fn protocol(ctx: &mut ObjectCtx, p: &FieldPath, s: &str) -> Option<Pr
     }
 }
 
+/// A protocol field that defaults to TCP when absent (container, Service, EndpointSlice and
+/// v1alpha1 tier ports).
+pub(crate) fn protocol_or_tcp(ctx: &mut ObjectCtx, p: &FieldPath, s: Option<&str>) -> Option<Protocol> {
+    match s {
+        None => Some(Protocol::Tcp),
+        Some(s) => protocol(ctx, p, s),
+    }
+}
+
 /// A port number in 1..=65535.
 pub(crate) fn port_number(ctx: &mut ObjectCtx, p: &FieldPath, n: i64) -> Option<u16> {
     match u16::try_from(n) {

@@ -4,7 +4,7 @@
 
 use crate::diag::{FieldPath, ObjectCtx};
 use crate::names;
-use crate::netpol::{labels, port_number, protocol};
+use crate::netpol::{labels, port_number, protocol_or_tcp};
 use crate::Manifests;
 use cnsim_policy::{IntOrString, Labels, PodId, Protocol};
 use k8s_openapi::api::core::v1 as core;
@@ -135,10 +135,7 @@ pub(crate) fn service(ctx: &mut ObjectCtx, namespace: &str, name: &str, svc: &co
             }
         }
         let number = port_number(ctx, &pp.child("port"), i64::from(p.port));
-        let proto = match p.protocol.as_deref() {
-            None => Some(Protocol::Tcp),
-            Some(s) => protocol(ctx, &pp.child("protocol"), s),
-        };
+        let proto = protocol_or_tcp(ctx, &pp.child("protocol"), p.protocol.as_deref());
         let target_port = match &p.target_port {
             None => IntOrString::Int(p.port),
             Some(K8sIntOrString::Int(n)) => {
@@ -240,10 +237,7 @@ pub(crate) fn endpoint_slice(
     for (i, p) in s.ports.iter().flatten().enumerate() {
         let pp = FieldPath::root("ports").index(i);
         let port = p.port.and_then(|n| port_number(ctx, &pp.child("port"), i64::from(n)));
-        let proto = match p.protocol.as_deref() {
-            None => Some(Protocol::Tcp),
-            Some(x) => protocol(ctx, &pp.child("protocol"), x),
-        };
+        let proto = protocol_or_tcp(ctx, &pp.child("protocol"), p.protocol.as_deref());
         if let Some(protocol) = proto {
             ports.push(SlicePort {
                 name: p.name.clone().unwrap_or_default(),

@@ -12,8 +12,8 @@
 
 use crate::diag::{FieldPath, ObjectCtx};
 use crate::names;
-use crate::netpol::{labels, port_number, protocol, selector};
-use cnsim_policy::{ContainerPort, Labels, Pod, Protocol};
+use crate::netpol::{labels, port_number, protocol_or_tcp, selector};
+use cnsim_policy::{ContainerPort, Labels, Pod};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as K8sSelector;
 use std::net::IpAddr;
@@ -63,10 +63,7 @@ pub(crate) fn pod_from_spec(
             for (j, port) in c.ports.iter().flatten().enumerate() {
                 let pp = cp.child("ports").index(j);
                 let number = port_number(ctx, &pp.child("containerPort"), i64::from(port.container_port));
-                let proto = match port.protocol.as_deref() {
-                    None => Some(Protocol::Tcp),
-                    Some(s) => protocol(ctx, &pp.child("protocol"), s),
-                };
+                let proto = protocol_or_tcp(ctx, &pp.child("protocol"), port.protocol.as_deref());
                 let name = port.name.clone().unwrap_or_default();
                 if !name.is_empty() {
                     if let Err(valid) = names::port_name(&name) {

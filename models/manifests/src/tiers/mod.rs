@@ -17,7 +17,7 @@
 //! older `sameLabels`/`notSameLabels`) are warnings, and the peer holding them is dropped.
 
 use crate::diag::{FieldPath, ObjectCtx};
-use crate::netpol::{cidr, port_number, protocol, requirement};
+use crate::netpol::{cidr, port_number, protocol_or_tcp, requirement};
 use cnsim_policy::{
     AdminAction, AdminNetworkPolicy, AdminRule, BaselineAction, BaselineAdminNetworkPolicy, ClusterAction,
     ClusterNetworkPolicy, ClusterPeer, ClusterPolicyKind, ClusterPort, ClusterRule, ClusterSubject, LabelSelector,
@@ -233,13 +233,6 @@ fn anp_port(ctx: &mut ObjectCtx, p: &FieldPath, x: &AnpPort) -> Option<ClusterPo
             );
             None
         }
-    }
-}
-
-fn protocol_or_tcp(ctx: &mut ObjectCtx, p: &FieldPath, s: Option<&str>) -> Option<Protocol> {
-    match s {
-        None => Some(Protocol::Tcp),
-        Some(s) => protocol(ctx, p, s),
     }
 }
 
