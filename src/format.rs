@@ -1,17 +1,10 @@
 //! Human formatting of numbers for tables: thousands separators, durations, byte counts.
+//! Counts share the report's rule (`cnsim_reports::thousands`). Durations, bytes and dollars
+//! keep the table's own strings ("12.5us", one decimal, exact micro-dollars), which differ from
+//! the report's three-significant-figure labels ("12.5 µs").
 
-/// 1234567 → "1,234,567".
-pub fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// 1234567 → "1,234,567": the report's rule, so counts read the same in the table and the report.
+pub use cnsim_reports::thousands as count;
 
 /// Nanoseconds with a unit chosen for 3–4 significant digits: "850ns", "12.5us", "1.204ms".
 pub fn nanos(ns: u64) -> String {

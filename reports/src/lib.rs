@@ -28,6 +28,10 @@ use cnsim_cluster::results::SweepResult;
 use cnsim_cluster::RunResult;
 use std::fmt;
 
+/// An integer with thousands separators ("1,234,567"), as the report's tables write counts.
+/// The CLI's table uses it too, so a count reads the same on the terminal and in the report.
+pub use units::thousands;
+
 /// One file of a report: its name within the report directory and its contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportFile {
