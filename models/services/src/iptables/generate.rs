@@ -77,15 +77,6 @@ impl Ruleset {
         let (service_chains, nat) = self.nat.recycle(is_service_chain);
         (service_chains, Reuse { filter, nat })
     }
-
-    /// Names of every nat per-service chain that exists (for stale-chain deletion).
-    pub fn service_chains(&self) -> impl Iterator<Item = &str> {
-        self.nat
-            .decl_order
-            .iter()
-            .map(|&(id, _)| &*self.nat.chains[id as usize].name)
-            .filter(|n| is_service_chain(n))
-    }
 }
 
 /// Service-port order: kube-proxy ranges over a Go map (a different order on every sync);
