@@ -199,12 +199,13 @@ impl VpcCni {
     /// Heap and inline bytes one node's state holds (for the per-node memory report).
     pub fn node_bytes(&self, node: NodeId) -> usize {
         let Some(n) = self.node(node) else { return 0 };
-        let slot = std::mem::size_of::<node::Slot>();
-        std::mem::size_of::<NodeIpam>()
-            + n.enis.capacity() * std::mem::size_of::<Eni>()
+        use std::mem::size_of;
+        let slot = size_of::<node::Slot>();
+        size_of::<NodeIpam>()
+            + n.enis.capacity() * size_of::<Eni>()
             + n.enis.iter().map(|e| e.slots.capacity() * slot).sum::<usize>()
-            + (n.pods.capacity() + n.branch_pods.capacity()) * 8
-            + n.cooling.capacity() * 16
+            + (n.pods.capacity() + n.branch_pods.capacity()) * size_of::<(PodId, u32)>()
+            + n.cooling.capacity() * size_of::<(u32, u64)>()
             + n.limits.notes.iter().map(String::capacity).sum::<usize>()
             + n.az.capacity()
     }
