@@ -13,14 +13,21 @@ pub enum Spec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
-    /// File stem: the PNG is `<file>.png`.
-    pub file: String,
+    /// The chart; its name is the file stem (the PNG is `<name>.png`).
     pub spec: Spec,
     pub caption: String,
     pub alt: String,
 }
 
 impl Figure {
+    /// The file stem: the chart's name.
+    pub fn file(&self) -> &str {
+        match &self.spec {
+            Spec::Line(c) => &c.name,
+            Spec::Bar(c) => &c.name,
+        }
+    }
+
     pub fn title(&self) -> &str {
         match &self.spec {
             Spec::Line(c) => &c.title,
@@ -78,7 +85,7 @@ pub fn draw(blocks: Vec<Block>) -> Result<Vec<Shown>, ReportError> {
                 };
                 Ok(Shown::Figure(Drawn {
                     title: f.title().to_string(),
-                    file: format!("{}.png", f.file),
+                    file: format!("{}.png", f.file()),
                     caption: f.caption,
                     alt: f.alt,
                     png,

@@ -192,7 +192,6 @@ fn curve_figure(s: &SweepResult, x: &XAxis, c: &Curve) -> Block {
         chart.panels.push(panel);
     }
     Block::figure(Figure {
-        file: c.file.into(),
         spec: Spec::Line(chart),
         caption: c.caption.into(),
         alt: format!("{}: one line per variant over {}", c.title, x.title),

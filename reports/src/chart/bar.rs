@@ -26,6 +26,7 @@ pub struct BarGroup {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarChart {
+    /// File stem (the PNG is `<name>.png`), also named in errors.
     pub name: String,
     pub title: String,
     pub x_title: String,

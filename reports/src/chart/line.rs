@@ -51,7 +51,7 @@ impl Panel {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LineChart {
-    /// File stem, for error messages.
+    /// File stem (the PNG is `<name>.png`), also named in errors.
     pub name: String,
     pub title: String,
     pub x_title: String,

@@ -116,7 +116,6 @@ fn curves(r: &RunResult, groups: &[(String, usize, Vec<usize>)]) -> Vec<Block> {
 
     vec![
         Block::figure(Figure {
-            file: "datapath-work".into(),
             spec: Spec::Line(work),
             caption: "Mean work the service datapath does to choose a backend for a new \
                       connection: iptables rules evaluated plus hash-table probes plus eBPF map \
@@ -126,7 +125,6 @@ fn curves(r: &RunResult, groups: &[(String, usize, Vec<usize>)]) -> Vec<Block> {
             alt: "Work per new connection against the number of Services, one line per mode".into(),
         }),
         Block::figure(Figure {
-            file: "first-packet-p99".into(),
             spec: Spec::Line(first),
             caption: "p99 one-way latency of the first packet of each connection, the one that \
                       walks the rules (service_datapath.first_packet_latency_ns.p99)."
@@ -134,7 +132,6 @@ fn curves(r: &RunResult, groups: &[(String, usize, Vec<usize>)]) -> Vec<Block> {
             alt: "First-packet p99 latency against the number of Services, one line per mode".into(),
         }),
         Block::figure(Figure {
-            file: "sync-time".into(),
             spec: Spec::Line(sync),
             caption: "Modelled time for one node to program its datapath: the first full sync \
                       (solid, service_datapath.full_sync_ns) and re-syncing after one endpoint \
@@ -173,7 +170,6 @@ fn bars(r: &RunResult) -> Vec<Block> {
             })
             .collect();
         out.push(Block::figure(Figure {
-            file: "datapath-work".into(),
             spec: Spec::Bar(BarChart {
                 name: "datapath-work".into(),
                 title: "How much work does the datapath do to route a new connection?".into(),
@@ -209,7 +205,6 @@ fn bars(r: &RunResult) -> Vec<Block> {
             },
         ];
         out.push(Block::figure(Figure {
-            file: "sync-time".into(),
             spec: Spec::Bar(BarChart {
                 name: "sync-time".into(),
                 title: "How long does one node take to program its service datapath?".into(),
@@ -257,7 +252,6 @@ pub fn drops(r: &RunResult) -> Block {
         .map(|v| format!("{} {}", v.name, thousands(dropped_total(v))))
         .collect();
     Block::figure(Figure {
-        file: "drops".into(),
         spec: Spec::Bar(BarChart {
             name: "drops".into(),
             title: "Why were packets dropped? Drops by reason".into(),

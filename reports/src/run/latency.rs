@@ -73,7 +73,6 @@ pub fn packets_cdf(r: &RunResult) -> Block {
         .map(|v| format!("{} {}", v.name, opt_duration_ns(v.latency_ns.p99)))
         .collect();
     Block::figure(Figure {
-        file: "latency-cdf".into(),
         spec: Spec::Line(c),
         caption: "Cumulative distribution of one-way latency (sender's pod to receiver's pod) over \
                   every delivered packet, from latency_buckets.packets. A curve further left is \
@@ -111,7 +110,6 @@ pub fn first_vs_established_cdf(r: &RunResult) -> Option<Block> {
     }
     c.panels.push(p);
     Some(Block::figure(Figure {
-        file: "latency-cdf-first-packet".into(),
         spec: Spec::Line(c),
         caption: "Solid: the first packet of each connection, which walks the service datapath's \
                   rules before conntrack knows the flow (latency_buckets.first_packet). Dashed: \
@@ -178,7 +176,6 @@ pub fn percentile_bars(r: &RunResult) -> Block {
         "p50 and p99 one-way latency of every delivered packet (latency_ns)."
     };
     Block::figure(Figure {
-        file: "latency-percentiles".into(),
         spec: Spec::Bar(chart),
         caption: caption.into(),
         alt: "Bars of p50 and p99 latency per variant".into(),

@@ -70,7 +70,6 @@ pub fn time_to_ready(r: &RunResult) -> Option<Block> {
     }
     c.panels.push(p);
     Some(Block::figure(Figure {
-        file: "pod-startup".into(),
         spec: Spec::Line(c),
         caption: format!(
             "Cumulative share of pods Running within a given time of being created \

@@ -100,7 +100,6 @@ pub fn conntrack(r: &RunResult) -> Block {
     }
     c.panels.push(p);
     Block::figure(Figure {
-        file: "conntrack".into(),
         spec: Spec::Line(c),
         caption,
         alt: format!(
@@ -223,7 +222,6 @@ pub fn address_use(r: &RunResult) -> Block {
     }
     caption += "Bottom: pods that could not be placed or given an address (timeline.pods_pending).";
     Block::figure(Figure {
-        file: "address-use".into(),
         spec: Spec::Line(c),
         caption,
         alt: alt.into(),
@@ -249,7 +247,6 @@ pub fn cross_az(r: &RunResult) -> Block {
     let rates: Vec<String> = rates.iter().map(|&m| usd_micro(m as f64)).collect();
     let duration = r.variants.first().map_or(r.duration_ns, |v| v.duration_ns);
     Block::figure(Figure {
-        file: "cross-az-cost".into(),
         spec: Spec::Bar(BarChart {
             name: "cross-az-cost".into(),
             title: "What would this traffic cost in cross-AZ transfer per month?".into(),
