@@ -1,20 +1,17 @@
 //! Kubernetes name and label syntax, as the API server checks it (apimachinery validation).
+//! The rules are cnsim-manifests' (`cnsim_manifests::names`); the messages here say which
+//! part of a scenario's name is wrong.
+
+use cnsim_manifests::names as rules;
 
 /// RFC 1123 label: namespace and most object names. At most 63 characters.
 pub fn dns1123_label(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err(format!("{s:?} must be 1 to 63 characters"));
     }
-    let ok_chars = s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let ends = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !ok_chars || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
-        return Err(format!(
-            "{s:?} must be lowercase letters, digits and '-', starting and ending with a letter or digit"
-        ));
-    }
-    Ok(())
+    rules::dns1123_label(s).map_err(|_| {
+        format!("{s:?} must be lowercase letters, digits and '-', starting and ending with a letter or digit")
+    })
 }
 
 /// RFC 1123 subdomain: label key prefixes. At most 253 characters of dot-separated labels.
@@ -31,16 +28,9 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err(format!("{s:?} must be 1 to 63 characters"));
     }
-    let ok = s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    let ends = |b: u8| b.is_ascii_alphanumeric();
-    if !ok || !ends(s.as_bytes()[0]) || !ends(s.as_bytes()[s.len() - 1]) {
-        return Err(format!(
-            "{s:?} must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
-        ));
-    }
-    Ok(())
+    // A non-empty label value has exactly this syntax.
+    rules::label_value(s)
+        .map_err(|_| format!("{s:?} must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"))
 }
 
 /// A label key: `[prefix/]name`, prefix a DNS subdomain.
@@ -65,19 +55,9 @@ pub fn label_value(s: &str) -> Result<(), String> {
 /// IANA_SVC_NAME: container port names. At most 15 characters, lowercase alphanumerics and
 /// '-', at least one letter, no leading, trailing or double '-'.
 pub fn port_name(s: &str) -> Result<(), String> {
-    let valid = !s.is_empty()
-        && s.len() <= 15
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.bytes().any(|b| b.is_ascii_lowercase())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--");
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("{s:?} is not a valid port name (IANA_SVC_NAME: at most 15 lowercase letters, digits and single '-', at least one letter)"))
-    }
+    rules::port_name(s).map_err(|_| {
+        format!("{s:?} is not a valid port name (IANA_SVC_NAME: at most 15 lowercase letters, digits and single '-', at least one letter)")
+    })
 }
 
 #[cfg(test)]
