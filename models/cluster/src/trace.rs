@@ -10,6 +10,7 @@ use crate::scenario::VariantSpec;
 use crate::sim::metrics::DropReason;
 use crate::sim::netfilter::NfOutcome;
 use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
+use crate::sim::pods::LivePods;
 use crate::sim::policy::PacketPolicy;
 use crate::sim::routing::{self, Egress};
 use crate::sim::{proxy, tcp, traffic::EPHEMERAL_FIRST};
@@ -263,6 +264,8 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         vec![],
     );
     let policy = PacketPolicy::build(&world, s, spec.policies.clone());
+    // A trace is one packet at t=0: the pods as the world placed them.
+    let pods = LivePods::from_world(&world);
     let mut origin = Origin::LocalPod;
     let mut encapsulated = false;
     for _ in 0..MAX_NODE_VISITS {
@@ -313,9 +316,9 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                 push(&mut report, "netfilter", name(node), detail, cpu_ns, hits(steps));
                 // NetworkPolicy judges the first packet here, after DNAT (sim/policy.rs).
                 if let (true, Some(p)) = (new, &policy) {
-                    let conn = p.connection(&world, &header);
+                    let conn = p.connection(&pods, &header);
                     let v = p.judge(&conn);
-                    for dir in PacketPolicy::enforced_at(&world, &conn, node, origin) {
+                    for dir in PacketPolicy::enforced_at(&pods, &conn, node, origin) {
                         let e = p.explain(&conn, &v, dir);
                         push(
                             &mut report,

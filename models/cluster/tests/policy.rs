@@ -150,3 +150,30 @@ fn a_missing_manifest_or_a_device_is_a_located_error() {
         "{err}"
     );
 }
+
+#[test]
+fn with_the_vpc_cni_policy_sees_pods_by_the_addresses_they_get_during_the_run() {
+    // Pod addresses are handed out by ipamd after t=0: the policy must still know the server
+    // by its address, so a selector-based rule admits the client and isolates the rest.
+    let path = setup("vpc-cni", &SERVER_INGRESS_FROM_CLIENT_ON.replace("PORT", "8080"));
+    let text = scenario("network: (ipam: AwsVpcCni()),");
+    let r = run(&path, &text);
+    assert!(r.vpc_cni.is_some(), "the run uses the VPC CNI");
+    let c = r.connections.as_ref().unwrap();
+    assert!(c.opened >= 5, "{c:?}");
+    assert_eq!(c.completed, c.opened, "{:?}", r.packets.dropped);
+    assert!(
+        r.packets.dropped.get("policy-denied").is_none(),
+        "{:?}",
+        r.packets.dropped
+    );
+    let path = setup("vpc-cni-deny", &SERVER_INGRESS_FROM_CLIENT_ON.replace("PORT", "9999"));
+    let r = run(&path, &text);
+    let c = r.connections.as_ref().unwrap();
+    assert_eq!(r.packets.dropped.get("policy-denied"), Some(&c.opened));
+    let np = r.network_policy.as_ref().unwrap();
+    assert_eq!(
+        np.denied_by.keys().collect::<Vec<_>>(),
+        ["ingress: isolated by t/server-in and no rule allows it"]
+    );
+}

@@ -322,18 +322,12 @@ impl<'w> Model<'w> {
     /// source node, ingress at the destination's (at the source when both pods share it).
     /// False: dropped as policy-denied, counted under the policies that denied it.
     fn admit(&mut self, packet: u32, node: NodeId, h: &Header, origin: Origin) -> bool {
-        let Some(policy) = &self.policy else {
+        let Some(policy) = &mut self.policy else {
             return true;
         };
-        let conn = policy.connection(self.world, h);
-        let v = policy.judge(&conn);
-        self.metrics.policy_evaluated += 1;
-        let denied = PacketPolicy::enforced_at(self.world, &conn, node, origin).find(|&d| !v.direction(d).allowed);
-        let Some(dir) = denied else {
+        if policy.admit(&self.life.pods, h, node, origin) {
             return true;
-        };
-        let evidence = policy.evidence(&conn, &v, dir);
-        *self.metrics.policy_denied.entry(evidence).or_insert(0) += 1;
+        }
         self.drop_packet(packet, DropReason::PolicyDenied);
         false
     }

@@ -163,10 +163,6 @@ pub struct Metrics {
     pub request_latency: Histogram,
     pub flows: Vec<FlowMetrics>,
     pub nodes: Vec<NodeMetrics>,
-    /// Connections NetworkPolicy judged (first packets, at each node that enforces).
-    pub policy_evaluated: u64,
-    /// Policy drops by evidence: the direction and the policies that denied it.
-    pub policy_denied: std::collections::BTreeMap<String, u64>,
 }
 
 impl Metrics {

@@ -56,11 +56,6 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         pricing: &s.pricing,
         life: &model.life,
     });
-    result.network_policy = (!spec.policies.is_empty()).then(|| crate::results::PolicyResult {
-        network_policies: spec.policies.set.network_policies.len() as u32,
-        cluster_policies: spec.policies.set.cluster_policies.len() as u32,
-        evaluated: model.metrics.policy_evaluated,
-        denied_by: model.metrics.policy_denied.clone(),
-    });
+    result.network_policy = model.policy.as_ref().map(policy::PacketPolicy::result);
     result
 }

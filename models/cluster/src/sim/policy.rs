@@ -1,22 +1,27 @@
 //! NetworkPolicy on the packet path: the scenario's pods as cnsim-policy sees them, the
-//! compiled engine, and the evidence a drop is counted under.
+//! compiled engine, and what it judged and denied (by evidence) over the run.
 //!
 //! Where it applies (DESIGN.md "Packet path"): on a connection's first packet only (a NEW
 //! conntrack entry), after service DNAT, so the verdict is on the backend pod and its target
 //! port. Egress is judged at the source node; ingress at the destination node, or at the
 //! source node when both pods share it (the packet never leaves). Replies and later packets of
-//! an admitted connection follow conntrack and are not judged again.
+//! an admitted connection follow conntrack and are not judged again. Which pod an address
+//! belongs to, and where that pod runs, come from the run's live pod table (`sim::pods`): with
+//! the AWS VPC CNI addresses are handed out during the run.
 
+use crate::results::PolicyResult;
 use crate::scenario::policy_source::ScenarioPolicies;
 use crate::scenario::{Protocol, Scenario};
 use crate::sim::packet::{Header, PROTO_TCP, PROTO_UDP};
+use crate::sim::pods::LivePods;
 use crate::world::{NodeId, World};
 use cnsim_policy::explain::{DirectionExplanation, NamedDecision};
 use cnsim_policy::{
-    Cluster, Compiled, Connection, ContainerPort, Direction, Endpoint, EvalOptions, Namespace, Node, Pod, PodId,
-    PolicyEngine, Verdict,
+    Cluster, Compiled, Connection, ContainerPort, Decision, Direction, Endpoint, EvalOptions, Namespace, Node, Pod,
+    PodId, PolicyEngine, Verdict,
 };
 use cnsim_services::Origin;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -24,6 +29,18 @@ pub struct PacketPolicy {
     cluster: Cluster,
     policies: Arc<ScenarioPolicies>,
     engine: Compiled,
+    /// First packets judged (at each node that enforces a direction).
+    evaluated: u64,
+    /// Denials by (direction, decision), with one connection that got it so the evidence can
+    /// be named once the run is over. Few distinct keys: a linear search, no text per drop.
+    denied: Vec<Denial>,
+}
+
+struct Denial {
+    direction: Direction,
+    decision: Decision,
+    count: u64,
+    example: (Connection, Verdict),
 }
 
 fn protocol(p: Protocol) -> cnsim_policy::Protocol {
@@ -97,12 +114,14 @@ impl PacketPolicy {
             cluster,
             policies,
             engine,
+            evaluated: 0,
+            denied: Vec::new(),
         })
     }
 
     /// The connection a (post-DNAT) first packet opens.
-    pub fn connection(&self, world: &World, h: &Header) -> Connection {
-        let end = |ip| match world.pod_by_ip(ip) {
+    pub fn connection(&self, pods: &LivePods, h: &Header) -> Connection {
+        let end = |ip| match pods.by_ip(ip) {
             Some(p) => Endpoint::Pod(PodId(p)),
             None => Endpoint::Ip(IpAddr::V4(ip)),
         };
@@ -121,13 +140,13 @@ impl PacketPolicy {
     /// The directions enforced at `node` for a first packet arriving from `origin`: egress
     /// where the source pod sends, ingress where the destination pod lives.
     pub fn enforced_at(
-        world: &World,
+        pods: &LivePods,
         conn: &Connection,
         node: NodeId,
         origin: Origin,
     ) -> impl Iterator<Item = Direction> {
         let egress = origin == Origin::LocalPod;
-        let ingress = matches!(conn.dst, Endpoint::Pod(p) if world.pods[p.0 as usize].node == Some(node));
+        let ingress = matches!(conn.dst, Endpoint::Pod(p) if pods.get(p.0).node == Some(node));
         [(egress, Direction::Egress), (ingress, Direction::Ingress)]
             .into_iter()
             .filter_map(|(on, d)| on.then_some(d))
@@ -135,6 +154,47 @@ impl PacketPolicy {
 
     pub fn judge(&self, conn: &Connection) -> Verdict {
         self.engine.evaluate(conn)
+    }
+
+    /// Judges a first packet arriving at `node` from `origin` and counts the outcome. False:
+    /// a direction enforced here denies it (the caller drops it as policy-denied).
+    pub fn admit(&mut self, pods: &LivePods, h: &Header, node: NodeId, origin: Origin) -> bool {
+        self.evaluated += 1;
+        let conn = self.connection(pods, h);
+        let v = self.judge(&conn);
+        let Some(direction) = Self::enforced_at(pods, &conn, node, origin).find(|&d| !v.direction(d).allowed) else {
+            return true;
+        };
+        let decision = &v.direction(direction).decision;
+        match self
+            .denied
+            .iter_mut()
+            .find(|d| d.direction == direction && d.decision == *decision)
+        {
+            Some(d) => d.count += 1,
+            None => self.denied.push(Denial {
+                direction,
+                decision: decision.clone(),
+                count: 1,
+                example: (conn, v),
+            }),
+        }
+        false
+    }
+
+    /// What policy did over the run, denials named by their evidence.
+    pub fn result(&self) -> PolicyResult {
+        let mut denied_by = BTreeMap::new();
+        for d in &self.denied {
+            let (conn, v) = &d.example;
+            *denied_by.entry(self.evidence(conn, v, d.direction)).or_insert(0) += d.count;
+        }
+        PolicyResult {
+            network_policies: self.policies.set.network_policies.len() as u32,
+            cluster_policies: self.policies.set.cluster_policies.len() as u32,
+            evaluated: self.evaluated,
+            denied_by,
+        }
     }
 
     /// The explanation of one direction, with names.
@@ -148,7 +208,7 @@ impl PacketPolicy {
 
     /// What a denied direction is counted under: the direction and the policies that denied
     /// it, without the pods (so that drops aggregate by policy).
-    pub fn evidence(&self, conn: &Connection, v: &Verdict, dir: Direction) -> String {
+    fn evidence(&self, conn: &Connection, v: &Verdict, dir: Direction) -> String {
         let d = self.explain(conn, v, dir);
         match d.decision {
             NamedDecision::Isolated { policies } => {
