@@ -5,10 +5,13 @@
 //! the policies stay the user's own YAML. The manifests say nothing of the VPC, the nodes or the
 //! traffic: the scenario gets a small default VPC and node group, marked as such, and an empty
 //! traffic list to fill in. The text written is checked by loading it before it is written.
+//! What a manifest becomes is `manifest_source::convert`'s, the same as for a scenario's
+//! top-level `manifests`; this file only writes it out.
 
 use crate::{out, Outcome};
-use cnsim_manifests::{ImportOptions, Manifests, ServiceInfo};
-use cnsim_policy::{IntOrString, Labels, Protocol, NAMESPACE_NAME_LABEL};
+use cnsim_cluster::scenario::manifest_source::{self, ImportedWorkload};
+use cnsim_cluster::scenario::{Labels, ServiceDef, TargetPort};
+use cnsim_manifests::{ImportOptions, Manifests};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -16,88 +19,44 @@ use std::path::{Path, PathBuf};
 /// leave room).
 const PODS_PER_DEFAULT_NODE: usize = 100;
 
-/// One controller's pods, as a scenario workload.
-struct Workload {
-    owner: String,
-    namespace: String,
-    name: String,
-    replicas: u32,
-    labels: Labels,
-    ports: Vec<cnsim_policy::ContainerPort>,
-}
-
-fn workloads(m: &Manifests) -> Vec<Workload> {
-    let mut out: Vec<Workload> = Vec::new();
-    for (pod, owner) in m.cluster.pods.iter().zip(&m.pod_owners) {
-        if pod.host_network {
-            continue; // hostNetwork pods are node addresses, not scenario workloads
-        }
-        if let Some(w) = out.iter_mut().find(|w| w.owner == *owner) {
-            w.replicas += 1;
-            continue;
-        }
-        // "Kind ns/name": the controller's name; a bare Pod keeps its own.
-        let name = owner.rsplit('/').next().unwrap_or(&pod.name).to_string();
-        out.push(Workload {
-            owner: owner.clone(),
-            namespace: pod.namespace.clone(),
-            name,
-            replicas: 1,
-            labels: pod.labels.clone(),
-            ports: pod.container_ports.clone(),
-        });
-    }
-    out
-}
-
 fn labels(l: &Labels) -> String {
     let items: Vec<String> = l.iter().map(|(k, v)| format!("{k:?}: {v:?}")).collect();
     format!("{{{}}}", items.join(", "))
 }
 
-fn protocol(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
-        _ => "TCP",
-    }
+/// `name: "x", ` when there is a name.
+fn name_field(name: &Option<String>) -> String {
+    name.as_ref().map(|n| format!("name: {n:?}, ")).unwrap_or_default()
 }
 
-fn service(s: &ServiceInfo) -> Option<String> {
-    let selector = s.selector.as_ref()?;
-    let kind = match s.service_type.as_str() {
-        "NodePort" => "NodePort",
-        "LoadBalancer" => "LoadBalancer",
-        _ => "ClusterIP",
-    };
+fn service(s: &ServiceDef) -> String {
     let ports: Vec<String> = s
         .ports
         .iter()
         .map(|p| {
             let target = match &p.target_port {
-                IntOrString::Int(n) => format!("{n}"),
-                IntOrString::String(name) => format!("{name:?}"),
+                Some(TargetPort::Number(n)) => format!(", target_port: {n}"),
+                Some(TargetPort::Name(name)) => format!(", target_port: {name:?}"),
+                None => String::new(),
             };
-            let name = if p.name.is_empty() {
-                String::new()
-            } else {
-                format!("name: {:?}, ", p.name)
-            };
+            let node_port = p.node_port.map(|n| format!(", node_port: {n}")).unwrap_or_default();
             format!(
-                "({name}port: {}, target_port: {target}, protocol: {})",
+                "({}port: {}{target}, protocol: {:?}{node_port})",
+                name_field(&p.name),
                 p.port,
-                protocol(p.protocol)
+                p.protocol
             )
         })
         .collect();
-    Some(format!(
-        "        (namespace: {:?}, name: {:?}, kind: {kind}, selector: {}, headless: {},\n         ports: [{}]),\n",
+    format!(
+        "        (namespace: {:?}, name: {:?}, kind: {:?}, selector: {}, headless: {},\n         ports: [{}]),\n",
         s.namespace,
         s.name,
-        labels(selector),
+        s.kind,
+        labels(&s.selector),
         s.headless,
         ports.join(", ")
-    ))
+    )
 }
 
 /// `to` as seen from directory `from` (both made absolute).
@@ -109,8 +68,8 @@ fn relative(to: &Path, from: &Path) -> String {
 
 /// The scenario text for `m`, read from `paths`, to be written at `out`.
 pub fn scenario_text(m: &Manifests, paths: &[PathBuf], out: &Path, name: &str) -> String {
-    let ws = workloads(m);
-    let pods: usize = ws.iter().map(|w| w.replicas as usize).sum();
+    let from = manifest_source::convert(m);
+    let pods: usize = from.workloads.iter().map(|w| w.workload.replicas as usize).sum();
     let nodes = pods.div_ceil(PODS_PER_DEFAULT_NODE).max(2);
     let out_dir = out.parent().unwrap_or(Path::new("."));
     let mut s = String::new();
@@ -132,29 +91,19 @@ pub fn scenario_text(m: &Manifests, paths: &[PathBuf], out: &Path, name: &str) -
         "    // Default node group, sized for {pods} pods at {PODS_PER_DEFAULT_NODE} per node: replace with yours.\n    node_groups: [(name: \"workers\", instance_type: \"m5.xlarge\", count: {nodes})],"
     );
     s.push_str("    namespaces: [\n");
-    for ns in &m.cluster.namespaces {
-        let mut l = ns.labels.clone();
-        l.remove(NAMESPACE_NAME_LABEL); // cnsim adds it, as the API server does
-        let _ = writeln!(s, "        (name: {:?}, labels: {}),", ns.name, labels(&l));
+    for ns in &from.namespaces {
+        let _ = writeln!(s, "        (name: {:?}, labels: {}),", ns.name, labels(&ns.labels));
     }
     s.push_str("    ],\n    workloads: [\n");
-    for w in &ws {
+    for ImportedWorkload { owner, workload: w } in &from.workloads {
         let ports: Vec<String> = w
             .ports
             .iter()
-            .map(|p| {
-                let name = if p.name.is_empty() {
-                    String::new()
-                } else {
-                    format!("name: {:?}, ", p.name)
-                };
-                format!("({name}port: {}, protocol: {})", p.container_port, protocol(p.protocol))
-            })
+            .map(|p| format!("({}port: {}, protocol: {:?})", name_field(&p.name), p.port, p.protocol))
             .collect();
         let _ = writeln!(
             s,
-            "        // {}\n        (namespace: {:?}, name: {:?}, replicas: {}, labels: {},\n         ports: [{}]),",
-            w.owner,
+            "        // {owner}\n        (namespace: {:?}, name: {:?}, replicas: {}, labels: {},\n         ports: [{}]),",
             w.namespace,
             w.name,
             w.replicas,
@@ -163,17 +112,11 @@ pub fn scenario_text(m: &Manifests, paths: &[PathBuf], out: &Path, name: &str) -
         );
     }
     s.push_str("    ],\n    services: [\n");
-    for svc in &m.services {
-        match service(svc) {
-            Some(text) => s.push_str(&text),
-            None => {
-                let _ = writeln!(
-                    s,
-                    "        // Service {}/{} has no selector (EndpointSlices by hand): not imported.",
-                    svc.namespace, svc.name
-                );
-            }
-        }
+    for svc in &from.services {
+        s.push_str(&service(svc));
+    }
+    for skipped in &from.skipped {
+        let _ = writeln!(s, "        // Not imported: {skipped}.");
     }
     s.push_str("    ],\n");
     let manifests: Vec<String> = paths.iter().map(|p| format!("{:?}", relative(p, out_dir))).collect();
@@ -229,13 +172,14 @@ pub fn import(paths: &[PathBuf], out_path: &Path) -> Outcome {
         eprintln!("error: {}: cannot write: {e}", out_path.display());
         return Outcome::BadInput;
     }
-    let pods: u32 = workloads(&m).iter().map(|w| w.replicas).sum();
+    let from = manifest_source::convert(&m);
+    let pods: u32 = from.workloads.iter().map(|w| w.workload.replicas).sum();
     let _ = out::print_stdout(&format!(
         "wrote {}: {} namespaces, {} workloads ({pods} pods), {} Services, {} NetworkPolicies, {} cluster policies\n",
         out_path.display(),
         m.cluster.namespaces.len(),
-        workloads(&m).len(),
-        m.services.len(),
+        from.workloads.len(),
+        from.services.len(),
         m.policies.network_policies.len(),
         m.policies.cluster_policies.len()
     ));

@@ -32,6 +32,11 @@ pub struct Scenario {
     #[serde(default)]
     pub fabric: Fabric,
     pub node_groups: Vec<NodeGroup>,
+    /// Kubernetes manifest files or directories, relative to the scenario file, whose
+    /// Namespaces, workloads (one per controller), Services and policies join the scenario's
+    /// own, after them (scenario/manifest_source.rs says what is taken). Not a variant field.
+    #[serde(default)]
+    pub manifests: Vec<String>,
     #[serde(default)]
     pub namespaces: Vec<Namespace>,
     #[serde(default)]

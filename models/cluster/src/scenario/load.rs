@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostic, Diagnostics, Finding, Severity};
 use super::format::Scenario;
+use super::manifest_source::{self, Merged};
 use super::overrides::{self, Applied};
 use super::policy_source::{self, ScenarioPolicies};
 use super::source_map::{join, key_segment, Position, SourceMap};
@@ -19,7 +20,8 @@ pub struct VariantSpec {
     pub description: String,
     pub scenario: Scenario,
     pub overrides: Vec<Applied>,
-    /// The NetworkPolicies the variant enforces, read from its `network_policy.manifests`.
+    /// The NetworkPolicies the variant enforces, read from its `network_policy.manifests` and
+    /// the top-level `manifests`.
     pub policies: Arc<ScenarioPolicies>,
 }
 
@@ -109,8 +111,16 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
             }
         }
     }
+    // The top-level manifests join the base once; variants and sweeps start from the result.
+    let (manifest_policies, merged, findings) = manifest_source::merge(file, &mut base);
+    for f in findings {
+        diags.push(locate(f, None, None));
+    }
+    if diags.has_errors() {
+        return Err(diags); // validating without the manifests' objects would only add noise
+    }
     let catalog = InstanceCatalog::embedded();
-    let (expanded_base, base_findings) = expand_and_validate(&base, catalog);
+    let (expanded_base, base_findings) = expand_and_validate(&base, catalog, &merged);
     for f in base_findings.iter().cloned() {
         diags.push(locate(f, None, None));
     }
@@ -121,7 +131,13 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
         if let Some((_, p)) = policy_cache.iter().find(|(c, _)| *c == s.network_policy) {
             return p.clone();
         }
-        let (p, findings) = policy_source::load(file, s);
+        let (mut p, findings) = policy_source::load(file, s);
+        p.set
+            .network_policies
+            .extend(manifest_policies.network_policies.iter().cloned());
+        p.set
+            .cluster_policies
+            .extend(manifest_policies.cluster_policies.iter().cloned());
         for f in findings {
             diags.push(locate(f, variant, None));
         }
@@ -148,7 +164,7 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
                 .for_each(|f| diags.push(locate(f, Some(&v.name), None))),
             Ok((mut scenario, applied)) => {
                 scenario.variants.clear();
-                let (expanded, findings) = expand_and_validate(&scenario, catalog);
+                let (expanded, findings) = expand_and_validate(&scenario, catalog, &merged);
                 scenario = expanded;
                 for f in findings {
                     if base_findings.contains(&f) {
@@ -185,13 +201,13 @@ pub fn load_str(file: &str, stem: &str, text: &str, extra: &[(String, String)]) 
 }
 
 /// Expands service generators, then validates; findings about generated items name their
-/// generator.
-fn expand_and_validate(s: &Scenario, catalog: &InstanceCatalog) -> (Scenario, Vec<Finding>) {
+/// generator, and those about objects from manifests name the `manifests` entry.
+fn expand_and_validate(s: &Scenario, catalog: &InstanceCatalog, merged: &Merged) -> (Scenario, Vec<Finding>) {
     let mut expanded = s.clone();
     let map = super::expand::expand(&mut expanded);
     let mut findings = validate(&expanded, catalog);
     for f in &mut findings {
-        f.field = map.remap(&f.field);
+        f.field = merged.remap(&map.remap(&f.field));
     }
     findings.extend(super::validate_services::generators(s));
     (expanded, findings)

@@ -5,6 +5,7 @@ pub mod diag;
 pub mod expand;
 pub mod format;
 pub mod load;
+pub mod manifest_source;
 pub mod names;
 pub mod overrides;
 pub mod policy_source;

@@ -18,7 +18,8 @@ pub struct Applied {
 }
 
 /// Paths a variant may not set.
-const FORBIDDEN: [&str; 2] = ["version", "variants"];
+/// `manifests` is read once, into the base, before any variant applies.
+const FORBIDDEN: [&str; 3] = ["version", "variants", "manifests"];
 
 /// Applies `sets` (path, value text) in order; every problem is returned, not just the first.
 pub fn apply(
@@ -95,7 +96,11 @@ fn set_path(tree: &mut Value, path: &str, value: Value) -> Result<String, Findin
     let segs = segments(path).map_err(|m| Finding::error("", format!("bad path {path:?}: {m}")))?;
     if let Some(first) = segs.first() {
         if FORBIDDEN.contains(&first.as_str()) {
-            return Err(Finding::error("", format!("a variant cannot set {first:?}")));
+            let f = Finding::error("", format!("a variant cannot set {first:?}"));
+            return Err(match first.as_str() {
+                "manifests" => f.valid("network_policy.manifests (the policies) may differ per variant; the workloads a manifest holds may be changed as workloads[i]"),
+                _ => f,
+            });
         }
     }
     let mut node = tree;

@@ -5,9 +5,8 @@
 
 use super::diag::Finding;
 use super::format::{NetworkPolicyConfig, Scenario};
-use cnsim_manifests::{ImportOptions, Severity};
+use super::manifest_source;
 use cnsim_policy::PolicySet;
-use std::path::{Path, PathBuf};
 
 /// The policies of one variant, and what was worth a warning.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -31,54 +30,23 @@ pub fn load(scenario_file: &str, s: &Scenario) -> (ScenarioPolicies, Vec<Finding
         set: PolicySet::default(),
         ip_block_matches_pods: cfg.ip_block_matches_pods,
     };
-    let base = Path::new(scenario_file).parent().unwrap_or(Path::new(""));
     for (i, m) in cfg.manifests.iter().enumerate() {
         let field = format!("network_policy.manifests[{i}]");
-        let path: PathBuf = base.join(m);
-        // Only files and directories: a device or a FIFO would never end.
-        match std::fs::metadata(&path) {
-            Ok(md) if md.is_file() || md.is_dir() => {}
-            Ok(_) => {
-                findings.push(
-                    Finding::error(&field, format!("{}: not a file or a directory", path.display()))
-                        .valid("a YAML manifest file or a directory of them"),
-                );
-                continue;
-            }
-            Err(e) => {
-                findings.push(
-                    Finding::error(&field, format!("{}: {e}", path.display()))
-                        .valid("a path relative to the scenario file, e.g. \"zero-trust/policies.yaml\""),
-                );
-                continue;
-            }
-        }
-        let loaded = cnsim_manifests::load(std::slice::from_ref(&path), &ImportOptions::default());
-        let manifests = match loaded {
+        let path = manifest_source::resolve(scenario_file, m);
+        let manifests = match manifest_source::read(&field, &path) {
             Ok(m) => m,
-            Err(diags) => {
-                for d in diags.errors {
-                    findings.push(
-                        Finding::error(&field, d.to_string())
-                            .valid("manifests kubectl apply would accept (see the message for the object and field)"),
-                    );
-                }
+            Err(mut f) => {
+                findings.append(&mut f);
                 continue;
             }
         };
-        for w in manifests.warnings.iter().filter(|w| w.severity == Severity::Warning) {
-            // The scenario declares its own namespaces: the importer creating them is noise.
-            if w.field.as_deref() == Some("metadata.namespace") && w.message.contains("not declared") {
-                continue;
-            }
-            findings.push(Finding::warning(&field, w.to_string()));
-        }
+        findings.extend(manifest_source::warnings(&field, &manifests));
         let unused = manifests.cluster.pods.len();
         if unused > 0 {
             findings.push(Finding::warning(
                 &field,
                 format!(
-                    "{}: {unused} pods from workload objects are not used: the scenario's own workloads are the pods policies apply to",
+                    "{}: {unused} pods from workload objects are not used: the scenario's own workloads are the pods policies apply to (list the file under the top-level `manifests` to run its workloads and Services too)",
                     path.display()
                 ),
             ));
