@@ -8,6 +8,8 @@
 //! node selector, it has a pod CIDR, and it runs fewer pods than its max pods. A pod with no
 //! eligible node stays Pending with a reason worded as kube-scheduler words it.
 
+use std::collections::BTreeSet;
+
 /// What placement needs to know about a node.
 #[derive(Clone, Debug)]
 pub struct Slot {
@@ -27,30 +29,67 @@ pub enum Placement {
 /// Places `replicas` pods of one workload given each node's current pod count (updated in
 /// place). `zones` is the number of zones.
 pub fn place_workload(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
-    assert_eq!(nodes.len(), used.len());
-    let mut per_zone = vec![0u32; zones];
-    let mut per_node = vec![0u32; nodes.len()];
-    let mut out = Vec::with_capacity(replicas as usize);
-    for _ in 0..replicas {
-        out.push(place_one(nodes, used, &mut per_zone, &mut per_node));
-    }
-    out
+    let mut placer = Placer::new(nodes, used, vec![0; zones], vec![0; nodes.len()]);
+    (0..replicas).map(|_| placer.place(used)).collect()
 }
 
-/// Places one more pod of a workload that already has `per_zone` / `per_node` pods (updated
-/// in place, with `used`, when the pod is placed). A scale-up places its pods one by one so.
-pub fn place_one(nodes: &[Slot], used: &mut [u32], per_zone: &mut [u32], per_node: &mut [u32]) -> Placement {
-    let best = (0..nodes.len())
-        .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
-        .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
-    match best {
-        Some(n) => {
-            per_zone[nodes[n].zone] += 1;
-            per_node[n] += 1;
-            used[n] += 1;
-            Placement::Node(n)
+/// Places the pods of one workload one at a time, in O(zones + log nodes) each: per zone, the
+/// eligible nodes ordered by (pods of this workload on the node, all pods on the node, node
+/// index); the zone with the fewest pods of this workload wins, ties going to the better
+/// node. The same choice as the minimum over every node (the module doc's rule), which the
+/// tests hold it to.
+pub struct Placer<'a> {
+    nodes: &'a [Slot],
+    per_zone: Vec<u32>,
+    per_node: Vec<u32>,
+    /// Eligible nodes of each zone by (per_node, used, index).
+    by_zone: Vec<BTreeSet<(u32, u32, usize)>>,
+    /// Once no node is eligible, none becomes so while this workload is placed.
+    unschedulable: Option<String>,
+}
+
+impl<'a> Placer<'a> {
+    /// `per_zone` and `per_node`: the workload's pods already placed; `used`: every node's pods.
+    pub fn new(nodes: &'a [Slot], used: &[u32], per_zone: Vec<u32>, per_node: Vec<u32>) -> Placer<'a> {
+        assert_eq!(nodes.len(), used.len());
+        assert_eq!(nodes.len(), per_node.len());
+        let mut by_zone = vec![BTreeSet::new(); per_zone.len()];
+        for (n, slot) in nodes.iter().enumerate() {
+            if slot.selector_ok && slot.has_pod_cidr && used[n] < slot.max_pods {
+                by_zone[slot.zone].insert((per_node[n], used[n], n));
+            }
         }
-        None => Placement::Pending(unschedulable_reason(nodes, used)),
+        Placer {
+            nodes,
+            per_zone,
+            per_node,
+            by_zone,
+            unschedulable: None,
+        }
+    }
+
+    /// Places one more pod, counting it in `used` (the same slice `new` was given).
+    pub fn place(&mut self, used: &mut [u32]) -> Placement {
+        let best = (0..self.by_zone.len())
+            .filter_map(|z| self.by_zone[z].first().map(|&key| (self.per_zone[z], key)))
+            .min();
+        let Some((_, key)) = best else {
+            let nodes = self.nodes;
+            let reason = self
+                .unschedulable
+                .get_or_insert_with(|| unschedulable_reason(nodes, used));
+            return Placement::Pending(reason.clone());
+        };
+        let n = key.2;
+        let zone = self.nodes[n].zone;
+        self.by_zone[zone].remove(&key);
+        self.per_zone[zone] += 1;
+        self.per_node[n] += 1;
+        used[n] += 1;
+        if used[n] < self.nodes[n].max_pods {
+            self.by_zone[zone].insert((self.per_node[n], used[n], n));
+        }
+        Placement::Node(n)
     }
 }
 
@@ -82,6 +121,49 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The module doc's rule read literally: the minimum over every eligible node.
+    fn place_reference(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
+        let (mut per_zone, mut per_node) = (vec![0u32; zones], vec![0u32; nodes.len()]);
+        (0..replicas)
+            .map(|_| {
+                let best = (0..nodes.len())
+                    .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+                    .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
+                match best {
+                    Some(n) => {
+                        per_zone[nodes[n].zone] += 1;
+                        per_node[n] += 1;
+                        used[n] += 1;
+                        Placement::Node(n)
+                    }
+                    None => Placement::Pending(unschedulable_reason(nodes, used)),
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn placer_places_every_pod_where_the_reference_does(
+            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6), 0..12),
+            workloads in prop::collection::vec(0u32..30, 1..4),
+        ) {
+            let nodes: Vec<Slot> = slots
+                .iter()
+                .map(|&(zone, max_pods, cidr, sel, _)| Slot { zone, max_pods, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr })
+                .collect();
+            let start: Vec<u32> = slots.iter().map(|s| s.4).collect();
+            let (mut fast, mut slow) = (start.clone(), start);
+            for &replicas in &workloads {
+                let got = place_workload(&nodes, &mut fast, 3, replicas);
+                let want = place_reference(&nodes, &mut slow, 3, replicas);
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(&fast, &slow);
+            }
+        }
+    }
 
     fn slot(zone: usize, max_pods: u32) -> Slot {
         Slot {

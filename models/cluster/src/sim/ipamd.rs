@@ -17,7 +17,7 @@
 
 use super::event::{Ev, PodEv};
 use super::pods::LivePods;
-use crate::placement::{place_one, Placement, Slot};
+use crate::placement::{Placement, Placer, Slot};
 use crate::scenario::format::{Labels, Scenario};
 use crate::scenario::refs::{self, PodSet};
 use crate::world::ipam::{sandbox_reason, IpamState};
@@ -243,10 +243,11 @@ impl Lifecycle {
                 }
             })
             .collect();
+        let mut placer = Placer::new(&slots, &self.used, per_zone, per_node);
         for r in have..want {
             let pod = world.workload_pods[w][r as usize];
             self.pods_created += 1;
-            match place_one(&slots, &mut self.used, &mut per_zone, &mut per_node) {
+            match placer.place(&mut self.used) {
                 Placement::Node(n) => {
                     let n = n as NodeId;
                     self.pods.create(pod, Some(n), "ContainerCreating".into(), now);
