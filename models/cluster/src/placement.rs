@@ -5,7 +5,8 @@
 //! placed in workload order, replica order; each goes to the eligible node that minimises, in
 //! order, (pods of this workload in the node's zone, pods of this workload on the node, all
 //! pods on the node, node index). A node is eligible when its labels carry the workload's
-//! node selector, it has a pod CIDR, and it runs fewer pods than its max pods. A pod with no
+//! node selector, it has a pod CIDR, it runs fewer pods than its max pods, and (for a pod a
+//! SecurityGroupPolicy selects) it has a free `vpc.amazonaws.com/pod-eni`. A pod with no
 //! eligible node stays Pending with a reason worded as kube-scheduler words it.
 
 use std::collections::BTreeSet;
@@ -17,6 +18,16 @@ pub struct Slot {
     pub max_pods: u32,
     pub has_pod_cidr: bool,
     pub selector_ok: bool,
+    /// For a pod a SecurityGroupPolicy selects: the node's free `vpc.amazonaws.com/pod-eni`
+    /// (branch ENIs the VPC resource controller advertises, less those in use). None: the pod
+    /// asks for none.
+    pub pod_eni_free: Option<u32>,
+}
+
+impl Slot {
+    fn fits(&self, used: u32, pod_eni_free: Option<u32>) -> bool {
+        self.selector_ok && self.has_pod_cidr && used < self.max_pods && pod_eni_free != Some(0)
+    }
 }
 
 /// The result for one pod.
@@ -44,6 +55,7 @@ pub struct Placer<'a> {
     per_node: Vec<u32>,
     /// Eligible nodes of each zone by (per_node, used, index).
     by_zone: Vec<BTreeSet<(u32, u32, usize)>>,
+    pod_eni_free: Vec<Option<u32>>,
     /// Once no node is eligible, none becomes so while this workload is placed.
     unschedulable: Option<String>,
 }
@@ -55,7 +67,7 @@ impl<'a> Placer<'a> {
         assert_eq!(nodes.len(), per_node.len());
         let mut by_zone = vec![BTreeSet::new(); per_zone.len()];
         for (n, slot) in nodes.iter().enumerate() {
-            if slot.selector_ok && slot.has_pod_cidr && used[n] < slot.max_pods {
+            if slot.fits(used[n], slot.pod_eni_free) {
                 by_zone[slot.zone].insert((per_node[n], used[n], n));
             }
         }
@@ -64,6 +76,7 @@ impl<'a> Placer<'a> {
             per_zone,
             per_node,
             by_zone,
+            pod_eni_free: nodes.iter().map(|s| s.pod_eni_free).collect(),
             unschedulable: None,
         }
     }
@@ -74,10 +87,10 @@ impl<'a> Placer<'a> {
             .filter_map(|z| self.by_zone[z].first().map(|&key| (self.per_zone[z], key)))
             .min();
         let Some((_, key)) = best else {
-            let nodes = self.nodes;
+            let (nodes, free) = (self.nodes, &self.pod_eni_free);
             let reason = self
                 .unschedulable
-                .get_or_insert_with(|| unschedulable_reason(nodes, used));
+                .get_or_insert_with(|| unschedulable_reason(nodes, used, free));
             return Placement::Pending(reason.clone());
         };
         let n = key.2;
@@ -86,7 +99,10 @@ impl<'a> Placer<'a> {
         self.per_zone[zone] += 1;
         self.per_node[n] += 1;
         used[n] += 1;
-        if used[n] < self.nodes[n].max_pods {
+        if let Some(free) = &mut self.pod_eni_free[n] {
+            *free -= 1;
+        }
+        if self.nodes[n].fits(used[n], self.pod_eni_free[n]) {
             self.by_zone[zone].insert((self.per_node[n], used[n], n));
         }
         Placement::Node(n)
@@ -94,7 +110,7 @@ impl<'a> Placer<'a> {
 }
 
 /// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".
-fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
+fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32>]) -> String {
     if nodes.is_empty() {
         return "no nodes available to schedule pods".into();
     }
@@ -105,9 +121,16 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32]) -> String {
         .zip(used)
         .filter(|(s, u)| s.selector_ok && s.has_pod_cidr && **u >= s.max_pods)
         .count();
+    let no_pod_eni = (0..nodes.len())
+        .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+        .filter(|&n| pod_eni_free[n] == Some(0))
+        .count();
     let mut parts = Vec::new();
     if full > 0 {
         parts.push(format!("{full} Too many pods"));
+    }
+    if no_pod_eni > 0 {
+        parts.push(format!("{no_pod_eni} Insufficient vpc.amazonaws.com/pod-eni"));
     }
     if selector > 0 {
         parts.push(format!("{selector} node(s) didn't match Pod's node affinity/selector"));
@@ -126,19 +149,24 @@ mod tests {
     /// The module doc's rule read literally: the minimum over every eligible node.
     fn place_reference(nodes: &[Slot], used: &mut [u32], zones: usize, replicas: u32) -> Vec<Placement> {
         let (mut per_zone, mut per_node) = (vec![0u32; zones], vec![0u32; nodes.len()]);
+        let mut free: Vec<Option<u32>> = nodes.iter().map(|s| s.pod_eni_free).collect();
         (0..replicas)
             .map(|_| {
                 let best = (0..nodes.len())
                     .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+                    .filter(|&n| free[n] != Some(0))
                     .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
                 match best {
                     Some(n) => {
                         per_zone[nodes[n].zone] += 1;
                         per_node[n] += 1;
                         used[n] += 1;
+                        if let Some(f) = &mut free[n] {
+                            *f -= 1;
+                        }
                         Placement::Node(n)
                     }
-                    None => Placement::Pending(unschedulable_reason(nodes, used)),
+                    None => Placement::Pending(unschedulable_reason(nodes, used, &free)),
                 }
             })
             .collect()
@@ -147,12 +175,12 @@ mod tests {
     proptest! {
         #[test]
         fn placer_places_every_pod_where_the_reference_does(
-            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6), 0..12),
+            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6, prop::option::of(0u32..4)), 0..12),
             workloads in prop::collection::vec(0u32..30, 1..4),
         ) {
             let nodes: Vec<Slot> = slots
                 .iter()
-                .map(|&(zone, max_pods, cidr, sel, _)| Slot { zone, max_pods, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr })
+                .map(|&(zone, max_pods, cidr, sel, _, pod_eni_free)| Slot { zone, max_pods, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr, pod_eni_free })
                 .collect();
             let start: Vec<u32> = slots.iter().map(|s| s.4).collect();
             let (mut fast, mut slow) = (start.clone(), start);
@@ -171,6 +199,7 @@ mod tests {
             max_pods,
             has_pod_cidr: true,
             selector_ok: true,
+            pod_eni_free: None,
         }
     }
 

@@ -64,6 +64,9 @@ pub struct Node {
     pub subnet: u16,
     pub ip: Ipv4Addr,
     pub max_pods: u32,
+    /// `vpc.amazonaws.com/pod-eni`: branch ENIs the VPC resource controller advertises with
+    /// ENABLE_POD_ENI (instance_limits.csv `branch_enis`); 0 otherwise.
+    pub pod_eni: u32,
     pub bandwidth: Bandwidth,
     pub labels: Labels,
     pub pod_cidr: Option<Ipv4Net>,
@@ -207,6 +210,11 @@ impl World {
                     subnet: sn as u16,
                     ip,
                     max_pods: g.max_pods.unwrap_or_else(|| ipam.default_max_pods(instance)),
+                    pod_eni: if s.network.ipam.pod_eni() {
+                        instance.branch_enis.unwrap_or(0)
+                    } else {
+                        0
+                    },
                     bandwidth: g.bandwidth.unwrap_or(s.fabric.eni_bandwidth),
                     labels: g.labels.clone(),
                     pod_cidr,
@@ -281,6 +289,8 @@ impl World {
                 most[w] = most[w].max(e.replicas);
             }
         }
+        let branch = s.network.ipam.branch_workloads(&s.workloads);
+        let mut pod_eni_used = vec![0u32; self.nodes.len()];
         for (wi, w) in s.workloads.iter().enumerate() {
             let slots: Vec<Slot> = (0..self.nodes.len())
                 .map(|id| (id, &self.nodes[id]))
@@ -289,12 +299,16 @@ impl World {
                     max_pods: n.max_pods,
                     has_pod_cidr: self.node_addressable(id as NodeId),
                     selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
+                    pod_eni_free: branch[wi].then(|| n.pod_eni - pod_eni_used[id]),
                 })
                 .collect();
             for (replica, placement) in place_workload(&slots, &mut used, self.azs.len(), w.replicas)
                 .into_iter()
                 .enumerate()
             {
+                if let (Placement::Node(n), true) = (&placement, branch[wi]) {
+                    pod_eni_used[*n] += 1;
+                }
                 let id = self.pods.len() as PodId;
                 let mut pod = Pod {
                     name: format!("{}-{replica}", w.name),
@@ -308,7 +322,7 @@ impl World {
                 match placement {
                     Placement::Node(n) => {
                         pod.node = Some(n as NodeId);
-                        match ipam.engine().assign_pod(n as NodeId, id, 0) {
+                        match ipam.assign(n as NodeId, id, 0, branch[wi]) {
                             Ok(ip) => {
                                 pod.ip = Some(ip);
                                 self.pod_by_ip.insert(u32::from(ip), id);

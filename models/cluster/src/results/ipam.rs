@@ -34,6 +34,9 @@ pub struct VpcCniNode {
     pub addresses_held: u32,
     pub addresses_assigned: u32,
     pub prefixes_held: u32,
+    /// Security groups for pods: pods on a branch ENI of their own (not in the pool's counts).
+    #[serde(default)]
+    pub branch_pods: u32,
     pub ec2_calls: u64,
     /// EC2 calls refused with InsufficientFreeAddressesInSubnet or InsufficientCidrBlocks.
     pub ec2_insufficient_addresses: u64,
@@ -91,6 +94,7 @@ pub fn vpc_cni(world: &World, life: &Lifecycle) -> Option<VpcCniResult> {
                 addresses_held: st.total_ips,
                 addresses_assigned: st.assigned,
                 prefixes_held: st.total_prefixes,
+                branch_pods: n.branch_pod_count(),
                 ec2_calls: n.ec2().total(),
                 ec2_insufficient_addresses: n.ec2().insufficient_free_addresses + n.ec2().insufficient_cidr_blocks,
             })

@@ -201,7 +201,34 @@ pub enum IpamConfig {
         /// take addresses from their node's subnet).
         #[serde(default)]
         eni_configs: Vec<EniConfigDef>,
+        /// ENABLE_POD_ENI: security groups for pods. Every node attaches a trunk ENI (one of its
+        /// ENIs, so fewer for the pool); the pods a SecurityGroupPolicy selects get a branch ENI
+        /// each. Needs trunk-capable (Nitro) instance types.
+        #[serde(default)]
+        pod_eni: bool,
+        /// SecurityGroupPolicy objects (vpcresources.k8s.aws/v1beta1), by pod labels.
+        #[serde(default)]
+        security_group_policies: Vec<SecurityGroupPolicyDef>,
     },
+}
+
+/// A SecurityGroupPolicy: the pods of `namespace` whose labels include `pod_selector` each get
+/// a branch ENI with these security groups. (The CRD's podSelector is a label selector; cnsim
+/// takes matchLabels, as workloads' node selectors do. Its serviceAccountSelector is not
+/// modelled: scenario pods have no service accounts.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupPolicyDef {
+    pub namespace: String,
+    pub pod_selector: Labels,
+    pub security_groups: Vec<String>,
+}
+
+impl SecurityGroupPolicyDef {
+    /// Whether this policy selects the pods of `w`.
+    pub fn selects(&self, w: &Workload) -> bool {
+        self.namespace == w.namespace && self.pod_selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+    }
 }
 
 /// Custom networking's ENIConfig for one availability zone (named after it, as AWS advises).
@@ -228,6 +255,27 @@ impl IpamConfig {
         matches!(self, IpamConfig::AwsVpcCni { .. })
     }
 
+    /// ENABLE_POD_ENI: nodes attach trunk ENIs and advertise `vpc.amazonaws.com/pod-eni`.
+    pub fn pod_eni(&self) -> bool {
+        matches!(self, IpamConfig::AwsVpcCni { pod_eni: true, .. })
+    }
+
+    /// Per workload: whether its pods get branch ENIs (a SecurityGroupPolicy selects them).
+    pub fn branch_workloads(&self, workloads: &[Workload]) -> Vec<bool> {
+        let policies: &[SecurityGroupPolicyDef] = match self {
+            IpamConfig::AwsVpcCni {
+                pod_eni: true,
+                security_group_policies,
+                ..
+            } => security_group_policies,
+            _ => &[],
+        };
+        workloads
+            .iter()
+            .map(|w| policies.iter().any(|p| p.selects(w)))
+            .collect()
+    }
+
     /// ipamd's settings for the VPC CNI; None for host-local.
     pub fn ipamd(&self) -> Option<cnsim_ipam::IpamdConfig> {
         let IpamConfig::AwsVpcCni {
@@ -238,6 +286,8 @@ impl IpamConfig {
             prefix_delegation,
             max_eni,
             eni_configs,
+            pod_eni,
+            security_group_policies: _,
         } = self
         else {
             return None;
@@ -262,7 +312,7 @@ impl IpamConfig {
             // Pods take addresses from the node's subnet (or the ENIConfig's): the scenario's
             // subnets carry no kubernetes.io/role/cni tags.
             subnet_discovery: true,
-            pod_eni: false,
+            pod_eni: *pod_eni,
             // Per node group: `NodeGroup::max_pods` caps scheduling; ipamd sizes its pool by
             // the instance's own value.
             max_pods: None,

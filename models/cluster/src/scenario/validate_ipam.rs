@@ -21,6 +21,8 @@ pub fn aws_vpc_cni(s: &Scenario, out: &mut Vec<Finding>) {
         warm_prefix_target,
         max_eni,
         eni_configs,
+        pod_eni,
+        security_group_policies,
         ..
     } = &s.network.ipam
     else {
@@ -58,6 +60,7 @@ pub fn aws_vpc_cni(s: &Scenario, out: &mut Vec<Finding>) {
                 .valid("at least 1, or leave it unset for the instance's limit"),
         );
     }
+    security_groups_for_pods(s, *pod_eni, security_group_policies, out);
     if let Some(cfg) = s.network.ipam.ipamd() {
         for w in cfg.warnings() {
             out.push(Finding::warning("network.ipam", w));
@@ -108,6 +111,67 @@ pub fn aws_vpc_cni(s: &Scenario, out: &mut Vec<Finding>) {
                     ),
                 ));
             }
+        }
+    }
+}
+
+/// Security groups for pods: ENABLE_POD_ENI on trunk-capable instance types, and
+/// SecurityGroupPolicy objects that name a declared namespace (and, worth a warning, a group
+/// and some workload).
+fn security_groups_for_pods(s: &Scenario, pod_eni: bool, policies: &[SecurityGroupPolicyDef], out: &mut Vec<Finding>) {
+    if !policies.is_empty() && !pod_eni {
+        out.push(
+            Finding::error(
+                "network.ipam.security_group_policies",
+                "SecurityGroupPolicy pods get branch ENIs only with ENABLE_POD_ENI",
+            )
+            .valid("pod_eni: true"),
+        );
+    }
+    if pod_eni {
+        let catalog = cnsim_ipam::InstanceCatalog::embedded();
+        for (gi, g) in s.node_groups.iter().enumerate() {
+            // Unknown types are reported by the node group rules.
+            if catalog
+                .get(&g.instance_type)
+                .is_some_and(|t| t.branch_enis.unwrap_or(0) == 0)
+            {
+                out.push(
+                    Finding::error(
+                        format!("node_groups[{gi}].instance_type"),
+                        format!(
+                            "{} cannot attach a trunk ENI (no branch ENIs in the VPC resource controller's limits): security groups for pods need a trunk-capable Nitro type",
+                            g.instance_type
+                        ),
+                    )
+                    .valid("a Nitro type such as \"m5.large\", or pod_eni: false"),
+                );
+            }
+        }
+    }
+    let namespaces: Vec<&str> = s.namespaces.iter().map(|n| n.name.as_str()).collect();
+    for (i, p) in policies.iter().enumerate() {
+        let field = |f: &str| format!("network.ipam.security_group_policies[{i}].{f}");
+        if !namespaces.contains(&p.namespace.as_str()) {
+            out.push(
+                Finding::error(field("namespace"), format!("unknown namespace {:?}", p.namespace))
+                    .valid(one_of(&namespaces)),
+            );
+        }
+        if p.security_groups.is_empty() {
+            out.push(Finding::warning(
+                field("security_groups"),
+                "no security group: its pods take branch ENIs and gain no rule",
+            ));
+        }
+        if !s.workloads.iter().any(|w| p.selects(w)) {
+            out.push(Finding::warning(
+                field("pod_selector"),
+                format!(
+                    "selects no workload in namespace {:?}: no pod gets a branch ENI from it",
+                    p.namespace
+                ),
+            ));
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Lifecycle {
     scales: Vec<Scale>,
     /// Per workload: the node labels its pods need.
     selectors: Vec<Labels>,
+    /// Per workload: its pods get branch ENIs (security groups for pods).
+    branch: Vec<bool>,
     /// Per node: the time of the wakeup that counts, if one is scheduled.
     wake_at: Vec<Option<u64>>,
     /// Per node: pods scheduled to it (Running or waiting for an address).
@@ -88,6 +90,7 @@ impl Lifecycle {
             dynamic,
             scales,
             selectors: s.workloads.iter().map(|w| w.node_selector.clone()).collect(),
+            branch: s.network.ipam.branch_workloads(&s.workloads),
             wake_at: vec![None; world.nodes.len()],
             used,
             replicas,
@@ -135,7 +138,8 @@ impl Lifecycle {
                     return; // deleted by a scale-down meanwhile
                 };
                 self.sandbox_retries += 1;
-                self.add_pod(pod, node, now, engine);
+                let branch = self.branch[world.pods[pod as usize].workload];
+                self.add_pod(pod, node, branch, now, engine);
             }
             PodEv::Scale { event } => {
                 let Scale { workload, replicas } = self.scales[event as usize];
@@ -170,11 +174,11 @@ impl Lifecycle {
         }
     }
 
-    /// The CNI ADD for `pod` on `node`: Running with an address, or a retry.
-    fn add_pod(&mut self, pod: PodId, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
-        let ipam = self.ipam.engine();
-        ipam.reconcile(node, now);
-        match ipam.assign_pod(node, pod, now) {
+    /// The CNI ADD for `pod` on `node` (on a branch ENI of its own when `branch`): Running with
+    /// an address, or a retry.
+    fn add_pod(&mut self, pod: PodId, node: NodeId, branch: bool, now: u64, engine: &mut Engine<Ev>) {
+        self.ipam.engine().reconcile(node, now);
+        match self.ipam.assign(node, pod, now, branch) {
             Ok(ip) => self.pods.set_running(pod, ip, now),
             Err(e) => {
                 let reason = self.explain(node, &e);
@@ -231,6 +235,22 @@ impl Lifecycle {
                 per_node[n as usize] += 1;
             }
         }
+        // Branch ENIs in use per node: the placed pods of every workload that takes them.
+        let mut pod_eni_used = vec![0u32; world.nodes.len()];
+        if self.branch[w] {
+            for (wi, pods) in world
+                .workload_pods
+                .iter()
+                .enumerate()
+                .filter(|(wi, _)| self.branch[*wi])
+            {
+                for &p in &pods[..self.replicas[wi] as usize] {
+                    if let Some(n) = self.pods.get(p).node {
+                        pod_eni_used[n as usize] += 1;
+                    }
+                }
+            }
+        }
         let selector = &self.selectors[w];
         let slots: Vec<Slot> = (0..world.nodes.len())
             .map(|id| {
@@ -240,6 +260,7 @@ impl Lifecycle {
                     max_pods: n.max_pods,
                     has_pod_cidr: world.node_addressable(id as NodeId),
                     selector_ok: selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
+                    pod_eni_free: self.branch[w].then(|| n.pod_eni.saturating_sub(pod_eni_used[id])),
                 }
             })
             .collect();
@@ -251,7 +272,7 @@ impl Lifecycle {
                 Placement::Node(n) => {
                     let n = n as NodeId;
                     self.pods.create(pod, Some(n), "ContainerCreating".into(), now);
-                    self.add_pod(pod, n, now, engine);
+                    self.add_pod(pod, n, self.branch[w], now, engine);
                 }
                 Placement::Pending(reason) => self.pods.create(pod, None, reason, now),
             }

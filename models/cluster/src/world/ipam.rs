@@ -6,7 +6,10 @@
 //! that has timed behaviour (ipamd's pool, scale events) continues from a clone of it.
 
 use crate::scenario::format::{IpamConfig, Scenario};
-use cnsim_ipam::{HostLocal, HostLocalConfig, IpamEngine, IpamError, NodeLimits, SubnetSpec, Subnets, VpcCni};
+use cnsim_ipam::{
+    HostLocal, HostLocalConfig, IpamEngine, IpamError, NodeId, NodeLimits, PodId, SubnetSpec, Subnets, VpcCni,
+};
+use std::net::Ipv4Addr;
 
 /// The cluster's IPAM engine.
 #[derive(Clone, Debug)]
@@ -51,6 +54,15 @@ impl IpamState {
         match self {
             IpamState::HostLocal(h) => h,
             IpamState::VpcCni(v) => v.as_mut(),
+        }
+    }
+
+    /// The CNI ADD: a branch ENI of its own for a pod a SecurityGroupPolicy selects, else an
+    /// address from the node's pool.
+    pub fn assign(&mut self, node: NodeId, pod: PodId, now_ns: u64, branch: bool) -> Result<Ipv4Addr, IpamError> {
+        match self {
+            IpamState::VpcCni(v) if branch => v.assign_branch_pod(node, pod, now_ns),
+            _ => self.engine().assign_pod(node, pod, now_ns),
         }
     }
 

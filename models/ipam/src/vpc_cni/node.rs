@@ -158,6 +158,11 @@ impl NodeIpam {
         (self.pods.len() + self.branch_pods.len()) as u32
     }
 
+    /// Security groups for pods: pods on a branch ENI of their own.
+    pub fn branch_pod_count(&self) -> u32 {
+        self.branch_pods.len() as u32
+    }
+
     pub fn next_wakeup(&self) -> u64 {
         self.pending.as_ref().map_or(self.next_tick_ns, |p| p.ready_ns)
     }
