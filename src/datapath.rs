@@ -39,13 +39,7 @@ pub fn dump(path: &Path, node: &str, mode: DumpMode, variant: Option<&str>) -> O
         DumpMode::Ebpf => ProxyMode::Ebpf,
     };
     match cnsim_cluster::dump::dump(spec, node, mode) {
-        Ok(text) => match out::print_stdout(&text) {
-            Ok(()) => Outcome::Ok,
-            Err(e) => {
-                eprintln!("error: cannot write to stdout: {e}");
-                Outcome::BadInput
-            }
-        },
+        Ok(text) => out::print(&text),
         Err(message) => {
             eprintln!("error: {}: --node: {message}", loaded.file);
             Outcome::BadInput

@@ -42,16 +42,6 @@ fn instance(name: &str) -> Result<&'static InstanceType, Outcome> {
     })
 }
 
-fn print(text: &str) -> Outcome {
-    match out::print_stdout(text) {
-        Ok(()) => Outcome::Ok,
-        Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
-            Outcome::BadInput
-        }
-    }
-}
-
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("serializes") + "\n"
 }
@@ -106,7 +96,7 @@ pub fn max_pods_command(a: MaxPodsArgs<'_>) -> Outcome {
             s
         }
     };
-    print(&text)
+    out::print(&text)
 }
 
 pub struct PoolArgs<'a> {
@@ -171,7 +161,7 @@ pub fn pool_command(a: PoolArgs<'_>) -> Outcome {
         }),
         OutputFormat::Table => pool_table(&timeline),
     };
-    print(&text)
+    out::print(&text)
 }
 
 fn pool_table(t: &cnsim_ipam::vpc_cni::timeline::PoolTimeline) -> String {

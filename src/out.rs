@@ -6,6 +6,7 @@
 //! that holds nothing but files it writes itself; anything else there is refused, never
 //! deleted.
 
+use crate::Outcome;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -89,6 +90,17 @@ pub fn print_stdout(text: &str) -> io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+/// Prints a command's answer to stdout: Ok, or (saying why on stderr) bad output, exit 2.
+pub fn print(text: &str) -> Outcome {
+    match print_stdout(text) {
+        Ok(()) => Outcome::Ok,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            Outcome::BadInput
+        }
     }
 }
 

@@ -242,10 +242,9 @@ pub fn check(a: CheckArgs<'_>) -> Outcome {
         OutputFormat::Json => serde_json::to_string_pretty(&answer).expect("serializes") + "\n",
         OutputFormat::Table => check_text(&answer),
     };
-    if let Err(e) = out::print_stdout(&text) {
-        eprintln!("error: cannot write to stdout: {e}");
+    let Outcome::Ok = out::print(&text) else {
         return Outcome::BadInput;
-    }
+    };
     if answer.allowed {
         Outcome::Ok
     } else {

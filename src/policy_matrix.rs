@@ -123,17 +123,7 @@ pub fn matrix(
         OutputFormat::Json => serde_json::to_string_pretty(&result).expect("serializes") + "\n",
         OutputFormat::Table => matrix_text(&result),
     };
-    print(&text)
-}
-
-fn print(text: &str) -> Outcome {
-    match out::print_stdout(text) {
-        Ok(()) => Outcome::Ok,
-        Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
-            Outcome::BadInput
-        }
-    }
+    out::print(&text)
 }
 
 /// The e2e tests' layout: sources down, destinations across ('.' reachable, 'X' not). Columns
@@ -291,5 +281,5 @@ pub fn diff(before: &[PathBuf], after: &[PathBuf], ports: &[String], ip_block: b
             s
         }
     };
-    print(&text)
+    out::print(&text)
 }

@@ -60,11 +60,5 @@ pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: Outpu
         OutputFormat::Json => json,
         OutputFormat::Table => table::render(&result, &loaded.file, &walls),
     };
-    match out::print_stdout(&text) {
-        Ok(()) => Outcome::Ok,
-        Err(e) => {
-            eprintln!("error: cannot write to stdout: {e}");
-            Outcome::BadInput
-        }
-    }
+    out::print(&text)
 }

@@ -234,11 +234,9 @@ fn finish(result: &SweepResult, dir: &Path) -> Outcome {
     if let Err(e) = written {
         return bad(&e);
     }
-    let summary = crate::table::sweep_summary(result);
-    if let Err(e) = out::print_stdout(&summary) {
-        eprintln!("error: cannot write to stdout: {e}");
+    let Outcome::Ok = out::print(&crate::table::sweep_summary(result)) else {
         return Outcome::BadInput;
-    }
+    };
     match result.shard {
         Some(s) => eprintln!(
             "sweep: shard {}/{} written to {}; merge all {} with `cnsim sweep --merge DIR...`",

@@ -25,12 +25,8 @@ pub fn trace(path: &Path, from: &str, to: &str, variant: Option<&str>, format: O
         OutputFormat::Json => serde_json::to_string_pretty(&report).expect("a trace serializes") + "\n",
         OutputFormat::Table => render(&report),
     };
-    if let Err(e) = out::print_stdout(&text) {
-        eprintln!("error: cannot write to stdout: {e}");
-        return Outcome::BadInput;
-    }
     // A trace is an answer either way: delivered, dropped or rejected all exit 0.
-    Outcome::Ok
+    out::print(&text)
 }
 
 fn render(r: &TraceReport) -> String {
