@@ -3,6 +3,7 @@
 
 use crate::format::nanos;
 use crate::{out, Outcome, OutputFormat};
+use clap::Args;
 use cnsim_ipam::max_pods::{max_pods, CniVersion, MaxPodsQuery};
 use cnsim_ipam::vpc_cni::config::IpamdConfig;
 use cnsim_ipam::vpc_cni::timeline::{pool_timeline, RowEvent, DEFAULT_STEP_INTERVAL_NS};
@@ -13,14 +14,28 @@ use std::fmt::Write;
 /// JSON schema version of `cnsim ipam ... --format json`.
 pub const IPAM_SCHEMA: u32 = 1;
 
-pub struct MaxPodsArgs<'a> {
-    pub instance_type: &'a str,
-    pub cni_version: Option<&'a str>,
-    pub prefix_delegation: bool,
-    pub custom_networking: bool,
-    pub max_eni: Option<u32>,
-    pub show_max_allowed: bool,
-    pub format: OutputFormat,
+// The flags of `cnsim ipam max-pods` (its help is the variant's, in main.rs).
+#[derive(Args)]
+pub struct MaxPodsArgs {
+    #[arg(long)]
+    instance_type: String,
+    /// The VPC CNI version, e.g. 1.19.2 (turns on the calculator's rules).
+    #[arg(long)]
+    cni_version: Option<String>,
+    /// ENABLE_PREFIX_DELEGATION: /28 prefixes, 16 addresses per slot (Nitro only).
+    #[arg(long)]
+    prefix_delegation: bool,
+    /// Custom networking: the primary ENI carries no pods.
+    #[arg(long)]
+    custom_networking: bool,
+    /// Use at most N ENIs.
+    #[arg(long)]
+    max_eni: Option<u32>,
+    /// Do not cap at 110 (under 30 vCPUs) or 250.
+    #[arg(long)]
+    show_max_allowed: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
 }
 
 /// The catalog entry, or exit 2 naming the type and the nearest known ones.
@@ -53,12 +68,12 @@ struct MaxPodsJson<'a> {
     answer: &'a cnsim_ipam::max_pods::MaxPods,
 }
 
-pub fn max_pods_command(a: MaxPodsArgs<'_>) -> Outcome {
-    let ty = match instance(a.instance_type) {
+pub fn max_pods_command(a: &MaxPodsArgs) -> Outcome {
+    let ty = match instance(&a.instance_type) {
         Ok(ty) => ty,
         Err(o) => return o,
     };
-    let cni_version = match a.cni_version.map(str::parse::<CniVersion>).transpose() {
+    let cni_version = match a.cni_version.as_deref().map(str::parse::<CniVersion>).transpose() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: --cni-version: {e}");
@@ -99,12 +114,56 @@ pub fn max_pods_command(a: MaxPodsArgs<'_>) -> Outcome {
     out::print(&text)
 }
 
-pub struct PoolArgs<'a> {
-    pub instance_type: &'a str,
-    pub config: IpamdConfig,
-    pub pods: &'a str,
-    pub step: Option<&'a str>,
-    pub format: OutputFormat,
+// The flags of `cnsim ipam pool` (its help is the variant's, in main.rs).
+#[derive(Args)]
+pub struct PoolArgs {
+    #[arg(long)]
+    instance_type: String,
+    /// Pod counts, one per step.
+    #[arg(long, value_name = "N,N,...")]
+    pods: String,
+    /// WARM_ENI_TARGET.
+    #[arg(long, default_value_t = 1)]
+    warm_eni_target: u32,
+    /// WARM_IP_TARGET (0: unset).
+    #[arg(long, default_value_t = 0)]
+    warm_ip_target: u32,
+    /// MINIMUM_IP_TARGET (0: unset).
+    #[arg(long, default_value_t = 0)]
+    minimum_ip_target: u32,
+    /// WARM_PREFIX_TARGET (with --prefix-delegation).
+    #[arg(long, default_value_t = 0)]
+    warm_prefix_target: u32,
+    /// ENABLE_PREFIX_DELEGATION.
+    #[arg(long)]
+    prefix_delegation: bool,
+    /// MAX_ENI.
+    #[arg(long)]
+    max_eni: Option<u32>,
+    /// The kubelet's max pods (default: eni-max-pods.txt, or the calculator's value).
+    #[arg(long)]
+    max_pods: Option<u32>,
+    /// Simulated time between steps [default: 120s, longer than ipamd's timers].
+    #[arg(long)]
+    step: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+impl PoolArgs {
+    /// ipamd's settings: the flags given, the rest at ipamd's defaults.
+    fn config(&self) -> IpamdConfig {
+        IpamdConfig {
+            warm_eni_target: self.warm_eni_target,
+            warm_ip_target: self.warm_ip_target,
+            minimum_ip_target: self.minimum_ip_target,
+            warm_prefix_target: self.warm_prefix_target,
+            prefix_delegation: self.prefix_delegation,
+            max_eni: self.max_eni,
+            max_pods: self.max_pods,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -127,30 +186,30 @@ fn parse_pods(text: &str) -> Result<Vec<u32>, String> {
     }
 }
 
-pub fn pool_command(a: PoolArgs<'_>) -> Outcome {
-    let ty = match instance(a.instance_type) {
+pub fn pool_command(a: &PoolArgs) -> Outcome {
+    let ty = match instance(&a.instance_type) {
         Ok(ty) => ty,
         Err(o) => return o,
     };
-    let pods = match parse_pods(a.pods) {
+    let pods = match parse_pods(&a.pods) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return Outcome::BadInput;
         }
     };
-    let step_ns = match a.step.map(|s| s.parse::<sim_core::SimTime>()) {
+    let step_ns = match a.step.as_deref().map(|s| s.parse::<sim_core::SimTime>()) {
         None => DEFAULT_STEP_INTERVAL_NS,
         Some(Ok(t)) if t.as_nanos() > 0 => t.as_nanos(),
         Some(_) => {
             eprintln!(
                 "error: --step {:?}: expected a duration above zero, e.g. 120s or 2m",
-                a.step.unwrap()
+                a.step.as_deref().unwrap()
             );
             return Outcome::BadInput;
         }
     };
-    let timeline = pool_timeline(ty, &a.config, &pods, step_ns);
+    let timeline = pool_timeline(ty, &a.config(), &pods, step_ns);
     for w in &timeline.warnings {
         eprintln!("warning: {w}");
     }

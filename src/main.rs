@@ -219,63 +219,11 @@ enum IpamCommand {
     /// Max pods for an instance type. Without --cni-version: what a node bootstrapped from
     /// AWS's eni-max-pods.txt gets (ENIs × (IPv4 per ENI − 1) + 2, no cap). With it: what
     /// max-pods-calculator.sh prints (prefix delegation from CNI 1.9 on Nitro, the 110/250 cap).
-    MaxPods {
-        #[arg(long)]
-        instance_type: String,
-        /// The VPC CNI version, e.g. 1.19.2 (turns on the calculator's rules).
-        #[arg(long)]
-        cni_version: Option<String>,
-        /// ENABLE_PREFIX_DELEGATION: /28 prefixes, 16 addresses per slot (Nitro only).
-        #[arg(long)]
-        prefix_delegation: bool,
-        /// Custom networking: the primary ENI carries no pods.
-        #[arg(long)]
-        custom_networking: bool,
-        /// Use at most N ENIs.
-        #[arg(long)]
-        max_eni: Option<u32>,
-        /// Do not cap at 110 (under 30 vCPUs) or 250.
-        #[arg(long)]
-        show_max_allowed: bool,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-        format: OutputFormat,
-    },
+    MaxPods(ipam::MaxPodsArgs),
     /// Step one node through pod counts (--pods 0,12,30,5) and print, after each step and each
     /// reconcile that changed something, ENIs, addresses or prefixes held, assigned, warm, and
     /// the EC2 calls made: what WARM_IP_TARGET and friends will actually do.
-    Pool {
-        #[arg(long)]
-        instance_type: String,
-        /// Pod counts, one per step.
-        #[arg(long, value_name = "N,N,...")]
-        pods: String,
-        /// WARM_ENI_TARGET.
-        #[arg(long, default_value_t = 1)]
-        warm_eni_target: u32,
-        /// WARM_IP_TARGET (0: unset).
-        #[arg(long, default_value_t = 0)]
-        warm_ip_target: u32,
-        /// MINIMUM_IP_TARGET (0: unset).
-        #[arg(long, default_value_t = 0)]
-        minimum_ip_target: u32,
-        /// WARM_PREFIX_TARGET (with --prefix-delegation).
-        #[arg(long, default_value_t = 0)]
-        warm_prefix_target: u32,
-        /// ENABLE_PREFIX_DELEGATION.
-        #[arg(long)]
-        prefix_delegation: bool,
-        /// MAX_ENI.
-        #[arg(long)]
-        max_eni: Option<u32>,
-        /// The kubelet's max pods (default: eni-max-pods.txt, or the calculator's value).
-        #[arg(long)]
-        max_pods: Option<u32>,
-        /// Simulated time between steps [default: 120s, longer than ipamd's timers].
-        #[arg(long)]
-        step: Option<String>,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-        format: OutputFormat,
-    },
+    Pool(ipam::PoolArgs),
 }
 
 /// How a command ended.
@@ -360,57 +308,10 @@ fn main() -> ExitCode {
                 format,
             } => policy_matrix::diff(&before, &after, &port, ip_block_matches_pods, format),
         },
-        Command::Ipam {
-            command:
-                IpamCommand::MaxPods {
-                    instance_type,
-                    cni_version,
-                    prefix_delegation,
-                    custom_networking,
-                    max_eni,
-                    show_max_allowed,
-                    format,
-                },
-        } => ipam::max_pods_command(ipam::MaxPodsArgs {
-            instance_type: &instance_type,
-            cni_version: cni_version.as_deref(),
-            prefix_delegation,
-            custom_networking,
-            max_eni,
-            show_max_allowed,
-            format,
-        }),
-        Command::Ipam {
-            command:
-                IpamCommand::Pool {
-                    instance_type,
-                    pods,
-                    warm_eni_target,
-                    warm_ip_target,
-                    minimum_ip_target,
-                    warm_prefix_target,
-                    prefix_delegation,
-                    max_eni,
-                    max_pods,
-                    step,
-                    format,
-                },
-        } => ipam::pool_command(ipam::PoolArgs {
-            instance_type: &instance_type,
-            config: cnsim_ipam::IpamdConfig {
-                warm_eni_target,
-                warm_ip_target,
-                minimum_ip_target,
-                warm_prefix_target,
-                prefix_delegation,
-                max_eni,
-                max_pods,
-                ..Default::default()
-            },
-            pods: &pods,
-            step: step.as_deref(),
-            format,
-        }),
+        Command::Ipam { command } => match command {
+            IpamCommand::MaxPods(args) => ipam::max_pods_command(&args),
+            IpamCommand::Pool(args) => ipam::pool_command(&args),
+        },
         Command::Verify { scenario, runs } => verify::verify(&scenario, runs),
         Command::Trace {
             scenario,
