@@ -11,10 +11,7 @@ pub fn load(path: &Path, seed: Option<u64>) -> Option<LoadedScenario> {
                 eprintln!("{w}");
             }
             if let Some(seed) = seed {
-                loaded.base.seed = seed;
-                for v in &mut loaded.variants {
-                    v.scenario.seed = seed;
-                }
+                set_seed(&mut loaded, seed);
             }
             Some(loaded)
         }
@@ -22,5 +19,13 @@ pub fn load(path: &Path, seed: Option<u64>) -> Option<LoadedScenario> {
             eprint!("{diags}");
             None
         }
+    }
+}
+
+/// `--seed`: replaces the seed of the scenario and of each of its variants.
+pub fn set_seed(loaded: &mut LoadedScenario, seed: u64) {
+    loaded.base.seed = seed;
+    for v in &mut loaded.variants {
+        v.scenario.seed = seed;
     }
 }

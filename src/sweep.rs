@@ -94,8 +94,7 @@ fn load_points(
         match result {
             Ok(mut l) => {
                 if let Some(seed) = seed {
-                    l.base.seed = seed;
-                    l.variants.iter_mut().for_each(|v| v.scenario.seed = seed);
+                    load::set_seed(&mut l, seed);
                 }
                 loaded.push(LoadedPoint {
                     index,
