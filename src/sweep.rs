@@ -103,15 +103,10 @@ fn load_points(
                 })
             }
             Err(diags) => {
-                let at: Vec<String> = axes
-                    .iter()
-                    .zip(&values)
-                    .map(|(a, v)| format!("{}={v}", a.path))
-                    .collect();
                 eprintln!(
                     "error: sweep point {} ({}) is not a valid scenario:",
                     index,
-                    at.join(", ")
+                    settings(axes, &values).join(", ")
                 );
                 eprint!("{diags}");
                 ok = false;
@@ -119,6 +114,14 @@ fn load_points(
         }
     }
     ok.then_some(loaded)
+}
+
+/// A grid point's `PATH=VALUE` settings, one per axis.
+fn settings(axes: &[SweepAxis], values: &[String]) -> Vec<String> {
+    axes.iter()
+        .zip(values)
+        .map(|(a, v)| format!("{}={v}", a.path))
+        .collect()
 }
 
 /// Runs every (point, variant) pair as one rayon job, results gathered in grid order.
@@ -136,19 +139,15 @@ fn run_points(
         .flat_map(|(p, lp)| (0..lp.loaded.variants.len()).map(move |v| (p, v)))
         .collect();
     let progress = Progress::new("sweep", jobs.len() as u64);
-    let label = |p: usize| -> String {
-        let lp = &points[p];
-        axes.iter()
-            .zip(&lp.values)
-            .map(|(a, v)| format!("{}={v}", a.path))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     let cost = |&(p, v): &(usize, usize)| cost_hint(&points[p].loaded.variants[v]);
     let results: Vec<VariantResult> = sim_core::run_ordered_by_cost(&jobs, threads, cost, |_, &(p, v)| {
         let spec = &points[p].loaded.variants[v];
         let r = run_variant(spec);
-        progress.done(&format!("{} [{}]", label(p), spec.name));
+        progress.done(&format!(
+            "{} [{}]",
+            settings(axes, &points[p].values).join(" "),
+            spec.name
+        ));
         r
     })
     .map_err(|e| e.to_string())?;
