@@ -52,11 +52,17 @@ pub fn sweep(a: SweepArgs<'_>) -> Outcome {
         Ok(r) => r,
         Err(e) => return bad(&e),
     };
-    let dir = a.out.map(Path::to_path_buf).unwrap_or_else(|| match shard {
-        Some(s) => report::default_dir(&format!("{}-sweep-shard-{}-of-{}", base.name, s.index, s.count)),
-        None => report::default_dir(&format!("{}-sweep", base.name)),
-    });
-    finish(&result, &dir)
+    finish(&result, &out_dir(a.out, &base.name, shard))
+}
+
+/// `--out`, or reports/out/<scenario>-sweep/ (a shard: <scenario>-sweep-shard-I-of-N/).
+fn out_dir(out: Option<&Path>, scenario: &str, shard: Option<Shard>) -> PathBuf {
+    out.map(Path::to_path_buf).unwrap_or_else(|| {
+        report::default_dir(&match shard {
+            Some(s) => format!("{scenario}-sweep-shard-{}-of-{}", s.index, s.count),
+            None => format!("{scenario}-sweep"),
+        })
+    })
 }
 
 /// Loads every point this shard owns with its `--set` values applied; prints every problem.
@@ -215,10 +221,8 @@ pub fn merge_dirs(dirs: &[PathBuf], out: Option<&Path>) -> Outcome {
         Ok(m) => m,
         Err(e) => return bad(&format!("cannot merge: {e}")),
     };
-    let dir = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| report::default_dir(&format!("{}-sweep", merged.scenario)));
-    finish(&merged, &dir)
+    // Where the unsharded sweep would have gone.
+    finish(&merged, &out_dir(out, &merged.scenario, None))
 }
 
 /// Writes sweep.json (and, for a whole sweep, the report) and prints the summary.
