@@ -227,7 +227,7 @@ const HEADLINE: &str = "scenarios/1000-services-iptables-vs-ipvs.ron";
 
 #[test]
 fn trace_json_holds_the_contracted_fields() {
-    let o = cnsim(&[
+    let j = cnsim_json(&[
         "trace",
         HEADLINE,
         "--from",
@@ -237,8 +237,6 @@ fn trace_json_holds_the_contracted_fields() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["schema"], 1);
     assert_eq!(j["verdict"], "delivered");
     let backend = j["backend"].as_str().unwrap();

@@ -39,12 +39,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs cnsim, which must succeed, and parses what it printed as JSON.
+pub fn cnsim_json(args: &[&str]) -> serde_json::Value {
+    let o = cnsim(args);
+    assert!(o.status.success(), "cnsim {} failed: {}", args.join(" "), stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("valid JSON")
+}
+
 pub fn run_json(scenario: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", scenario, "--format", "json"];
     args.extend_from_slice(extra);
-    let o = cnsim(&args);
-    assert!(o.status.success(), "cnsim run {scenario} failed: {}", stderr(&o));
-    serde_json::from_slice(&o.stdout).expect("valid JSON")
+    cnsim_json(&args)
 }
 
 /// A fresh scratch directory for one test.

@@ -1,7 +1,7 @@
 //! End-to-end tests of `cnsim ipam max-pods` and `cnsim ipam pool`.
 
 mod common;
-use common::{cnsim, stderr, stdout};
+use common::{cnsim, cnsim_json, stderr, stdout};
 
 fn max_pods(args: &[&str]) -> u32 {
     let mut all = vec!["ipam", "max-pods"];
@@ -51,9 +51,7 @@ fn max_pods_gives_awss_published_examples() {
 
 #[test]
 fn max_pods_json_has_the_number_and_its_working() {
-    let o = cnsim(&["ipam", "max-pods", "--instance-type", "m5.large", "--format", "json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = cnsim_json(&["ipam", "max-pods", "--instance-type", "m5.large", "--format", "json"]);
     assert_eq!(v["schema"], 1);
     assert_eq!(v["value"], 29);
     assert_eq!(v["instance_type"], "m5.large");
@@ -93,7 +91,7 @@ fn bad_ipam_input_is_exit_2_naming_it() {
 
 #[test]
 fn pool_grows_with_the_pods_and_keeps_its_warm_target() {
-    let o = cnsim(&[
+    let v = cnsim_json(&[
         "ipam",
         "pool",
         "--instance-type",
@@ -105,8 +103,6 @@ fn pool_grows_with_the_pods_and_keeps_its_warm_target() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["schema"], 1);
     assert_eq!(v["max_pods"], 29);
     let rows = v["rows"].as_array().unwrap();

@@ -3,7 +3,7 @@
 //! from running the engine.
 
 mod common;
-use common::{cnsim, scratch, stderr, stdout};
+use common::{cnsim, cnsim_json, scratch, stderr, stdout};
 
 const ZT: &str = "scenarios/zero-trust";
 
@@ -143,7 +143,7 @@ fn bad_questions_are_exit_2_naming_what_is_wrong() {
 
 #[test]
 fn matrix_counts_every_pair_and_marks_the_denied_ones() {
-    let o = cnsim(&[
+    let v = cnsim_json(&[
         "policy",
         "matrix",
         "--manifests",
@@ -155,8 +155,6 @@ fn matrix_counts_every_pair_and_marks_the_denied_ones() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let pods: Vec<&str> = v["pods"]
         .as_array()
         .unwrap()
@@ -184,7 +182,7 @@ fn matrix_counts_every_pair_and_marks_the_denied_ones() {
 
 #[test]
 fn diff_lists_the_flows_a_default_deny_would_break_with_both_reasons() {
-    let o = cnsim(&[
+    let v = cnsim_json(&[
         "policy",
         "diff",
         "--before",
@@ -196,8 +194,6 @@ fn diff_lists_the_flows_a_default_deny_would_break_with_both_reasons() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let changes = v["changes"].as_array().unwrap();
     // 9 pods: every ordered pair into or out of shop on 8080 that is not frontend -> backend,
     // and not a pod to itself, goes from allowed to denied.
