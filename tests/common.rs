@@ -52,6 +52,21 @@ pub fn run_json(scenario: &str, extra: &[&str]) -> serde_json::Value {
     cnsim_json(&args)
 }
 
+/// Runs cnsim, which must refuse the input with exit 2 and a message holding every needle.
+pub fn bad_input(args: &[&str], needles: &[&str]) -> Output {
+    let o = cnsim(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "cnsim {}: {err}", args.join(" "));
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "cnsim {}: no {needle:?} in: {err}",
+            args.join(" ")
+        );
+    }
+    o
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cnsim-e2e-{}-{name}", std::process::id()));

@@ -1,7 +1,7 @@
 //! End-to-end tests of `cnsim ipam max-pods` and `cnsim ipam pool`.
 
 mod common;
-use common::{cnsim, cnsim_json, stderr, stdout};
+use common::{bad_input, cnsim, cnsim_json, stderr, stdout};
 
 fn max_pods(args: &[&str]) -> u32 {
     let mut all = vec!["ipam", "max-pods"];
@@ -69,24 +69,30 @@ fn max_pods_json_has_the_number_and_its_working() {
 
 #[test]
 fn bad_ipam_input_is_exit_2_naming_it() {
-    let o = cnsim(&["ipam", "max-pods", "--instance-type", "m5.enormous"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("\"m5.enormous\""), "{}", stderr(&o));
-    let o = cnsim(&[
-        "ipam",
-        "max-pods",
-        "--instance-type",
-        "m5.large",
-        "--cni-version",
-        "one",
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--cni-version"), "{}", stderr(&o));
-    let o = cnsim(&["ipam", "max-pods", "--instance-type", "m5.large", "--prefix-delegation"]);
-    assert_eq!(o.status.code(), Some(2), "the calculator needs a CNI version");
-    let o = cnsim(&["ipam", "pool", "--instance-type", "m5.large", "--pods", "1,x"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--pods"), "{}", stderr(&o));
+    bad_input(
+        &["ipam", "max-pods", "--instance-type", "m5.enormous"],
+        &["\"m5.enormous\""],
+    );
+    bad_input(
+        &[
+            "ipam",
+            "max-pods",
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "one",
+        ],
+        &["--cni-version"],
+    );
+    // The calculator needs a CNI version.
+    bad_input(
+        &["ipam", "max-pods", "--instance-type", "m5.large", "--prefix-delegation"],
+        &[],
+    );
+    bad_input(
+        &["ipam", "pool", "--instance-type", "m5.large", "--pods", "1,x"],
+        &["--pods"],
+    );
 }
 
 #[test]

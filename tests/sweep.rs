@@ -1,7 +1,7 @@
 //! End-to-end tests of `cnsim sweep` (grids, shards, merge) and `cnsim report`.
 
 mod common;
-use common::{cnsim, scratch, stderr};
+use common::{bad_input, cnsim, scratch, stderr};
 use std::path::Path;
 
 const QUICKSTART: &str = "scenarios/quickstart.ron";
@@ -87,58 +87,37 @@ fn merge_refuses_incomplete_or_foreign_shards() {
     let d1 = dir.join("s1");
     assert!(sweep(&d0, &["--shard", "0/2"]).status.success());
     assert!(sweep(&d1, &["--shard", "1/2", "--seed", "99"]).status.success());
-    let merge = |dirs: &[&Path]| {
+    let merge_fails = |dirs: &[&Path], needle: &str| {
         let mut args = vec!["sweep", "--merge"];
         args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
-        cnsim(&args)
+        bad_input(&args, &[needle]);
     };
-    let o = merge(&[&d0]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("missing shards: 1/2"), "{}", stderr(&o));
-    let o = merge(&[&d0, &d0]);
-    assert!(stderr(&o).contains("shard 0 is given twice"), "{}", stderr(&o));
-    let o = merge(&[&d0, &d1]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("`seed`"), "{}", stderr(&o));
-    let o = merge(&[&dir.join("nowhere")]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("sweep.json"), "{}", stderr(&o));
+    merge_fails(&[&d0], "missing shards: 1/2");
+    merge_fails(&[&d0, &d0], "shard 0 is given twice");
+    merge_fails(&[&d0, &d1], "`seed`");
+    merge_fails(&[&dir.join("nowhere")], "sweep.json");
 }
 
 #[test]
 fn bad_sweep_arguments_are_exit_2_and_name_the_problem() {
     let dir = scratch("sweep-bad");
     let out = dir.join("out");
-    let o = cnsim(&[
-        "sweep",
-        QUICKSTART,
-        "--set",
-        "fabric.eni_tx_queue=64,0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
-    assert!(err.contains("sweep point 1 (fabric.eni_tx_queue=0)"), "{err}");
-    assert!(err.contains("eni_tx_queue"), "{err}");
-    assert!(!out.exists(), "nothing written for a bad sweep");
-    let o = cnsim(&[
-        "sweep",
-        QUICKSTART,
-        "--set",
-        "no.such.path=1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no"), "{}", stderr(&o));
-    for bad in [&["--set", "duration"][..], &["--set", "duration=1s", "--shard", "2/2"]] {
-        let mut args = vec!["sweep", QUICKSTART];
-        args.extend_from_slice(bad);
-        let o = cnsim(&args);
-        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
-    }
-    assert_eq!(cnsim(&["sweep", QUICKSTART]).status.code(), Some(2), "no --set");
+    let bad_sweep = |args: &[&str], needles: &[&str]| {
+        let mut a = vec!["sweep", QUICKSTART];
+        a.extend_from_slice(args);
+        a.extend(["--out", out.to_str().unwrap()]);
+        bad_input(&a, needles);
+        assert!(!out.exists(), "nothing written for a bad sweep: {args:?}");
+    };
+    bad_sweep(
+        &["--set", "fabric.eni_tx_queue=64,0"],
+        &["sweep point 1 (fabric.eni_tx_queue=0)", "eni_tx_queue"],
+    );
+    bad_sweep(&["--set", "no.such.path=1"], &["no"]);
+    bad_sweep(&["--set", "duration"], &[]);
+    bad_sweep(&["--set", "duration=1s", "--shard", "2/2"], &[]);
+    // No --set.
+    bad_sweep(&[], &[]);
 }
 
 #[test]
@@ -157,14 +136,15 @@ fn report_rerenders_the_same_report_from_results_json() {
     let broken = dir.join("broken.json");
     let text = std::fs::read_to_string(&results).unwrap();
     std::fs::write(&broken, &text[..text.len() / 2]).unwrap();
-    let o = cnsim(&[
-        "report",
-        broken.to_str().unwrap(),
-        "-o",
-        dir.join("x").to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("broken.json"), "{}", stderr(&o));
+    bad_input(
+        &[
+            "report",
+            broken.to_str().unwrap(),
+            "-o",
+            dir.join("x").to_str().unwrap(),
+        ],
+        &["broken.json"],
+    );
     assert!(!dir.join("x").exists());
 }
 
@@ -172,9 +152,7 @@ fn report_rerenders_the_same_report_from_results_json() {
 fn out_refuses_a_directory_holding_other_files_before_running() {
     let dir = scratch("out-foreign");
     std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
-    let o = cnsim(&["run", QUICKSTART, "--out", dir.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("notes.txt"), "{}", stderr(&o));
+    let o = bad_input(&["run", QUICKSTART, "--out", dir.to_str().unwrap()], &["notes.txt"]);
     assert!(o.stdout.is_empty(), "refused before running");
     assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
 }
