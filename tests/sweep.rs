@@ -109,11 +109,16 @@ fn bad_sweep_arguments_are_exit_2_and_name_the_problem() {
         bad_input(&a, needles);
         assert!(!out.exists(), "nothing written for a bad sweep: {args:?}");
     };
+    // Each diagnosis is checked past the "sweep point ... (PATH=VALUE)" line, which echoes the
+    // --set and so holds its path whatever the diagnosis says.
     bad_sweep(
         &["--set", "fabric.eni_tx_queue=64,0"],
-        &["sweep point 1 (fabric.eni_tx_queue=0)", "eni_tx_queue"],
+        &[
+            "sweep point 1 (fabric.eni_tx_queue=0)",
+            "fabric.eni_tx_queue: 0 packets",
+        ],
     );
-    bad_sweep(&["--set", "no.such.path=1"], &["no"]);
+    bad_sweep(&["--set", "no.such.path=1"], &["no field \"no\""]);
     bad_sweep(&["--set", "duration"], &[]);
     bad_sweep(&["--set", "duration=1s", "--shard", "2/2"], &[]);
     // No --set.
