@@ -37,16 +37,16 @@ fn max_pods_gives_awss_published_examples() {
         3 * (9 * 16) + 2
     );
     // Before 1.9 the calculator ignores prefix delegation.
-    let o = cnsim(&[
-        "ipam",
-        "max-pods",
-        "--instance-type",
-        "m5.large",
-        "--cni-version",
-        "1.8.0",
-        "--prefix-delegation",
-    ]);
-    assert_eq!(stdout(&o).lines().next(), Some("29"));
+    assert_eq!(
+        max_pods(&[
+            "--instance-type",
+            "m5.large",
+            "--cni-version",
+            "1.8.0",
+            "--prefix-delegation"
+        ]),
+        29
+    );
 }
 
 #[test]
