@@ -245,17 +245,21 @@ fn flows(result: &RunResult, out: &mut String) {
     }
 }
 
+/// Pending pods listed per variant in the table; --format json has them all.
+const PENDING_SHOWN: usize = 5;
+
 fn pending(result: &RunResult, out: &mut String) {
     for v in &result.variants {
         if v.pods.pending.is_empty() {
             continue;
         }
         let _ = writeln!(out, "\n{}: {} pod(s) Pending", v.name, v.pods.pending.len());
-        for p in v.pods.pending.iter().take(5) {
+        for p in v.pods.pending.iter().take(PENDING_SHOWN) {
             let _ = writeln!(out, "  {}: {}", p.pod, p.reason);
         }
-        if v.pods.pending.len() > 5 {
-            let _ = writeln!(out, "  ... and {} more (see --format json)", v.pods.pending.len() - 5);
+        if v.pods.pending.len() > PENDING_SHOWN {
+            let more = v.pods.pending.len() - PENDING_SHOWN;
+            let _ = writeln!(out, "  ... and {more} more (see --format json)");
         }
     }
 }
