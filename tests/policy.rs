@@ -7,21 +7,16 @@ use common::{bad_input, cnsim, cnsim_json, scratch, stderr, stdout};
 
 const ZT: &str = "scenarios/zero-trust";
 
+/// `policy check --format json` on zero-trust's manifests: the exit code and the answer.
 fn check(from: &str, to: &str, port: &str) -> (Option<i32>, serde_json::Value) {
-    let o = cnsim(&[
-        "policy",
-        "check",
-        "--manifests",
-        ZT,
-        "--from",
-        from,
-        "--to",
-        to,
-        "--port",
-        port,
-        "--format",
-        "json",
-    ]);
+    check_in(&[ZT], from, to, port)
+}
+
+fn check_in(manifests: &[&str], from: &str, to: &str, port: &str) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["policy", "check", "--manifests"];
+    args.extend_from_slice(manifests);
+    args.extend(["--from", from, "--to", to, "--port", port, "--format", "json"]);
+    let o = cnsim(&args);
     let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
     (o.status.code(), v)
 }
@@ -82,23 +77,8 @@ fn a_service_without_endpoints_is_not_reachable_and_says_why() {
         "apiVersion: v1\nkind: Service\nmetadata: {name: ghost, namespace: shop}\nspec:\n  selector: {app: nothing}\n  ports: [{port: 80}]\n",
     )
     .unwrap();
-    let o = cnsim(&[
-        "policy",
-        "check",
-        "--manifests",
-        ZT,
-        dir.to_str().unwrap(),
-        "--from",
-        "shop/frontend-0",
-        "--to",
-        "shop/svc/ghost",
-        "--port",
-        "80",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (code, v) = check_in(&[ZT, dir.to_str().unwrap()], "shop/frontend-0", "shop/svc/ghost", "80");
+    assert_eq!(code, Some(1), "{v}");
     assert_eq!(v["allowed"], false);
     assert!(v["reason"].as_str().unwrap().contains("no ready endpoints"), "{v}");
 }
