@@ -90,10 +90,7 @@ pub fn max_pods_command(a: &MaxPodsArgs) -> Outcome {
     };
     let answer = match max_pods(&query) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+        Err(e) => return out::bad(e),
     };
     let text = match a.format {
         OutputFormat::Json => json(&MaxPodsJson {
@@ -193,10 +190,7 @@ pub fn pool_command(a: &PoolArgs) -> Outcome {
     };
     let pods = match parse_pods(&a.pods) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+        Err(e) => return out::bad(e),
     };
     let step_ns = match a.step.as_deref().map(|s| s.parse::<sim_core::SimTime>()) {
         None => DEFAULT_STEP_INTERVAL_NS,

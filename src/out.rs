@@ -104,6 +104,12 @@ pub fn print(text: &str) -> Outcome {
     }
 }
 
+/// Says what is wrong on stderr (`error: ...`) and ends the command as bad input, exit 2.
+pub fn bad(message: impl std::fmt::Display) -> Outcome {
+    eprintln!("error: {message}");
+    Outcome::BadInput
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

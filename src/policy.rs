@@ -165,10 +165,7 @@ pub fn check(a: CheckArgs<'_>) -> Outcome {
     });
     let (src, dst, port, protocol) = match question {
         Ok(q) => q,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+        Err(e) => return out::bad(e),
     };
     let engine = Compiled::build(&m.cluster, &m.policies, options(a.ip_block_matches_pods));
     let judge = |dst: Endpoint, port: u16| {

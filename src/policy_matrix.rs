@@ -76,10 +76,7 @@ pub fn matrix(
     };
     let (pods, ports) = match (select_pods(&m, pods), ports_of(ports)) {
         (Ok(p), Ok(q)) => (p, q),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+        (Err(e), _) | (_, Err(e)) => return out::bad(e),
     };
     let engine = Compiled::build(&m.cluster, &m.policies, options(ip_block));
     let result = MatrixJson {
@@ -198,10 +195,7 @@ pub fn diff(before: &[PathBuf], after: &[PathBuf], ports: &[String], ip_block: b
     } else {
         match ports_of(ports) {
             Ok(p) => p,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Outcome::BadInput;
-            }
+            Err(e) => return out::bad(e),
         }
     };
     // Pods present on both sides, by namespace/name.

@@ -91,9 +91,6 @@ pub fn report(results: &Path, dir: &Path) -> Outcome {
             eprintln!("report: {}", dir.join("report.html").display());
             Outcome::Ok
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Outcome::BadInput
-        }
+        Err(e) => out::bad(e),
     }
 }

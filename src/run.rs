@@ -40,20 +40,15 @@ pub fn run(path: &Path, seed: Option<u64>, out_dir: Option<&Path>, format: Outpu
         .unwrap_or_else(|| report::default_dir(&loaded.name));
     // A report that could not be written is known before the run, not after it.
     if let Err(e) = out::check_replaceable(&dir) {
-        eprintln!("error: {e}");
-        return Outcome::BadInput;
+        return out::bad(e);
     }
     let (result, walls) = match run_all(&loaded, None) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Outcome::BadInput;
-        }
+        Err(e) => return out::bad(e),
     };
     let json = serde_json::to_string_pretty(&result).expect("results serialize") + "\n";
     if let Err(e) = report::write_run(&dir, &result, json.clone().into_bytes()) {
-        eprintln!("error: {e}");
-        return Outcome::BadInput;
+        return out::bad(e);
     }
     eprintln!("report: {}", dir.join("report.html").display());
     let text = match format {

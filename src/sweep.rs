@@ -28,21 +28,21 @@ struct LoadedPoint {
 pub fn sweep(a: SweepArgs<'_>) -> Outcome {
     let axes: Vec<SweepAxis> = match a.sets.iter().map(|s| SweepAxis::parse(s)).collect() {
         Ok(axes) => axes,
-        Err(e) => return bad(&e),
+        Err(e) => return out::bad(e),
     };
     if axes.is_empty() {
-        return bad("a sweep needs at least one --set PATH=V1,V2,... (or --merge DIR...)");
+        return out::bad("a sweep needs at least one --set PATH=V1,V2,... (or --merge DIR...)");
     }
     let shard = match a.shard.map(Shard::parse).transpose() {
         Ok(s) => s,
-        Err(e) => return bad(&e),
+        Err(e) => return out::bad(e),
     };
     let Some(base) = load::load(a.scenario, a.seed) else {
         return Outcome::BadInput;
     };
     let points = match grid(&axes) {
         Ok(p) => p,
-        Err(e) => return bad(&e),
+        Err(e) => return out::bad(e),
     };
     let total = points.len();
     let Some(loaded) = load_points(&base, &axes, points, shard, a.seed, a.threads) else {
@@ -50,7 +50,7 @@ pub fn sweep(a: SweepArgs<'_>) -> Outcome {
     };
     let result = match run_points(&base, &axes, total, shard, loaded, a.threads) {
         Ok(r) => r,
-        Err(e) => return bad(&e),
+        Err(e) => return out::bad(e),
     };
     finish(&result, &out_dir(a.out, &base.name, shard))
 }
@@ -212,14 +212,14 @@ pub fn merge_dirs(dirs: &[PathBuf], out: Option<&Path>) -> Outcome {
         match report::read_results(&path) {
             Ok(report::Results::Sweep(s)) => shards.push(*s),
             Ok(report::Results::Run(_)) => {
-                return bad(&format!("{}: holds a run's results, not a sweep shard", path.display()))
+                return out::bad(format!("{}: holds a run's results, not a sweep shard", path.display()))
             }
-            Err(e) => return bad(&e),
+            Err(e) => return out::bad(e),
         }
     }
     let merged = match merge(shards) {
         Ok(m) => m,
-        Err(e) => return bad(&format!("cannot merge: {e}")),
+        Err(e) => return out::bad(format!("cannot merge: {e}")),
     };
     // Where the unsharded sweep would have gone.
     finish(&merged, &out_dir(out, &merged.scenario, None))
@@ -234,7 +234,7 @@ fn finish(result: &SweepResult, dir: &Path) -> Outcome {
         None => report::write_sweep(dir, result, json.into_bytes()),
     };
     if let Err(e) = written {
-        return bad(&e);
+        return out::bad(e);
     }
     let Outcome::Ok = out::print(&crate::table::sweep_summary(result)) else {
         return Outcome::BadInput;
@@ -250,9 +250,4 @@ fn finish(result: &SweepResult, dir: &Path) -> Outcome {
         None => eprintln!("report: {}", dir.join("report.html").display()),
     }
     Outcome::Ok
-}
-
-fn bad(message: &str) -> Outcome {
-    eprintln!("error: {message}");
-    Outcome::BadInput
 }

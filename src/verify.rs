@@ -1,7 +1,7 @@
 //! `cnsim verify`: the determinism check. Run k of N uses k rayon threads; every variant's
 //! digest and results must equal those of the first run.
 
-use crate::{load, run, Outcome};
+use crate::{load, out, run, Outcome};
 use std::path::Path;
 
 pub fn verify(path: &Path, runs: u32) -> Outcome {
@@ -12,10 +12,7 @@ pub fn verify(path: &Path, runs: u32) -> Outcome {
     for k in 1..=runs as usize {
         let (result, _) = match run::run_all(&loaded, Some(k)) {
             Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Outcome::BadInput;
-            }
+            Err(e) => return out::bad(e),
         };
         for v in &result.variants {
             println!(
