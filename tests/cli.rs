@@ -104,13 +104,16 @@ fn table_output_names_every_variant_and_the_digest() {
     }
 }
 
-/// Writes a copy of quickstart with `from` replaced by `to` and runs it.
-fn run_broken(name: &str, from: &str, to: &str) -> (i32, String, String) {
-    let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    assert!(text.contains(from), "fixture text {from:?} not in quickstart");
+/// Writes a copy of quickstart with each `from` replaced by its `to` and runs it.
+fn run_broken(name: &str, edits: &[(&str, &str)]) -> (i32, String, String) {
+    let mut text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "fixture text {from:?} not in quickstart");
+        text = text.replacen(from, to, 1);
+    }
     let dir = scratch(name);
     let path = dir.join(format!("{name}.ron"));
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    std::fs::write(&path, text).unwrap();
     let o = cnsim(&["run", path.to_str().unwrap()]);
     (o.status.code().unwrap_or(-1), stderr(&o), path.display().to_string())
 }
@@ -126,7 +129,7 @@ fn line_of(path: &str, needle: &str) -> usize {
 
 #[test]
 fn malformed_ron_is_exit_2_with_file_line_and_field() {
-    let (code, err, path) = run_broken("malformed", "seed: 42,", "seed: 42");
+    let (code, err, path) = run_broken("malformed", &[("seed: 42,", "seed: 42")]);
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "duration:");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
@@ -136,7 +139,7 @@ fn malformed_ron_is_exit_2_with_file_line_and_field() {
 
 #[test]
 fn unknown_instance_type_is_exit_2_with_suggestions() {
-    let (code, err, path) = run_broken("instance", "\"m5.large\"", "\"m5.hugeish\"");
+    let (code, err, path) = run_broken("instance", &[("\"m5.large\"", "\"m5.hugeish\"")]);
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "m5.hugeish");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
@@ -146,7 +149,7 @@ fn unknown_instance_type_is_exit_2_with_suggestions() {
 
 #[test]
 fn subnet_outside_the_vpc_is_exit_2() {
-    let (code, err, path) = run_broken("outside", "\"10.0.48.0/20\"", "\"10.9.48.0/20\"");
+    let (code, err, path) = run_broken("outside", &[("\"10.0.48.0/20\"", "\"10.9.48.0/20\"")]);
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "10.9.48.0/20");
     assert!(err.contains(&format!("{path}:{line}:")), "{err}");
@@ -159,19 +162,18 @@ fn subnet_outside_the_vpc_is_exit_2() {
 #[test]
 fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
     // Two problems at once: an overlap and an unknown AZ. Both are reported.
-    let text = std::fs::read_to_string(root().join(QUICKSTART)).unwrap();
-    let text = text.replacen("\"10.0.32.0/20\"", "\"10.0.16.0/21\"", 1).replacen(
-        "az: \"us-east-1c\", cidr: \"10.0.2.0/24\"",
-        "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"",
-        1,
+    let (code, err, path) = run_broken(
+        "overlap",
+        &[
+            ("\"10.0.32.0/20\"", "\"10.0.16.0/21\""),
+            (
+                "az: \"us-east-1c\", cidr: \"10.0.2.0/24\"",
+                "az: \"us-east-1z\", cidr: \"10.0.2.0/24\"",
+            ),
+        ],
     );
-    let dir = scratch("overlap");
-    let path = dir.join("overlap.ron");
-    std::fs::write(&path, text).unwrap();
-    let o = cnsim(&["run", path.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    let err = stderr(&o);
-    let line = line_of(path.to_str().unwrap(), "10.0.16.0/21");
+    assert_eq!(code, 2, "{err}");
+    let line = line_of(&path, "10.0.16.0/21");
     assert!(
         err.contains(&format!(":{line}:"))
             && err.contains("vpc.subnets[4].cidr")
@@ -186,8 +188,7 @@ fn overlapping_subnets_are_exit_2_and_every_error_is_listed() {
 fn a_bad_variant_override_names_the_variant_and_its_line() {
     let (code, err, path) = run_broken(
         "variant",
-        "\"network.mode\": \"Overlay\"",
-        "\"network.mode\": \"Overlayy\"",
+        &[("\"network.mode\": \"Overlay\"", "\"network.mode\": \"Overlayy\"")],
     );
     assert_eq!(code, 2, "{err}");
     let line = line_of(&path, "Overlayy");
