@@ -2,12 +2,44 @@
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
 use super::{
-    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule, ADMIN, BASELINE, NP,
+    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule, Selecting, ADMIN, BASELINE,
+    NO_V6, NP,
 };
 use crate::tiers::ClusterPeer as ApiClusterPeer;
 use crate::tiers::{ClusterAction, ClusterPort, ClusterRule, ClusterSubject, PolicySet, Tier};
 use crate::types::{Cluster, Direction, IntOrString, LabelSelector, Labels, Namespace, NetworkPolicyRule};
 use crate::verdict::EvalOptions;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+/// An arena of lists where equal lists are stored once.
+struct Dedup<T> {
+    items: Vec<T>,
+    ranges: FxMap<Vec<T>, (u32, u32)>,
+}
+
+impl<T> Default for Dedup<T> {
+    fn default() -> Self {
+        Dedup {
+            items: Vec::new(),
+            ranges: FxMap::default(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + Hash> Dedup<T> {
+    /// The range of `list` in `items`, adding it if it is new.
+    fn add(&mut self, list: &[T]) -> (u32, u32) {
+        if let Some(&r) = self.ranges.get(list) {
+            return r;
+        }
+        let start = self.items.len() as u32;
+        self.items.extend_from_slice(list);
+        let r = (start, self.items.len() as u32);
+        self.ranges.insert(list.to_vec(), r);
+        r
+    }
+}
 
 /// The arenas rules are compiled into, with the dedup tables for selectors and namespace sets.
 struct Builder<'a> {
@@ -313,25 +345,53 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
 
     let pods = cluster.pods.len();
     let lists = lists.map(|pairs| Csr::from_pairs(pods, &pairs));
-    let (label_start, pod_labels) = b.pod_labels.into_parts();
-    let (named_start, pod_named_ports) = Csr::from_rows(named).into_parts();
-    let (ip_start, pod_ips) = Csr::from_rows(cluster.pods.iter().map(|p| p.ips.iter().copied())).into_parts();
-    let mut selecting = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+    // Pods of one workload have the same labels, named ports and selecting policies: each
+    // distinct list is stored once, so that the arenas stay in cache.
+    let mut pod_labels = Dedup::default();
+    let mut pod_named_ports = Dedup::default();
+    let mut selecting = Dedup::default();
+    let mut pod_v6 = Vec::new();
     let mut recs = Vec::with_capacity(pods);
+    let mut sel_key = Vec::new();
     for (i, pod) in cluster.pods.iter().enumerate() {
+        sel_key.clear();
         let mut sel = [0u32; 7];
         for (k, list) in lists.iter().enumerate() {
-            sel[k] = selecting.len() as u32;
-            selecting.extend_from_slice(list.row(i));
+            sel[k + 1] = sel[k] + list.row(i).len() as u32;
+            let d = k % 2;
+            sel_key.extend(list.row(i).iter().map(|&id| Selecting {
+                id,
+                rules: if k < ADMIN {
+                    np_rules[id as usize][d]
+                } else {
+                    cluster_rules[id as usize][d]
+                },
+            }));
         }
-        sel[6] = selecting.len() as u32;
+        let start = selecting.add(&sel_key).0;
+        let v4 = pod.ips.iter().find_map(|ip| match ip {
+            IpAddr::V4(a) => Some(u32::from(*a)),
+            IpAddr::V6(_) => None,
+        });
+        let v6 = match pod.ips.iter().find_map(|ip| match ip {
+            IpAddr::V6(a) => Some(*a),
+            IpAddr::V4(_) => None,
+        }) {
+            Some(a) => {
+                pod_v6.push(a);
+                pod_v6.len() as u32 - 1
+            }
+            None => NO_V6,
+        };
         recs.push(PodRec {
             ns: pod_ns[i],
+            v4: v4.unwrap_or(0),
+            v6,
+            has_v4: v4.is_some(),
             host_network: pod.host_network,
-            ips: (ip_start[i], ip_start[i + 1]),
-            labels: (label_start[i], label_start[i + 1]),
-            named: (named_start[i], named_start[i + 1]),
-            sel,
+            labels: pod_labels.add(b.pod_labels.row(i)),
+            named: pod_named_ports.add(&named[i]),
+            sel: sel.map(|o| start + o),
         });
     }
     let ns_set_words = b.ns_labels.len().div_ceil(64);
@@ -339,13 +399,11 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
     Compiled {
         options,
         pods: recs,
-        pod_ips,
+        pod_v6,
         pod_host_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.host_ips.iter().copied())),
-        pod_labels,
-        pod_named_ports,
-        selecting,
-        np_rules,
-        cluster_rules,
+        pod_labels: pod_labels.items,
+        pod_named_ports: pod_named_ports.items,
+        selecting: selecting.items,
         rules: b.rules,
         peers: b.peers,
         cluster_peers: b.cluster_peers,

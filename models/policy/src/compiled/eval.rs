@@ -1,10 +1,13 @@
 //! Answering a question from the compiled indices, in the reference's order of steps.
 
-use super::{dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, ADMIN, BASELINE, NP};
+use super::{
+    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, Selecting, ADMIN, BASELINE, NO_V6, NP,
+};
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
-use crate::verdict::{resolve, Connection, Decision, DirectionVerdict, Resolved, RuleRef, Verdict};
+use crate::verdict::{Connection, Decision, DirectionVerdict, Endpoint, Resolved, RuleRef, Verdict};
 use smallvec::SmallVec;
+use std::net::{IpAddr, Ipv4Addr};
 
 impl Compiled {
     fn rec(&self, pod: PodId) -> &PodRec {
@@ -12,7 +15,7 @@ impl Compiled {
     }
 
     /// List `k` (NP, ADMIN or BASELINE, plus the direction) of a pod's selecting policies.
-    fn list(&self, rec: &PodRec, k: usize) -> &[u32] {
+    fn list(&self, rec: &PodRec, k: usize) -> &[Selecting] {
         &self.selecting[rec.sel[k] as usize..rec.sel[k + 1] as usize]
     }
 
@@ -21,11 +24,35 @@ impl Compiled {
         word & (1 << (ns % 64)) != 0
     }
 
+    /// `verdict::resolve` on the records: the same family choice and addresses, without
+    /// reading an address arena (a pod's first IPv4 address is in its record).
     fn ends(&self, conn: &Connection) -> (Resolved, Resolved) {
-        resolve(conn, |id| {
-            let r = self.rec(id);
-            (r.host_network, &self.pod_ips[r.ips.0 as usize..r.ips.1 as usize])
-        })
+        let v6 = match (conn.src, conn.dst) {
+            (Endpoint::Ip(ip), _) | (_, Endpoint::Ip(ip)) => ip.is_ipv6(),
+            (Endpoint::Pod(a), Endpoint::Pod(b)) => {
+                let (a, b) = (self.rec(a), self.rec(b));
+                !(a.has_v4 && b.has_v4) && a.v6 != NO_V6 && b.v6 != NO_V6
+            }
+        };
+        let one = |e: Endpoint| match e {
+            Endpoint::Ip(ip) => Resolved {
+                pod: None,
+                ip: Some(ip),
+            },
+            Endpoint::Pod(id) => {
+                let r = self.rec(id);
+                let ip = if v6 {
+                    (r.v6 != NO_V6).then(|| IpAddr::V6(self.pod_v6[r.v6 as usize]))
+                } else {
+                    r.has_v4.then(|| IpAddr::V4(Ipv4Addr::from(r.v4)))
+                };
+                Resolved {
+                    pod: if r.host_network { None } else { Some(id) },
+                    ip,
+                }
+            }
+        };
+        (one(conn.src), one(conn.dst))
     }
 
     pub(super) fn verdict(&self, conn: &Connection) -> Verdict {
@@ -60,7 +87,7 @@ impl Compiled {
         let rec = self.rec(at_pod);
         let dst = if d == Direction::Ingress { at } else { peer };
 
-        let passed_by = match self.tier(self.list(rec, ADMIN + dir(d)), d, peer, dst, conn) {
+        let passed_by = match self.tier(self.list(rec, ADMIN + dir(d)), peer, dst, conn) {
             Some((rule, ClusterAction::Pass)) => Some(rule),
             Some((rule, action)) => {
                 return verdict(
@@ -94,8 +121,7 @@ impl Compiled {
 
         let selecting = self.list(rec, NP + dir(d));
         if !selecting.is_empty() {
-            for &id in selecting {
-                let (lo, hi) = self.np_rules[id as usize][dir(d)];
+            for &Selecting { id, rules: (lo, hi) } in selecting {
                 for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
                     // Ports first: they need no memory beyond the rule's, and both lists must
                     // match anyway (each list's first match is found on its own).
@@ -115,14 +141,14 @@ impl Compiled {
                 }
             }
             let policies = if EXPLAIN {
-                selecting.iter().map(|&id| NetworkPolicyId(id)).collect()
+                selecting.iter().map(|s| NetworkPolicyId(s.id)).collect()
             } else {
                 SmallVec::new()
             };
             return verdict(false, Decision::Isolated { policies }, passed_by);
         }
 
-        if let Some((rule, action)) = self.tier(self.list(rec, BASELINE + dir(d)), d, peer, dst, conn) {
+        if let Some((rule, action)) = self.tier(self.list(rec, BASELINE + dir(d)), peer, dst, conn) {
             let decision = Decision::Tier {
                 tier: Tier::Baseline,
                 rule,
@@ -135,14 +161,12 @@ impl Compiled {
 
     fn tier(
         &self,
-        policies: &[u32],
-        d: Direction,
+        policies: &[Selecting],
         peer: Resolved,
         dst: Resolved,
         conn: &Connection,
     ) -> Option<(RuleRef, ClusterAction)> {
-        for &id in policies {
-            let (lo, hi) = self.cluster_rules[id as usize][dir(d)];
+        for &Selecting { id, rules: (lo, hi) } in policies {
             for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
                 if self.cluster_rule_matches(rule, peer, dst, conn) {
                     return Some((

@@ -52,14 +52,6 @@ impl<T: Copy> Csr<T> {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn into_parts(self) -> (Vec<u32>, Vec<T>) {
-        (self.start, self.items)
-    }
-
     pub fn row(&self, r: usize) -> &[T] {
         &self.items[self.start[r] as usize..self.start[r + 1] as usize]
     }

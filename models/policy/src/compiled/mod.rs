@@ -18,7 +18,7 @@ use crate::types::{Cluster, Direction, Protocol};
 use crate::verdict::{Connection, EvalOptions, PolicyEngine, Verdict};
 use index::{Csr, IpSet, Selector};
 use std::mem::size_of;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Ids into the arenas of `Compiled`.
 type SelId = u32;
@@ -90,20 +90,37 @@ fn dir(d: Direction) -> usize {
     }
 }
 
-/// What a question needs about a pod, in one cache line: its namespace, and where its
-/// addresses, labels, named ports and selecting policies sit in the arenas. Random questions
-/// over 150,000 pods are bound by cache misses, so this is the first thing to keep small.
+/// What a question needs about a pod, in one cache line: its namespace, its addresses, and
+/// where its labels, named ports and selecting policies sit in the arenas. Random questions
+/// over 150,000 pods are bound by cache misses, so this is the only line a question reads per
+/// pod that is not shared: the arenas it points into are deduplicated (pods of one workload
+/// share their lists), so they stay small enough to stay in cache.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(align(64))]
 struct PodRec {
     ns: u32,
+    /// The pod's first IPv4 address, if `has_v4`.
+    v4: u32,
+    /// Index in `pod_v6` of the pod's first IPv6 address, or `NO_V6`.
+    v6: u32,
+    has_v4: bool,
     host_network: bool,
-    ips: (u32, u32),
     labels: (u32, u32),
     named: (u32, u32),
     /// Offsets into `selecting` of six lists and their end: NetworkPolicies isolating the pod
     /// for ingress, egress; Admin-tier policies for ingress, egress; Baseline, likewise.
     sel: [u32; 7],
+}
+
+const NO_V6: u32 = u32::MAX;
+
+/// A policy selecting a pod, with the range of its rules (in `Compiled::rules`) for the
+/// direction of the list it is in, so that a question goes from the pod to the rules directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Selecting {
+    /// NetworkPolicyId or ClusterPolicyId.
+    id: u32,
+    rules: (u32, u32),
 }
 
 /// Which of a pod's six `selecting` lists, plus `dir` of the direction.
@@ -114,18 +131,16 @@ const BASELINE: usize = 4;
 pub struct Compiled {
     options: EvalOptions,
     pods: Vec<PodRec>,
-    pod_ips: Vec<IpAddr>,
+    pod_v6: Vec<Ipv6Addr>,
     /// Only read for address peers (own-node traffic), so kept out of `PodRec`.
     pod_host_ips: Csr<IpAddr>,
-    /// (key, value) ids sorted by key, per pod.
+    /// (key, value) ids sorted by key, per distinct label set.
     pod_labels: Vec<(u32, u32)>,
-    /// (port name, protocol, number), sorted, per pod.
+    /// (port name, protocol, number), sorted, per distinct list.
     pod_named_ports: Vec<(u32, Protocol, u16)>,
-    /// Policy ids (NetworkPolicyId or ClusterPolicyId), in explanation/evaluation order.
-    selecting: Vec<u32>,
-    // Policies and their rules.
-    np_rules: Vec<PolicyRules>,
-    cluster_rules: Vec<PolicyRules>,
+    /// Selecting policies in explanation/evaluation order, per distinct set of six lists.
+    selecting: Vec<Selecting>,
+    // Rules, reached from `selecting`.
     rules: Vec<Rule>,
     peers: Vec<Peer>,
     cluster_peers: Vec<ClusterPeer>,
@@ -145,13 +160,11 @@ impl Compiled {
     /// Bytes held by the compiled structures (capacities, not the input).
     pub fn memory_bytes(&self) -> usize {
         vec_bytes(&self.pods)
-            + vec_bytes(&self.pod_ips)
+            + vec_bytes(&self.pod_v6)
             + self.pod_host_ips.bytes()
             + vec_bytes(&self.pod_labels)
             + vec_bytes(&self.pod_named_ports)
             + vec_bytes(&self.selecting)
-            + vec_bytes(&self.np_rules)
-            + vec_bytes(&self.cluster_rules)
             + vec_bytes(&self.rules)
             + vec_bytes(&self.peers)
             + vec_bytes(&self.cluster_peers)
