@@ -2,15 +2,15 @@
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
 use super::{
-    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, PolicyRules, Port, PortKind, Rule, Selecting, ADMIN, BASELINE,
-    NO_V6, NP,
+    dir, ClusterPeer, Compiled, Look, NsMatch, Peer, PodRec, PolicyRules, Port, Rule, Selecting, ADMIN, BASELINE,
+    HAS_V4, HAS_V6, HOST_NETWORK, NP, NS_MASK,
 };
 use crate::tiers::ClusterPeer as ApiClusterPeer;
 use crate::tiers::{ClusterAction, ClusterPort, ClusterRule, ClusterSubject, PolicySet, Tier};
 use crate::types::{Cluster, Direction, IntOrString, LabelSelector, Labels, Namespace, NetworkPolicyRule};
 use crate::verdict::EvalOptions;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// An arena of lists where equal lists are stored once.
 struct Dedup<T> {
@@ -59,6 +59,7 @@ struct Builder<'a> {
     ns_sets: Vec<Bitset>,
     ns_set_ids: FxMap<Bitset, u32>,
     ip_sets: Vec<IpSet>,
+    ip_set_ids: FxMap<IpSet, u32>,
     rules: Vec<Rule>,
     peers: Vec<Peer>,
     cluster_peers: Vec<ClusterPeer>,
@@ -106,8 +107,13 @@ impl<'a> Builder<'a> {
     }
 
     fn ip_set(&mut self, set: IpSet) -> u32 {
+        if let Some(&id) = self.ip_set_ids.get(&set) {
+            return id;
+        }
+        let id = self.ip_sets.len() as u32;
+        self.ip_set_ids.insert(set.clone(), id);
         self.ip_sets.push(set);
-        self.ip_sets.len() as u32 - 1
+        id
     }
 
     /// The pods (not hostNetwork) of namespace `ns` that selector `sel` selects, in pod order.
@@ -159,16 +165,11 @@ impl<'a> Builder<'a> {
             }
             let ports_start = self.ports.len() as u32;
             for p in &rule.ports {
-                let kind = match &p.port {
-                    None => PortKind::Any,
-                    Some(IntOrString::Int(n)) => PortKind::Range(*n, p.end_port.unwrap_or(*n)),
-                    Some(IntOrString::String(name)) => {
-                        self.port_names.get(name).map_or(PortKind::Never, PortKind::Named)
-                    }
-                };
-                self.ports.push(Port {
-                    protocol: Some(p.effective_protocol()),
-                    kind,
+                let protocol = Some(p.effective_protocol());
+                self.ports.push(match &p.port {
+                    None => Port::range(protocol, 0, i32::from(u16::MAX)),
+                    Some(IntOrString::Int(n)) => Port::range(protocol, *n, p.end_port.unwrap_or(*n)),
+                    Some(IntOrString::String(name)) => Port::named(protocol, self.port_names.get(name)),
                 });
             }
             let (peers_end, ports_end) = (self.peers.len() as u32, self.ports.len() as u32);
@@ -213,18 +214,13 @@ impl<'a> Builder<'a> {
             let ports_start = self.ports.len() as u32;
             for p in &rule.ports {
                 let port = match p {
-                    ClusterPort::Number { protocol, port } => Port {
-                        protocol: Some(*protocol),
-                        kind: PortKind::Range(i32::from(*port), i32::from(*port)),
-                    },
-                    ClusterPort::Range { protocol, start, end } => Port {
-                        protocol: Some(*protocol),
-                        kind: PortKind::Range(i32::from(*start), i32::from(*end)),
-                    },
-                    ClusterPort::Named(name) => Port {
-                        protocol: None,
-                        kind: self.port_names.get(name).map_or(PortKind::Never, PortKind::Named),
-                    },
+                    ClusterPort::Number { protocol, port } => {
+                        Port::range(Some(*protocol), i32::from(*port), i32::from(*port))
+                    }
+                    ClusterPort::Range { protocol, start, end } => {
+                        Port::range(Some(*protocol), i32::from(*start), i32::from(*end))
+                    }
+                    ClusterPort::Named(name) => Port::named(None, self.port_names.get(name)),
                 };
                 self.ports.push(port);
             }
@@ -255,6 +251,7 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         ns_sets: Vec::new(),
         ns_set_ids: FxMap::default(),
         ip_sets: Vec::new(),
+        ip_set_ids: FxMap::default(),
         rules: Vec::new(),
         peers: Vec::new(),
         cluster_peers: Vec::new(),
@@ -349,17 +346,21 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
     // distinct list is stored once, so that the arenas stay in cache.
     let mut pod_labels = Dedup::default();
     let mut pod_named_ports = Dedup::default();
+    let mut looks = Dedup::default();
     let mut selecting = Dedup::default();
-    let mut pod_v6 = Vec::new();
+    let mut blocks = Dedup::default();
+    let any_v6 = cluster.pods.iter().any(|p| p.ips.iter().any(IpAddr::is_ipv6));
+    let mut pod_v6 = Vec::with_capacity(if any_v6 { pods } else { 0 });
     let mut recs = Vec::with_capacity(pods);
-    let mut sel_key = Vec::new();
+    let mut block = Vec::new();
+    assert!(b.ns_labels.len() <= NS_MASK as usize, "too many namespaces");
     for (i, pod) in cluster.pods.iter().enumerate() {
-        sel_key.clear();
-        let mut sel = [0u32; 7];
+        block.clear();
+        let mut offsets = [0u32; 7];
         for (k, list) in lists.iter().enumerate() {
-            sel[k + 1] = sel[k] + list.row(i).len() as u32;
+            offsets[k + 1] = offsets[k] + list.row(i).len() as u32;
             let d = k % 2;
-            sel_key.extend(list.row(i).iter().map(|&id| Selecting {
+            block.extend(list.row(i).iter().map(|&id| Selecting {
                 id,
                 rules: if k < ADMIN {
                     np_rules[id as usize][d]
@@ -368,30 +369,39 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
                 },
             }));
         }
-        let start = selecting.add(&sel_key).0;
+        let mut ns = pod_ns[i];
         let v4 = pod.ips.iter().find_map(|ip| match ip {
             IpAddr::V4(a) => Some(u32::from(*a)),
             IpAddr::V6(_) => None,
         });
-        let v6 = match pod.ips.iter().find_map(|ip| match ip {
-            IpAddr::V6(a) => Some(*a),
-            IpAddr::V4(_) => None,
-        }) {
-            Some(a) => {
-                pod_v6.push(a);
-                pod_v6.len() as u32 - 1
+        if v4.is_some() {
+            ns |= HAS_V4;
+        }
+        if any_v6 {
+            let v6 = pod.ips.iter().find_map(|ip| match ip {
+                IpAddr::V6(a) => Some(*a),
+                IpAddr::V4(_) => None,
+            });
+            if v6.is_some() {
+                ns |= HAS_V6;
             }
-            None => NO_V6,
-        };
-        recs.push(PodRec {
-            ns: pod_ns[i],
-            v4: v4.unwrap_or(0),
-            v6,
-            has_v4: v4.is_some(),
-            host_network: pod.host_network,
+            pod_v6.push(v6.unwrap_or(Ipv6Addr::UNSPECIFIED));
+        }
+        if pod.host_network {
+            ns |= HOST_NETWORK;
+        }
+        let look = Look {
             labels: pod_labels.add(b.pod_labels.row(i)),
             named: pod_named_ports.add(&named[i]),
-            sel: sel.map(|o| start + o),
+        };
+        recs.push(PodRec {
+            ns,
+            v4: v4.unwrap_or(0),
+            look: looks.add(&[look]).0,
+            sel: {
+                let start = selecting.add(&block).0;
+                blocks.add(&[offsets.map(|o| start + o)]).0
+            },
         });
     }
     let ns_set_words = b.ns_labels.len().div_ceil(64);
@@ -400,9 +410,11 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         options,
         pods: recs,
         pod_v6,
+        looks: looks.items,
         pod_host_ips: Csr::from_rows(cluster.pods.iter().map(|p| p.host_ips.iter().copied())),
         pod_labels: pod_labels.items,
         pod_named_ports: pod_named_ports.items,
+        blocks: blocks.items,
         selecting: selecting.items,
         rules: b.rules,
         peers: b.peers,

@@ -1,54 +1,117 @@
 //! Answering a question from the compiled indices, in the reference's order of steps.
+//!
+//! Both ends are resolved once into an `End` (what rule matching reads about each), and a
+//! direction is decided into a small `Copy` outcome that names policies by index; only
+//! `evaluate` turns it into a `DirectionVerdict` (listing the isolating policies), so
+//! `is_allowed` neither allocates nor builds the explanation.
 
 use super::{
-    dir, ClusterPeer, Compiled, NsMatch, Peer, PodRec, Port, PortKind, Rule, Selecting, ADMIN, BASELINE, NO_V6, NP,
+    dir, ClusterPeer, Compiled, NsMatch, Peer, Port, Rule, Selecting, ADMIN, ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6,
+    HOST_NETWORK, NO_NAME, NP, NS_MASK,
 };
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
-use crate::verdict::{Connection, Decision, DirectionVerdict, Endpoint, Resolved, RuleRef, Verdict};
-use smallvec::SmallVec;
+use crate::verdict::{Connection, Decision, DirectionVerdict, Endpoint, RuleRef, Verdict};
 use std::net::{IpAddr, Ipv4Addr};
 
+/// A connection end as rule matching sees it: `verdict::Resolved`, with the pod's record
+/// fields copied out once.
+#[derive(Clone, Copy, Debug)]
+struct End {
+    /// The pod policies can select: None for an address or a hostNetwork pod.
+    pod: Option<PodId>,
+    /// From the pod's record: namespace, index in `looks`, index in `blocks`.
+    ns: u32,
+    look: u32,
+    sel: u32,
+    /// The address for the connection's family (`Resolved::ip`).
+    ip: Option<IpAddr>,
+    /// Whether ipBlocks and `networks` see `ip` (`Resolved::block_ip`).
+    block_ok: bool,
+}
+
+impl End {
+    #[inline]
+    fn block_ip(&self) -> Option<IpAddr> {
+        if self.block_ok {
+            self.ip
+        } else {
+            None
+        }
+    }
+}
+
+/// How a direction was decided, with policies by index: a `Decision` without its list.
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    NotAPod,
+    Tier {
+        tier: Tier,
+        rule: RuleRef,
+        action: ClusterAction,
+    },
+    SelfTraffic,
+    OwnNode,
+    Allowed {
+        policy: u32,
+        rule: u32,
+        peer: Option<u32>,
+        port: Option<u32>,
+    },
+    /// Isolated by the policies `selecting[range]`.
+    Isolated((u32, u32)),
+    DefaultAllow,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct DirOutcome {
+    allowed: bool,
+    outcome: Outcome,
+    passed_by: Option<RuleRef>,
+}
+
 impl Compiled {
-    fn rec(&self, pod: PodId) -> &PodRec {
-        &self.pods[pod.0 as usize]
-    }
-
-    /// List `k` (NP, ADMIN or BASELINE, plus the direction) of a pod's selecting policies.
-    fn list(&self, rec: &PodRec, k: usize) -> &[Selecting] {
-        &self.selecting[rec.sel[k] as usize..rec.sel[k + 1] as usize]
-    }
-
+    #[inline]
     fn ns_set_contains(&self, set: u32, ns: u32) -> bool {
         let word = self.ns_sets[set as usize * self.ns_set_words + (ns / 64) as usize];
         word & (1 << (ns % 64)) != 0
     }
 
     /// `verdict::resolve` on the records: the same family choice and addresses, without
-    /// reading an address arena (a pod's first IPv4 address is in its record).
-    fn ends(&self, conn: &Connection) -> (Resolved, Resolved) {
+    /// reading an address arena for IPv4 (a pod's first IPv4 address is in its record).
+    #[inline(always)]
+    fn ends(&self, conn: &Connection) -> (End, End) {
         let v6 = match (conn.src, conn.dst) {
             (Endpoint::Ip(ip), _) | (_, Endpoint::Ip(ip)) => ip.is_ipv6(),
             (Endpoint::Pod(a), Endpoint::Pod(b)) => {
-                let (a, b) = (self.rec(a), self.rec(b));
-                !(a.has_v4 && b.has_v4) && a.v6 != NO_V6 && b.v6 != NO_V6
+                let (a, b) = (self.pods[a.0 as usize].ns, self.pods[b.0 as usize].ns);
+                (a & b & HAS_V4 == 0) && (a & b & HAS_V6 != 0)
             }
         };
         let one = |e: Endpoint| match e {
-            Endpoint::Ip(ip) => Resolved {
+            Endpoint::Ip(ip) => End {
                 pod: None,
+                ns: 0,
+                look: 0,
+                sel: 0,
                 ip: Some(ip),
+                block_ok: true,
             },
             Endpoint::Pod(id) => {
-                let r = self.rec(id);
+                let r = &self.pods[id.0 as usize];
                 let ip = if v6 {
-                    (r.v6 != NO_V6).then(|| IpAddr::V6(self.pod_v6[r.v6 as usize]))
+                    (r.ns & HAS_V6 != 0).then(|| IpAddr::V6(self.pod_v6[id.0 as usize]))
                 } else {
-                    r.has_v4.then(|| IpAddr::V4(Ipv4Addr::from(r.v4)))
+                    (r.ns & HAS_V4 != 0).then(|| IpAddr::V4(Ipv4Addr::from(r.v4)))
                 };
-                Resolved {
-                    pod: if r.host_network { None } else { Some(id) },
+                let pod = (r.ns & HOST_NETWORK == 0).then_some(id);
+                End {
+                    pod,
+                    ns: r.ns & NS_MASK,
+                    look: r.look,
+                    sel: r.sel,
                     ip,
+                    block_ok: pod.is_none() || self.options.ip_block_matches_pods,
                 }
             }
         };
@@ -57,54 +120,79 @@ impl Compiled {
 
     pub(super) fn verdict(&self, conn: &Connection) -> Verdict {
         let (src, dst) = self.ends(conn);
-        let egress = self.direction::<true>(Direction::Egress, src, dst, conn);
-        let ingress = self.direction::<true>(Direction::Ingress, dst, src, conn);
-        Verdict::new(egress, ingress)
+        let egress = self.direction(Direction::Egress, &src, &dst, conn);
+        let ingress = self.direction(Direction::Ingress, &dst, &src, conn);
+        Verdict::new(self.explained(egress), self.explained(ingress))
     }
 
     pub(super) fn allowed(&self, conn: &Connection) -> bool {
         let (src, dst) = self.ends(conn);
-        self.direction::<false>(Direction::Egress, src, dst, conn).allowed
-            && self.direction::<false>(Direction::Ingress, dst, src, conn).allowed
+        self.direction(Direction::Egress, &src, &dst, conn).allowed
+            && self.direction(Direction::Ingress, &dst, &src, conn).allowed
     }
 
-    /// EXPLAIN false skips listing the isolating policies (the only allocation).
-    fn direction<const EXPLAIN: bool>(
-        &self,
-        d: Direction,
-        at: Resolved,
-        peer: Resolved,
-        conn: &Connection,
-    ) -> DirectionVerdict {
-        let verdict = |allowed, decision, passed_by| DirectionVerdict {
-            allowed,
+    fn explained(&self, o: DirOutcome) -> DirectionVerdict {
+        let decision = match o.outcome {
+            Outcome::NotAPod => Decision::NotAPod,
+            Outcome::Tier { tier, rule, action } => Decision::Tier { tier, rule, action },
+            Outcome::SelfTraffic => Decision::SelfTraffic,
+            Outcome::OwnNode => Decision::OwnNode,
+            Outcome::Allowed {
+                policy,
+                rule,
+                peer,
+                port,
+            } => Decision::Allowed {
+                policy: NetworkPolicyId(policy),
+                rule,
+                peer,
+                port,
+            },
+            Outcome::Isolated((lo, hi)) => Decision::Isolated {
+                policies: self.selecting[lo as usize..hi as usize]
+                    .iter()
+                    .map(|s| NetworkPolicyId(s.id))
+                    .collect(),
+            },
+            Outcome::DefaultAllow => Decision::DefaultAllow,
+        };
+        DirectionVerdict {
+            allowed: o.allowed,
             decision,
+            passed_by: o.passed_by,
+        }
+    }
+
+    /// One direction, decided at `at` about the other end `peer`, as `Reference::direction`.
+    #[inline(always)]
+    fn direction(&self, d: Direction, at: &End, peer: &End, conn: &Connection) -> DirOutcome {
+        let verdict = |allowed, outcome, passed_by| DirOutcome {
+            allowed,
+            outcome,
             passed_by,
         };
         let Some(at_pod) = at.pod else {
-            return verdict(true, Decision::NotAPod, None);
+            return verdict(true, Outcome::NotAPod, None);
         };
-        let rec = self.rec(at_pod);
         let dst = if d == Direction::Ingress { at } else { peer };
+        let block = &self.blocks[at.sel as usize];
+        let list = |k: usize| (block[k], block[k + 1]);
 
-        let passed_by = match self.tier(self.list(rec, ADMIN + dir(d)), peer, dst, conn) {
+        let passed_by = match self.tier(list(ADMIN + dir(d)), peer, dst, conn) {
             Some((rule, ClusterAction::Pass)) => Some(rule),
             Some((rule, action)) => {
-                return verdict(
-                    action == ClusterAction::Accept,
-                    Decision::Tier {
-                        tier: Tier::Admin,
-                        rule,
-                        action,
-                    },
-                    None,
-                )
+                let outcome = Outcome::Tier {
+                    tier: Tier::Admin,
+                    rule,
+                    action,
+                };
+                return verdict(action == ClusterAction::Accept, outcome, None);
             }
             None => None,
         };
 
         if self.options.allow_self && peer.pod == Some(at_pod) {
-            return verdict(true, Decision::SelfTraffic, passed_by);
+            return verdict(true, Outcome::SelfTraffic, passed_by);
         }
         let own_node = match d {
             Direction::Ingress => self.options.allow_from_own_node,
@@ -116,13 +204,13 @@ impl Compiled {
                 .ip
                 .is_some_and(|ip| self.pod_host_ips.row(at_pod.0 as usize).contains(&ip))
         {
-            return verdict(true, Decision::OwnNode, passed_by);
+            return verdict(true, Outcome::OwnNode, passed_by);
         }
 
-        let selecting = self.list(rec, NP + dir(d));
-        if !selecting.is_empty() {
-            for &Selecting { id, rules: (lo, hi) } in selecting {
-                for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
+        let (lo, hi) = list(NP + dir(d));
+        if lo != hi {
+            for &Selecting { id, rules: (rlo, rhi) } in &self.selecting[lo as usize..hi as usize] {
+                for (r, rule) in self.rules[rlo as usize..rhi as usize].iter().enumerate() {
                     // Ports first: they need no memory beyond the rule's, and both lists must
                     // match anyway (each list's first match is found on its own).
                     let Some(port) = first(rule.ports, |i| self.port_matches(&self.ports[i], dst, conn)) else {
@@ -131,43 +219,47 @@ impl Compiled {
                     let Some(peer) = first(rule.peers, |i| self.peer_matches(&self.peers[i], peer)) else {
                         continue;
                     };
-                    let decision = Decision::Allowed {
-                        policy: NetworkPolicyId(id),
+                    let outcome = Outcome::Allowed {
+                        policy: id,
                         rule: r as u32,
                         peer,
                         port,
                     };
-                    return verdict(true, decision, passed_by);
+                    return verdict(true, outcome, passed_by);
                 }
             }
-            let policies = if EXPLAIN {
-                selecting.iter().map(|s| NetworkPolicyId(s.id)).collect()
-            } else {
-                SmallVec::new()
-            };
-            return verdict(false, Decision::Isolated { policies }, passed_by);
+            return verdict(false, Outcome::Isolated((lo, hi)), passed_by);
         }
 
-        if let Some((rule, action)) = self.tier(self.list(rec, BASELINE + dir(d)), peer, dst, conn) {
-            let decision = Decision::Tier {
+        if let Some((rule, action)) = self.tier(list(BASELINE + dir(d)), peer, dst, conn) {
+            let outcome = Outcome::Tier {
                 tier: Tier::Baseline,
                 rule,
                 action,
             };
-            return verdict(action != ClusterAction::Deny, decision, passed_by);
+            return verdict(action != ClusterAction::Deny, outcome, passed_by);
         }
-        verdict(true, Decision::DefaultAllow, passed_by)
+        verdict(true, Outcome::DefaultAllow, passed_by)
     }
 
-    fn tier(
+    #[inline]
+    fn tier(&self, (lo, hi): (u32, u32), peer: &End, dst: &End, conn: &Connection) -> Option<(RuleRef, ClusterAction)> {
+        if lo == hi {
+            return None;
+        }
+        self.tier_rules((lo, hi), peer, dst, conn)
+    }
+
+    #[inline(never)]
+    fn tier_rules(
         &self,
-        policies: &[Selecting],
-        peer: Resolved,
-        dst: Resolved,
+        (lo, hi): (u32, u32),
+        peer: &End,
+        dst: &End,
         conn: &Connection,
     ) -> Option<(RuleRef, ClusterAction)> {
-        for &Selecting { id, rules: (lo, hi) } in policies {
-            for (r, rule) in self.rules[lo as usize..hi as usize].iter().enumerate() {
+        for &Selecting { id, rules: (rlo, rhi) } in &self.selecting[lo as usize..hi as usize] {
+            for (r, rule) in self.rules[rlo as usize..rhi as usize].iter().enumerate() {
                 if self.cluster_rule_matches(rule, peer, dst, conn) {
                     return Some((
                         RuleRef {
@@ -182,67 +274,76 @@ impl Compiled {
         None
     }
 
-    fn cluster_rule_matches(&self, rule: &Rule, peer: Resolved, dst: Resolved, conn: &Connection) -> bool {
+    #[inline]
+    fn cluster_rule_matches(&self, rule: &Rule, peer: &End, dst: &End, conn: &Connection) -> bool {
         let peers = &self.cluster_peers[rule.peers.0 as usize..rule.peers.1 as usize];
         let ports = &self.ports[rule.ports.0 as usize..rule.ports.1 as usize];
         (ports.is_empty() || ports.iter().any(|p| self.port_matches(p, dst, conn)))
             && peers.iter().any(|p| self.cluster_peer_matches(p, peer))
     }
 
-    fn pod_selected(&self, pod: PodId, sel: u32) -> bool {
-        let r = self.rec(pod);
-        self.selectors[sel as usize].matches(&self.pod_labels[r.labels.0 as usize..r.labels.1 as usize])
+    #[inline(never)]
+    fn pod_selected(&self, pod: &End, sel: u32) -> bool {
+        let (lo, hi) = self.looks[pod.look as usize].labels;
+        self.selectors[sel as usize].matches(&self.pod_labels[lo as usize..hi as usize])
     }
 
-    fn peer_matches(&self, peer: &Peer, other: Resolved) -> bool {
+    #[inline]
+    fn peer_matches(&self, peer: &Peer, other: &End) -> bool {
         match *peer {
             Peer::Never => false,
-            Peer::Block { cidr, except } => other.block_ip(&self.options).is_some_and(|ip| {
+            Peer::Block { cidr, except } => other.block_ip().is_some_and(|ip| {
                 self.ip_sets[cidr as usize].contains(ip) && !self.ip_sets[except as usize].contains(ip)
             }),
-            Peer::Pods { ns, pods } => other.pod.is_some_and(|o| {
-                let pod_ns = self.rec(o).ns;
-                let ns_ok = match ns {
-                    NsMatch::Same(n) => pod_ns == n,
-                    NsMatch::Set(s) => self.ns_set_contains(s, pod_ns),
-                };
-                ns_ok && self.pod_selected(o, pods)
-            }),
+            Peer::Pods { ns, pods } => {
+                other.pod.is_some()
+                    && match ns {
+                        NsMatch::Same(n) => other.ns == n,
+                        NsMatch::Set(s) => self.ns_set_contains(s, other.ns),
+                    }
+                    && self.pod_selected(other, pods)
+            }
         }
     }
 
-    fn cluster_peer_matches(&self, peer: &ClusterPeer, other: Resolved) -> bool {
+    #[inline(never)]
+    fn cluster_peer_matches(&self, peer: &ClusterPeer, other: &End) -> bool {
         match *peer {
-            ClusterPeer::Namespaces(s) => other.pod.is_some_and(|o| self.ns_set_contains(s, self.rec(o).ns)),
-            ClusterPeer::Pods { ns, pods } => other
-                .pod
-                .is_some_and(|o| self.ns_set_contains(ns, self.rec(o).ns) && self.pod_selected(o, pods)),
+            ClusterPeer::Namespaces(s) => other.pod.is_some() && self.ns_set_contains(s, other.ns),
+            ClusterPeer::Pods { ns, pods } => {
+                other.pod.is_some() && self.ns_set_contains(ns, other.ns) && self.pod_selected(other, pods)
+            }
             ClusterPeer::Nodes(set) => other.ip.is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
             ClusterPeer::Networks(set) => other
-                .block_ip(&self.options)
+                .block_ip()
                 .is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
         }
     }
 
-    fn port_matches(&self, port: &Port, dst: Resolved, conn: &Connection) -> bool {
-        if port.protocol.is_some_and(|p| p != conn.protocol) {
+    #[inline]
+    fn port_matches(&self, port: &Port, dst: &End, conn: &Connection) -> bool {
+        if port.protocol != ANY_PROTOCOL && port.protocol != conn.protocol as u8 {
             return false;
         }
-        match port.kind {
-            PortKind::Never => false,
-            PortKind::Any => true,
-            PortKind::Range(lo, hi) => (lo..=hi).contains(&i32::from(conn.port)),
-            PortKind::Named(name) => dst.pod.is_some_and(|pod| {
-                let r = self.rec(pod);
-                self.pod_named_ports[r.named.0 as usize..r.named.1 as usize]
-                    .binary_search(&(name, conn.protocol, conn.port))
-                    .is_ok()
-            }),
+        if port.name == NO_NAME {
+            return port.lo <= conn.port && conn.port <= port.hi;
+        }
+        self.named_port(port.name, dst, conn)
+    }
+
+    #[inline(never)]
+    fn named_port(&self, name: u32, dst: &End, conn: &Connection) -> bool {
+        dst.pod.is_some() && {
+            let (lo, hi) = self.looks[dst.look as usize].named;
+            self.pod_named_ports[lo as usize..hi as usize]
+                .binary_search(&(name, conn.protocol, conn.port))
+                .is_ok()
         }
     }
 }
 
 /// As the reference's `first_match`, over an arena range.
+#[inline]
 fn first(range: (u32, u32), f: impl Fn(usize) -> bool) -> Option<Option<u32>> {
     if range.0 == range.1 {
         return Some(None);

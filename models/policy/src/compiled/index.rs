@@ -251,10 +251,12 @@ pub(crate) fn addr_key(ip: IpAddr) -> (bool, u128) {
     }
 }
 
-/// A set of addresses as sorted, disjoint, non-adjacent inclusive ranges, for binary search.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A set of addresses as sorted, disjoint, non-adjacent inclusive ranges per family, for
+/// binary search.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct IpSet {
-    ranges: Vec<((bool, u128), (bool, u128))>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
 }
 
 impl IpSet {
@@ -281,18 +283,33 @@ impl IpSet {
                 _ => merged.push((lo, hi)),
             }
         }
-        merged.shrink_to_fit();
-        IpSet { ranges: merged }
+        // A range never spans families: a network's ends share its family.
+        IpSet {
+            v4: merged
+                .iter()
+                .filter(|r| !r.0 .0)
+                .map(|r| (r.0 .1 as u32, r.1 .1 as u32))
+                .collect(),
+            v6: merged.iter().filter(|r| r.0 .0).map(|r| (r.0 .1, r.1 .1)).collect(),
+        }
     }
 
+    #[inline(never)]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let key = addr_key(ip);
-        let i = self.ranges.partition_point(|r| r.0 <= key);
-        i > 0 && self.ranges[i - 1].1 >= key
+        fn find<T: Copy + Ord>(ranges: &[(T, T)], key: T) -> bool {
+            let i = ranges.partition_point(|r| r.0 <= key);
+            i > 0 && ranges[i - 1].1 >= key
+        }
+        match ip {
+            IpAddr::V4(a) => find(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a)),
+        }
     }
 
     pub fn bytes(&self) -> usize {
-        size_of::<IpSet>() + self.ranges.capacity() * size_of::<((bool, u128), (bool, u128))>()
+        size_of::<IpSet>()
+            + self.v4.capacity() * size_of::<(u32, u32)>()
+            + self.v6.capacity() * size_of::<(u128, u128)>()
     }
 }
 
@@ -313,7 +330,11 @@ mod tests {
         .map(|s| s.parse().unwrap())
         .collect();
         let set = IpSet::from_nets(&nets);
-        assert_eq!(set.ranges.len(), 3, "the two adjacent /24s and the nested /25 merge");
+        assert_eq!(
+            set.v4.len() + set.v6.len(),
+            3,
+            "the two adjacent /24s and the nested /25 merge"
+        );
         for (ip, inside) in [
             ("10.0.0.0", true),
             ("10.0.1.255", true),
