@@ -7,6 +7,10 @@
 //! sorted (name, protocol, port) list per pod. Only pod selectors of peers are evaluated at
 //! question time, on interned labels. A change of cluster or policies means a rebuild.
 //!
+//! Random questions over a large cluster must not miss the cache for every list they read, so
+//! a pod's own record is 16 bytes and everything else it points to (its labels and named
+//! ports, its six selecting lists) is deduplicated: the pods of one workload share them.
+//!
 //! Evaluation (`eval.rs`) follows the reference step by step so the explanation is the same.
 
 mod build;
@@ -224,5 +228,119 @@ impl PolicyEngine for Compiled {
 
     fn is_allowed(&self, conn: &Connection) -> bool {
         self.allowed(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{differential, Case};
+    use crate::types::*;
+    use crate::verdict::{Connection, Endpoint, EvalOptions};
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    /// What the generated cases do not reach: pods with only IPv6 or with IPv6 first, and
+    /// port ranges beyond u16 (the compiled ports clip the API's i32 range).
+    #[test]
+    fn ipv6_only_pods_and_out_of_range_ports_agree_with_the_reference() {
+        let pod = |name: &str, app: &str, ips: &[&str], host_network: bool| Pod {
+            namespace: "a".into(),
+            name: name.into(),
+            labels: [("app".to_string(), app.to_string())].into(),
+            ips: ips.iter().map(|s| ip(s)).collect(),
+            node_name: "n0".into(),
+            host_ips: vec![ip("192.168.0.1"), ip("fd01::1")],
+            host_network,
+            container_ports: vec![ContainerPort {
+                name: "http".into(),
+                container_port: 8080,
+                protocol: Protocol::Tcp,
+            }],
+        };
+        let cluster = Cluster {
+            namespaces: vec![Namespace::new("a", Labels::new())],
+            nodes: vec![Node {
+                name: "n0".into(),
+                labels: Labels::new(),
+                ips: vec![ip("192.168.0.1"), ip("fd01::1")],
+            }],
+            pods: vec![
+                pod("v4", "x", &["10.0.0.1"], false),
+                pod("v6", "y", &["fd00::2"], false),
+                pod("dual", "x", &["fd00::3", "10.0.0.3"], false),
+                pod("dual2", "y", &["10.0.0.4", "fd00::4"], false),
+                pod("host", "x", &["192.168.0.1", "fd01::1"], true),
+            ],
+        };
+        let port = |port: Option<IntOrString>, end_port: Option<i32>| NetworkPolicyPort {
+            protocol: None,
+            port,
+            end_port,
+        };
+        let block = |cidr: &str| NetworkPolicyPeer {
+            ip_block: Some(IpBlock {
+                cidr: cidr.parse().expect("cidr"),
+                except: vec![],
+            }),
+            ..NetworkPolicyPeer::default()
+        };
+        let policy = NetworkPolicy {
+            namespace: "a".into(),
+            name: "p".into(),
+            pod_selector: LabelSelector::labels(&[("app", "y")]),
+            policy_types: Some(vec![PolicyType::Ingress, PolicyType::Egress]),
+            ingress: vec![
+                NetworkPolicyRule {
+                    peers: vec![block("fd00::/120")],
+                    ports: vec![port(Some(IntOrString::Int(-5)), Some(80))],
+                },
+                NetworkPolicyRule {
+                    peers: vec![],
+                    ports: vec![port(Some(IntOrString::Int(8000)), Some(70_000))],
+                },
+                NetworkPolicyRule {
+                    peers: vec![block("10.0.0.0/24")],
+                    ports: vec![
+                        port(Some(IntOrString::Int(100_000)), None),
+                        port(Some(IntOrString::Int(90)), Some(10)),
+                    ],
+                },
+            ],
+            egress: vec![NetworkPolicyRule {
+                peers: vec![block("fd00::4/128")],
+                ports: vec![port(Some(IntOrString::String("http".into())), None)],
+            }],
+        };
+        let mut policies = crate::tiers::PolicySet::default();
+        policies.network_policies.push(policy);
+        let pods = cluster.pods.len() as u32;
+        let mut queries = Vec::new();
+        for (src, dst) in (0..pods).flat_map(|a| (0..pods).map(move |b| (a, b))) {
+            for port in [0, 10, 80, 8080, 65535] {
+                for protocol in [Protocol::Tcp, Protocol::Udp] {
+                    queries.push(Connection {
+                        src: Endpoint::Pod(PodId(src)),
+                        dst: Endpoint::Pod(PodId(dst)),
+                        protocol,
+                        port,
+                    });
+                }
+            }
+        }
+        for ip_block_matches_pods in [true, false] {
+            let case = Case {
+                cluster: cluster.clone(),
+                policies: policies.clone(),
+                options: EvalOptions {
+                    ip_block_matches_pods,
+                    ..EvalOptions::default()
+                },
+                queries: queries.clone(),
+            };
+            differential(&case).expect("compiled = reference");
+        }
     }
 }
