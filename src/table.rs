@@ -117,6 +117,10 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         if prefixes > 0 {
             add("  /28 prefixes held", count(prefixes));
         }
+        let branch = sum(|n| n.branch_pods);
+        if branch > 0 {
+            add("  pods on branch ENIs (security groups)", count(branch));
+        }
         add("  EC2 calls", count(c.ec2_calls_total));
     }
     if let Some(np) = &v.network_policy {
