@@ -44,6 +44,11 @@ pub fn sweep(a: SweepArgs<'_>) -> Outcome {
         Ok(p) => p,
         Err(e) => return out::bad(e),
     };
+    // Refuse a directory of foreign files before the grid runs, as `cnsim run` does, not after.
+    let dir = out_dir(a.out, &base.name, shard);
+    if let Err(e) = out::check_replaceable(&dir) {
+        return out::bad(e);
+    }
     let total = points.len();
     let Some(loaded) = load_points(&base, &axes, points, shard, a.seed, a.threads) else {
         return Outcome::BadInput;
@@ -52,7 +57,7 @@ pub fn sweep(a: SweepArgs<'_>) -> Outcome {
         Ok(r) => r,
         Err(e) => return out::bad(e),
     };
-    finish(&result, &out_dir(a.out, &base.name, shard))
+    finish(&result, &dir)
 }
 
 /// `--out`, or reports/out/<scenario>-sweep/ (a shard: <scenario>-sweep-shard-I-of-N/).

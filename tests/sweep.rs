@@ -161,3 +161,16 @@ fn out_refuses_a_directory_holding_other_files_before_running() {
     assert!(o.stdout.is_empty(), "refused before running");
     assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
 }
+
+#[test]
+fn sweep_refuses_a_directory_holding_other_files_before_running_any_point() {
+    let dir = scratch("sweep-out-foreign");
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let o = bad_input(
+        &["sweep", QUICKSTART, "--set", "seed=1,2", "--out", dir.to_str().unwrap()],
+        &["notes.txt"],
+    );
+    assert!(o.stdout.is_empty(), "refused before running");
+    assert!(!stderr(&o).contains(" done: "), "no point ran: {}", stderr(&o));
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"mine");
+}
