@@ -10,10 +10,12 @@
 //! that counts, at `next_wakeup(node)`; a wakeup that is no longer the node's earliest is
 //! stale and does nothing. Before any CNI call on a node, the node is reconciled to now
 //! (harmless when early), so an ENI whose attach completes now is seen by a pod retrying now.
-//! A pod whose CNI ADD fails waits in ContainerCreating with ipamd's error and retries after the
-//! engine's `retry_after`; the real kubelet's backoff is not modelled. Container start after
-//! the address is taken as instant (assumption: no sourced figure; time-to-ready is the wait
-//! for an address).
+//! A pod whose CNI ADD fails waits in ContainerCreating with ipamd's error and the kubelet
+//! retries its sandbox after its pod-worker backoff: 10 s jittered up to 15 s
+//! (`KUBELET_SYNC_BACKOFF_NS`), whatever the error, as the kubelet does not know when ipamd
+//! will have an address. Container start after the address is taken as instant (assumption:
+//! no sourced figure; time-to-ready is the wait for an address). Both are in
+//! models/cluster/CALIBRATION.md, "Pod startup".
 
 use super::event::{Ev, PodEv};
 use super::pods::LivePods;
@@ -23,7 +25,13 @@ use crate::scenario::refs::{self, PodSet};
 use crate::world::ipam::{sandbox_reason, IpamState};
 use crate::world::{NodeId, PodId, PodPhase, World};
 use cnsim_ipam::IpamError;
-use sim_core::{Engine, SimTime};
+use sim_core::{Engine, RngStream, SimTime};
+
+/// The kubelet's `backOffPeriod` after a failed pod sync (pkg/kubelet/kubelet.go: 10 s).
+pub const KUBELET_SYNC_BACKOFF_NS: u64 = 10_000_000_000;
+/// `wait.Jitter(backOffPeriod, workerBackOffPeriodJitterFactor = 0.5)` (pkg/kubelet/
+/// pod_workers.go) adds up to half the period: a retry lands 10 s to 15 s after the failure.
+pub const KUBELET_SYNC_BACKOFF_JITTER_NS: u64 = KUBELET_SYNC_BACKOFF_NS / 2;
 
 /// A scale event resolved against the world.
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +60,8 @@ pub struct Lifecycle {
     used: Vec<u32>,
     /// Per workload: replicas that exist now.
     replicas: Vec<u32>,
+    /// The kubelet's backoff jitter, drawn in event order.
+    backoff: RngStream,
     /// Sandbox retries and pods that were created during the run, for the results.
     pub sandbox_retries: u64,
     pub pods_created: u64,
@@ -94,6 +104,7 @@ impl Lifecycle {
             wake_at: vec![None; world.nodes.len()],
             used,
             replicas,
+            backoff: RngStream::new(s.seed, "kubelet/backoff"),
             sandbox_retries: 0,
             pods_created: 0,
             pods_deleted: 0,
@@ -104,11 +115,10 @@ impl Lifecycle {
         for node in 0..world.nodes.len() as NodeId {
             life.arm(node, 0, engine);
         }
+        // Pods whose CNI ADD failed at t=0 (World::build) retry as after any failure.
         for (id, p) in world.pods.iter().enumerate() {
-            if let (PodPhase::Pending { .. }, Some(node)) = (&p.phase, p.node) {
-                if let Some(at) = life.ipam.engine().next_wakeup(node) {
-                    engine.schedule_at(SimTime::from_nanos(at), Ev::Pod(PodEv::SandboxRetry { pod: id as u32 }));
-                }
+            if let (PodPhase::Pending { .. }, Some(_)) = (&p.phase, p.node) {
+                life.retry_sandbox(id as PodId, 0, engine);
             }
         }
         for (i, e) in s.events.iter().enumerate() {
@@ -183,13 +193,18 @@ impl Lifecycle {
             Err(e) => {
                 let reason = self.explain(node, &e);
                 self.pods.set_pending_reason(pod, reason);
-                if let IpamError::Retry { retry_after_ns, .. } = e {
-                    let at = SimTime::from_nanos(now + retry_after_ns.max(1));
-                    engine.schedule_at(at, Ev::Pod(PodEv::SandboxRetry { pod }));
+                if !matches!(e, IpamError::Invalid { .. }) {
+                    self.retry_sandbox(pod, now, engine);
                 }
             }
         }
         self.arm(node, now, engine);
+    }
+
+    /// The kubelet's next try at `pod`'s sandbox, a jittered backoff after a failure at `now`.
+    fn retry_sandbox(&mut self, pod: PodId, now: u64, engine: &mut Engine<Ev>) {
+        let delay = KUBELET_SYNC_BACKOFF_NS + self.backoff.below(KUBELET_SYNC_BACKOFF_JITTER_NS);
+        engine.schedule_at(SimTime::from_nanos(now + delay), Ev::Pod(PodEv::SandboxRetry { pod }));
     }
 
     /// The pod's pending reason: the kubelet's event with ipamd's error, and, when EC2 refused
