@@ -80,27 +80,16 @@ pub fn expand(s: &mut Scenario) -> Expanded {
                     )
                 })
                 .collect();
+            let ports = vec![ServicePortDef {
+                name: None,
+                port: g.port,
+                target_port: Some(TargetPort::Number(g.target_port)),
+                protocol: g.protocol,
+                node_port: None,
+            }];
             s.services.push(ServiceDef {
-                namespace: g.namespace.clone(),
-                name: format!("{}-{i}", g.prefix),
-                kind: g.kind,
-                selector: BTreeMap::new(),
                 endpoints,
-                headless: false,
-                cluster_ip: None,
-                ports: vec![ServicePortDef {
-                    name: None,
-                    port: g.port,
-                    target_port: Some(TargetPort::Number(g.target_port)),
-                    protocol: g.protocol,
-                    node_port: None,
-                }],
-                external_ips: Vec::new(),
-                load_balancer_ip: None,
-                load_balancer_source_ranges: Vec::new(),
-                session_affinity: None,
-                external_traffic_policy: Default::default(),
-                internal_traffic_policy: Default::default(),
+                ..ServiceDef::with_ports(&g.namespace, &format!("{}-{i}", g.prefix), g.kind, ports)
             });
         }
     }

@@ -123,20 +123,9 @@ fn service(s: &ServiceInfo) -> Option<ServiceDef> {
         })
         .collect();
     Some(ServiceDef {
-        namespace: s.namespace.clone(),
-        name: s.name.clone(),
-        kind,
         selector,
-        endpoints: Vec::new(),
         headless: s.headless,
-        cluster_ip: None,
-        ports,
-        external_ips: Vec::new(),
-        load_balancer_ip: None,
-        load_balancer_source_ranges: Vec::new(),
-        session_affinity: None,
-        external_traffic_policy: Default::default(),
-        internal_traffic_policy: Default::default(),
+        ..ServiceDef::with_ports(&s.namespace, &s.name, kind, ports)
     })
 }
 

@@ -85,6 +85,29 @@ pub struct ServiceDef {
     pub internal_traffic_policy: TrafficPolicy,
 }
 
+impl ServiceDef {
+    /// A Service with these ports and every other field as a scenario file's default (no
+    /// selector, no endpoints, an allocated ClusterIP).
+    pub fn with_ports(namespace: &str, name: &str, kind: ServiceKind, ports: Vec<ServicePortDef>) -> ServiceDef {
+        ServiceDef {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            kind,
+            selector: Labels::new(),
+            endpoints: Vec::new(),
+            headless: false,
+            cluster_ip: None,
+            ports,
+            external_ips: Vec::new(),
+            load_balancer_ip: None,
+            load_balancer_source_ranges: Vec::new(),
+            session_affinity: None,
+            external_traffic_policy: TrafficPolicy::default(),
+            internal_traffic_policy: TrafficPolicy::default(),
+        }
+    }
+}
+
 /// `count` ClusterIP-style Services, each with `endpoints` endpoints drawn from one pool of
 /// `pool` pods (default: `endpoints`), so 30,000 Services need not mean 300,000 pods. Services
 /// are `PREFIX-0 ..`; the pool is workload `PREFIX-backend`; Service i's endpoints are pool
