@@ -100,6 +100,37 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
             ),
         );
     }
+    if let Some(e) = &v.endpoints {
+        add(
+            "endpoints added / removed",
+            format!("{} / {}", count(e.endpoints_added), count(e.endpoints_removed)),
+        );
+        add(
+            "  node syncs / sync time",
+            format!("{} / {}", count(e.node_syncs), opt_nanos(Some(e.sync_ns))),
+        );
+        add(
+            "  ready → programmed p50 / p99 / max",
+            format!(
+                "{} / {} / {}",
+                opt_nanos(e.ready_to_programmed_ns.p50),
+                opt_nanos(e.ready_to_programmed_ns.p99),
+                opt_nanos(e.ready_to_programmed_ns.max)
+            ),
+        );
+        add(
+            "  deleted → removed p50 / max",
+            format!(
+                "{} / {}",
+                opt_nanos(e.deleted_to_removed_ns.p50),
+                opt_nanos(e.deleted_to_removed_ns.max)
+            ),
+        );
+        add(
+            "  new endpoints receiving",
+            format!("{} of {}", count(e.new_endpoints_receiving), count(e.new_endpoints)),
+        );
+    }
     if let Some(c) = &v.vpc_cni {
         let sum = |f: fn(&cnsim_cluster::results::ipam::VpcCniNode) -> u32| {
             c.nodes.iter().map(|n| u64::from(f(n))).sum::<u64>()

@@ -69,6 +69,26 @@ pub fn tcp_mss(mtu: u32) -> u32 {
     mtu - TCP_IP_HEADER_BYTES - TCP_TIMESTAMP_OPTION_BYTES
 }
 
+/// Assumption: a pod's change (Running, deleted) reaching every node's kube-proxy: the kubelet's
+/// status update, the EndpointSlice controller's reconcile and write (no batching: its
+/// `--endpointslice-updates-batch-period` defaults to 0, documented), and the watch to each
+/// kube-proxy. No published figure for the whole path; band 50 ms – 2 s (CALIBRATION.md
+/// "Endpoint propagation").
+pub const ENDPOINT_PROPAGATION: SimTime = SimTime::from_millis(200);
+
+/// Documented: the least time between two syncs of a node's service proxy. kube-proxy defaults
+/// `iptables.minSyncPeriod` to 1 s (pkg/proxy/apis/config/v1alpha1/defaults.go); IPVS's is
+/// not defaulted (0). nftables: 1 s, taken to follow iptables (assumption: its default was not
+/// found in the stored sources). eBPF (Cilium) applies each update as it arrives (assumption:
+/// 0). CALIBRATION.md "Endpoint propagation".
+pub fn min_sync_period(mode: crate::scenario::services::ProxyMode) -> SimTime {
+    use crate::scenario::services::ProxyMode;
+    match mode {
+        ProxyMode::Iptables | ProxyMode::Nftables => SimTime::from_secs(1),
+        ProxyMode::Ipvs | ProxyMode::Ebpf => SimTime::ZERO,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,10 +7,10 @@
 //! the explicit list) names, in workload and replica order; a pod lacking a named target port
 //! is no endpoint of that port, as the EndpointSlice controller decides.
 
-use crate::scenario::format::{Protocol, Scenario};
-use crate::scenario::services::{ServiceKind, TargetPort, TrafficPolicy};
+use crate::scenario::format::{Protocol, Scenario, Workload};
+use crate::scenario::services::{ServiceDef, ServiceKind, ServicePortDef, TargetPort, TrafficPolicy};
 use crate::scenario::validate_services::{service_cidr, NODE_PORT_RANGE};
-use crate::world::{PodId, PodPhase, World};
+use crate::world::{NodeId, PodId, PodPhase, World};
 use cnsim_services as svc;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -34,6 +34,27 @@ fn policy(p: TrafficPolicy) -> svc::TrafficPolicy {
 pub type EndpointPods = Vec<Vec<Vec<PodId>>>;
 
 pub fn build(s: &Scenario, world: &World) -> (svc::ServiceSet, EndpointPods) {
+    build_with(s, world, |pod| at_start(world, pod))
+}
+
+/// A pod's address and node while it runs in the world at t=0.
+fn at_start(world: &World, pod: PodId) -> Option<(Ipv4Addr, NodeId)> {
+    let p = &world.pods[pod as usize];
+    match (&p.phase, p.ip, p.node) {
+        (PodPhase::Running, Some(ip), Some(node)) => Some((ip, node)),
+        _ => None,
+    }
+}
+
+/// As [`build`], with selector-based Services' endpoints taken from `live` (a pod's address
+/// and node while it is Running and Ready) instead of the world at t=0: the whole-state
+/// reference the run's incremental endpoint tracking (`sim::endpoints`) is held equal to.
+/// Services with an explicit `endpoints` list keep the list as it stood at t=0.
+pub fn build_with(
+    s: &Scenario,
+    world: &World,
+    live: impl Fn(PodId) -> Option<(Ipv4Addr, NodeId)>,
+) -> (svc::ServiceSet, EndpointPods) {
     let cidr = service_cidr(s);
     let taken_ips: BTreeSet<Ipv4Addr> = s.services.iter().filter_map(|x| x.cluster_ip).collect();
     let mut next_ip = u32::from(cidr.network()) + 2;
@@ -88,35 +109,17 @@ pub fn build(s: &Scenario, world: &World) -> (svc::ServiceSet, EndpointPods) {
                 }
             })
             .collect();
-        let members = members(s, world, def);
+        let members = members(s, world, def, &live);
         let mut per_port_eps = Vec::with_capacity(def.ports.len());
         let mut per_port_pods = Vec::with_capacity(def.ports.len());
         for p in &def.ports {
             let mut eps = Vec::new();
             let mut ids = Vec::new();
-            for &pod in &members {
-                let pd = &world.pods[pod as usize];
-                let w = &s.workloads[pd.workload];
-                let port = match &p.target_port {
-                    None => Some(p.port),
-                    Some(TargetPort::Number(n)) => Some(*n),
-                    Some(TargetPort::Name(name)) => w
-                        .ports
-                        .iter()
-                        .find(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == p.protocol)
-                        .map(|c| c.port),
-                };
-                let (Some(port), Some(ip), Some(node)) = (port, pd.ip, pd.node) else {
+            for &(pod, ip, node) in &members {
+                let Some(port) = target_port(s, p, world.pods[pod as usize].workload) else {
                     continue;
                 };
-                eps.push(svc::Endpoint {
-                    ip,
-                    port,
-                    node: world.nodes[node as usize].name.clone(),
-                    ready: true,
-                    serving: true,
-                    terminating: false,
-                });
+                eps.push(endpoint(world, ip, port, node));
                 ids.push(pod);
             }
             per_port_eps.push(eps);
@@ -146,10 +149,48 @@ pub fn build(s: &Scenario, world: &World) -> (svc::ServiceSet, EndpointPods) {
     (set, pods_of)
 }
 
-/// Running pods with an address that the Service selects (or lists), in pod order.
-fn members(s: &Scenario, world: &World, def: &crate::scenario::services::ServiceDef) -> Vec<PodId> {
-    let running =
-        |p: &PodId| world.pods[*p as usize].phase == PodPhase::Running && world.pods[*p as usize].ip.is_some();
+/// The port a pod of `workload` serves `p` on: the number, or the named container port with the
+/// Service port's protocol; None when the workload has no such port (no endpoint of `p`).
+pub fn target_port(s: &Scenario, p: &ServicePortDef, workload: usize) -> Option<u16> {
+    match &p.target_port {
+        None => Some(p.port),
+        Some(TargetPort::Number(n)) => Some(*n),
+        Some(TargetPort::Name(name)) => s.workloads[workload]
+            .ports
+            .iter()
+            .find(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == p.protocol)
+            .map(|c| c.port),
+    }
+}
+
+/// The EndpointSlice endpoint of a Ready pod.
+pub fn endpoint(world: &World, ip: Ipv4Addr, port: u16, node: NodeId) -> svc::Endpoint {
+    svc::Endpoint {
+        ip,
+        port,
+        node: world.nodes[node as usize].name.clone(),
+        ready: true,
+        serving: true,
+        terminating: false,
+    }
+}
+
+/// Whether a selector-based Service (no explicit endpoint list) selects the workload's pods.
+pub fn selects(def: &ServiceDef, w: &Workload) -> bool {
+    def.endpoints.is_empty()
+        && !def.selector.is_empty()
+        && w.namespace == def.namespace
+        && def.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+}
+
+/// Running pods with an address that the Service selects (or lists), in pod order, with that
+/// address and node.
+fn members(
+    s: &Scenario,
+    world: &World,
+    def: &ServiceDef,
+    live: impl Fn(PodId) -> Option<(Ipv4Addr, NodeId)>,
+) -> Vec<(PodId, Ipv4Addr, NodeId)> {
     if !def.endpoints.is_empty() {
         return def
             .endpoints
@@ -162,17 +203,14 @@ fn members(s: &Scenario, world: &World, def: &crate::scenario::services::Service
                     .position(|x| x.namespace == def.namespace && x.name == w)?;
                 world.workload_pods[wi].get(r.parse::<usize>().ok()?).copied()
             })
-            .filter(running)
+            .filter_map(|p| at_start(world, p).map(|(ip, n)| (p, ip, n)))
             .collect();
-    }
-    if def.selector.is_empty() {
-        return Vec::new();
     }
     s.workloads
         .iter()
         .enumerate()
-        .filter(|(_, w)| w.namespace == def.namespace && def.selector.iter().all(|(k, v)| w.labels.get(k) == Some(v)))
+        .filter(|(_, w)| selects(def, w))
         .flat_map(|(wi, _)| world.workload_pods[wi].iter().copied())
-        .filter(running)
+        .filter_map(|p| live(p).map(|(ip, n)| (p, ip, n)))
         .collect()
 }

@@ -13,7 +13,7 @@ pub use sweep::{Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
 use crate::scenario::format::{Pricing, Protocol};
 use crate::sim::metrics::{DropReason, Metrics};
 use crate::sim::traffic::FlowPlan;
-use crate::world::{PodPhase, World};
+use crate::world::{PodId, PodPhase, World};
 use serde::{Deserialize, Serialize};
 use sim_core::{Digest, Histogram};
 use std::collections::BTreeMap;
@@ -151,6 +151,55 @@ pub struct VariantResult {
     /// NetworkPolicy on the packet path, when the variant has policies.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub network_policy: Option<PolicyResult>,
+    /// Services following pods, in runs where pods change behind a Service.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub endpoints: Option<EndpointsResult>,
+}
+
+/// Endpoint changes and the node syncs that programmed them (`sim::endpoints`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointsResult {
+    /// EndpointSlice updates (pod reconciles that changed a Service), and the endpoints they
+    /// added and removed (one per Service port).
+    pub slice_updates: u64,
+    pub endpoints_added: u64,
+    pub endpoints_removed: u64,
+    /// Partial syncs run on all nodes, the Services they re-programmed, their modelled time.
+    pub node_syncs: u64,
+    pub services_synced: u64,
+    pub sync_ns: u64,
+    /// Pod Running → its endpoint programmed on every node.
+    pub ready_to_programmed_ns: Percentiles,
+    /// Pod deleted → its endpoint removed from every node.
+    pub deleted_to_removed_ns: Percentiles,
+    /// Pods that became endpoints during the run, and how many of them received packets.
+    pub new_endpoints: u64,
+    pub new_endpoints_receiving: u64,
+}
+
+/// `added`: pods that became endpoints during the run; `pod_rx`: packets each pod received.
+pub fn endpoints(
+    s: &crate::sim::endpoints::EndpointStats,
+    added: impl Iterator<Item = PodId>,
+    pod_rx: &[u64],
+) -> EndpointsResult {
+    let (mut new, mut receiving) = (0, 0);
+    for p in added {
+        new += 1;
+        receiving += u64::from(pod_rx[p as usize] > 0);
+    }
+    EndpointsResult {
+        new_endpoints: new,
+        new_endpoints_receiving: receiving,
+        slice_updates: s.slice_updates,
+        endpoints_added: s.endpoints_added,
+        endpoints_removed: s.endpoints_removed,
+        node_syncs: s.node_syncs,
+        services_synced: s.services_synced,
+        sync_ns: s.sync_ns,
+        ready_to_programmed_ns: Percentiles::of(&s.ready_to_programmed),
+        deleted_to_removed_ns: Percentiles::of(&s.deleted_to_removed),
+    }
 }
 
 /// What NetworkPolicy did in a run.
@@ -369,6 +418,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         pod_startup: ipam::pod_startup(i.life),
         vpc_cni: ipam::vpc_cni(w, i.life),
         network_policy: None,
+        endpoints: None,
     }
 }
 

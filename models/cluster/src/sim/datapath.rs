@@ -8,6 +8,7 @@
 //! from `calibration` (sourced in CALIBRATION.md), CPU time the service datapath's counted work
 //! costs, a serialization time from the ENI's bandwidth, or queueing behind earlier packets.
 
+use super::endpoints::Endpoints;
 use super::event::{Ev, Hop};
 use super::ipamd::Lifecycle;
 use super::metrics::{DropReason, Metrics};
@@ -57,6 +58,8 @@ pub struct Model<'w> {
     pub life: Lifecycle,
     /// NetworkPolicy enforcement; None when the variant has no policies.
     pub policy: Option<PacketPolicy>,
+    /// Services following pods; None when no pod change can reach a Service.
+    pub endpoints: Option<Endpoints>,
 }
 
 impl<'w> Model<'w> {
@@ -78,7 +81,10 @@ impl<'w> Model<'w> {
             netfilter,
             packets: PacketSlab::default(),
             conns: ConnSlab::default(),
-            metrics: Metrics::new(flows.len(), world.nodes.len()),
+            metrics: Metrics {
+                pod_rx: vec![0; world.pods.len()],
+                ..Metrics::new(flows.len(), world.nodes.len())
+            },
             enis: (0..world.nodes.len())
                 .map(|_| EniQueue {
                     busy_until: SimTime::ZERO,
@@ -93,6 +99,7 @@ impl<'w> Model<'w> {
             flows,
             sources,
             policy: None,
+            endpoints: None,
         };
         for i in 0..model.sources.len() {
             let plan = &model.flows[model.sources[i].flow as usize];
@@ -109,7 +116,19 @@ impl<'w> Model<'w> {
             timeline.before_event(self.engine.now(), self.world, &self.netfilter, &self.life);
             match ev {
                 Ev::Arrival { source } => self.on_arrival(source),
-                Ev::Pod(p) => self.life.handle(p, self.world, &mut self.engine),
+                Ev::Pod(p) => {
+                    self.life.handle(p, self.world, &mut self.engine);
+                    let changed = self.life.take_changed();
+                    if let Some(eps) = &mut self.endpoints {
+                        for pod in changed {
+                            eps.pod_changed(self.world, pod, &mut self.engine);
+                        }
+                    }
+                }
+                Ev::Endpoints(e) => {
+                    let eps = self.endpoints.as_mut().expect("endpoint events come from the tracker");
+                    eps.handle(e, self.world, &self.life.pods, &mut self.netfilter, &mut self.engine);
+                }
                 Ev::Hop {
                     hop, packet, header, ..
                 } => match hop {
@@ -255,6 +274,7 @@ impl<'w> Model<'w> {
             from_client,
             wire_len: u32::from(len),
             encapsulated: false,
+            to_service: from_client && self.flows[flow as usize].service.is_some(),
         });
         self.metrics.sent += 1;
         self.metrics.flows[flow as usize].sent += 1;
@@ -268,6 +288,18 @@ impl<'w> Model<'w> {
                 header,
             },
         );
+    }
+
+    /// A client's packet to a Service that went to an endpoint whose pod is gone (the node had
+    /// not synced the removal when the connection was translated) is dropped as
+    /// `ServiceStaleEndpoint`, not as the address error it meets.
+    fn stale(&self, meta: &PacketMeta, h: &Header, reason: DropReason) -> DropReason {
+        let no_pod = matches!(reason, DropReason::NodeNoSuchPod | DropReason::VpcNoSuchAddress);
+        if no_pod && meta.to_service && self.life.pods.by_ip(h.dst_ip()).is_none() {
+            DropReason::ServiceStaleEndpoint
+        } else {
+            reason
+        }
     }
 
     fn drop_packet(&mut self, packet: u32, reason: DropReason) {
@@ -406,7 +438,7 @@ impl<'w> Model<'w> {
         let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
         let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer) {
             Ok(hop) => hop.far,
-            Err(reason) => return self.drop_packet(packet, reason),
+            Err(reason) => return self.drop_packet(packet, self.stale(&meta, &header, reason)),
         };
         let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
         let latency = if a == b {
@@ -437,7 +469,7 @@ impl<'w> Model<'w> {
             return;
         };
         if !routing::holds_pod(self.world, &self.life.pods, meta.dst_node, header.dst_ip()) {
-            return self.drop_packet(packet, DropReason::NodeNoSuchPod);
+            return self.drop_packet(packet, self.stale(&meta, &header, DropReason::NodeNoSuchPod));
         }
         self.metrics.cpu_ns += (decap + NODE_ROUTING + VETH_TRAVERSAL).as_nanos();
         self.engine.schedule_at(
@@ -455,11 +487,13 @@ impl<'w> Model<'w> {
     fn on_pod_rx(&mut self, packet: u32, header: Header) {
         let now = self.engine.now();
         let Some(pod) = self.life.pods.by_ip(header.dst_ip()) else {
-            return self.drop_packet(packet, DropReason::NodeNoSuchPod);
+            let meta = *self.packets.get(packet);
+            return self.drop_packet(packet, self.stale(&meta, &header, DropReason::NodeNoSuchPod));
         };
         let meta = self.packets.remove(packet);
         let latency = (now - meta.sent_at).as_nanos();
         self.metrics.delivered += 1;
+        self.metrics.pod_rx[pod as usize] += 1;
         self.metrics.latency.record(latency);
         if meta.opened {
             self.metrics.first_packet_latency.record(latency);

@@ -24,6 +24,8 @@ pub enum Ev {
     Arrival { source: u32 },
     /// Pod lifecycle and IPAM (`sim::ipamd`): only in runs with timed IPAM or scale events.
     Pod(PodEv),
+    /// Services following pods (`sim::endpoints`): only when a pod behind a Service changes.
+    Endpoints(EpEv),
     /// A packet reaching a hop on `node`.
     Hop {
         hop: Hop,
@@ -44,12 +46,24 @@ pub enum PodEv {
     Scale { event: u32 },
 }
 
+/// Endpoint changes on their way to each node's service datapath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpEv {
+    /// The EndpointSlice update for `pod` (which became Running or was deleted at
+    /// `changed_ns`) reaches the nodes: the controller reconciles the pod as it is now.
+    SliceUpdate { pod: u32, changed_ns: u64 },
+    /// `node`'s service proxy syncs the Services changed since its last sync.
+    NodeSync { node: u32 },
+}
+
 /// Trace kinds. Changing an encoding changes every digest: bump DIGEST_VERSION in sim-core
 /// or explain the golden-digest change in the commit.
 const KIND_ARRIVAL: u16 = 1;
 const KIND_IPAMD_WAKE: u16 = 2;
 const KIND_SANDBOX_RETRY: u16 = 3;
 const KIND_SCALE: u16 = 4;
+const KIND_SLICE_UPDATE: u16 = 5;
+const KIND_NODE_SYNC: u16 = 6;
 const KIND_HOP_BASE: u16 = 16;
 
 impl TraceEvent for Ev {
@@ -65,6 +79,14 @@ impl TraceEvent for Ev {
                     PodEv::IpamdWake { node } => (KIND_IPAMD_WAKE, node),
                     PodEv::SandboxRetry { pod } => (KIND_SANDBOX_RETRY, pod),
                     PodEv::Scale { event } => (KIND_SCALE, event),
+                };
+                w.kind(kind);
+                w.u32(id);
+            }
+            Ev::Endpoints(e) => {
+                let (kind, id) = match *e {
+                    EpEv::SliceUpdate { pod, .. } => (KIND_SLICE_UPDATE, pod),
+                    EpEv::NodeSync { node } => (KIND_NODE_SYNC, node),
                 };
                 w.kind(kind);
                 w.u32(id);

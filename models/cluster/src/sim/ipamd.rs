@@ -66,6 +66,9 @@ pub struct Lifecycle {
     pub sandbox_retries: u64,
     pub pods_created: u64,
     pub pods_deleted: u64,
+    /// Pods that became Running or that were deleted while Running, since the caller last
+    /// took them (`take_changed`): what Services following pods (`sim::endpoints`) hear of.
+    changed: Vec<PodId>,
 }
 
 impl Lifecycle {
@@ -108,6 +111,7 @@ impl Lifecycle {
             sandbox_retries: 0,
             pods_created: 0,
             pods_deleted: 0,
+            changed: Vec::new(),
         };
         if !dynamic {
             return life;
@@ -129,6 +133,11 @@ impl Lifecycle {
 
     pub fn is_dynamic(&self) -> bool {
         self.dynamic
+    }
+
+    /// The pods that started or stopped running since the last call, in the order they did.
+    pub fn take_changed(&mut self) -> Vec<PodId> {
+        std::mem::take(&mut self.changed)
     }
 
     pub fn handle(&mut self, ev: PodEv, world: &World, engine: &mut Engine<Ev>) {
@@ -189,7 +198,10 @@ impl Lifecycle {
     fn add_pod(&mut self, pod: PodId, node: NodeId, branch: bool, now: u64, engine: &mut Engine<Ev>) {
         self.ipam.engine().reconcile(node, now);
         match self.ipam.assign(node, pod, now, branch) {
-            Ok(ip) => self.pods.set_running(pod, ip, now),
+            Ok(ip) => {
+                self.pods.set_running(pod, ip, now);
+                self.changed.push(pod);
+            }
             Err(e) => {
                 let reason = self.explain(node, &e);
                 self.pods.set_pending_reason(pod, reason);
@@ -300,6 +312,7 @@ impl Lifecycle {
         let Some(node) = node else { return };
         self.used[node as usize] -= 1;
         if ip.is_some() {
+            self.changed.push(pod);
             let ipam = self.ipam.engine();
             ipam.reconcile(node, now);
             let released = ipam.release_pod(node, pod, now);

@@ -37,10 +37,13 @@ pub enum DropReason {
     ConntrackInsertFailed,
     /// A NetworkPolicy (or a cluster policy tier) does not allow the connection.
     PolicyDenied,
+    /// A Service sent it to an endpoint whose pod is gone: the sending node's service datapath
+    /// had not yet synced the endpoint's removal (`sim::endpoints`).
+    ServiceStaleEndpoint,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
@@ -56,6 +59,7 @@ impl DropReason {
         DropReason::LocalnetGuard,
         DropReason::ConntrackInsertFailed,
         DropReason::PolicyDenied,
+        DropReason::ServiceStaleEndpoint,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl DropReason {
             DropReason::LocalnetGuard => "localnet-guard",
             DropReason::ConntrackInsertFailed => "conntrack-insert-failed",
             DropReason::PolicyDenied => "policy-denied",
+            DropReason::ServiceStaleEndpoint => "service-stale-endpoint",
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct Metrics {
     pub request_latency: Histogram,
     pub flows: Vec<FlowMetrics>,
     pub nodes: Vec<NodeMetrics>,
+    /// Packets delivered to each pod (by pod id; a replica's slot counts over its lives).
+    pub pod_rx: Vec<u64>,
 }
 
 impl Metrics {

@@ -2,6 +2,7 @@
 //! sim-core's engine until the scenario's duration, collect the results.
 
 pub mod datapath;
+pub mod endpoints;
 pub mod event;
 pub mod ipamd;
 pub mod metrics;
@@ -23,11 +24,16 @@ use crate::world::World;
 pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let s = &spec.scenario;
     let world = World::build(s);
-    let (set, _endpoint_pods) = crate::service_world::build(s, &world);
+    let (set, endpoint_pods) = crate::service_world::build(s, &world);
     let (flows, sources) = traffic::plan(s, &world, &set);
     let (netfilter, syncs) = proxy::netfilter(s, &world, set);
     let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources, s);
     model.policy = policy::PacketPolicy::build(&world, s, spec.policies.clone());
+    if model.life.is_dynamic() {
+        let full_sync_ns = model.netfilter.sync_ns(&syncs);
+        let eps = endpoints::Endpoints::new(s, &world, endpoint_pods, &full_sync_ns);
+        model.endpoints = eps.is_active().then_some(eps);
+    }
     let mut timeline = timeline::TimelineRecorder::new(&world, s.duration);
     model.run(s.duration, &mut timeline);
     let timeline = timeline.finish(&world, &model.netfilter, &model.life);
@@ -57,5 +63,9 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         life: &model.life,
     });
     result.network_policy = model.policy.as_ref().map(policy::PacketPolicy::result);
+    result.endpoints = model
+        .endpoints
+        .as_ref()
+        .map(|e| crate::results::endpoints(&e.stats, e.added_pods(), &model.metrics.pod_rx));
     result
 }

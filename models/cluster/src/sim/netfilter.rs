@@ -138,6 +138,28 @@ impl Netfilter {
             .collect()
     }
 
+    /// The endpoint lists of Service `s` (one per port) as the API server holds them now. Nodes
+    /// see a change only at their next [`Netfilter::partial_sync`].
+    pub fn endpoints_mut(&mut self, s: usize) -> &mut Vec<Vec<svc::Endpoint>> {
+        &mut self.set.endpoints[s]
+    }
+
+    /// Re-programs `node` for the listed Services from the current set (kube-proxy's partial
+    /// sync; an eBPF map update). Returns the modelled sync time, ns (0 without an engine).
+    pub fn partial_sync(&mut self, node: NodeId, changed: &[usize]) -> u64 {
+        let n = &mut self.nodes[node as usize];
+        let Some(engine) = n.engine.as_mut() else { return 0 };
+        let stats = engine.partial_sync(&self.set, &n.view, changed);
+        svc::cost::sync_cost(self.mode).ns(&stats, self.set.services.len() as u64)
+    }
+
+    /// The modelled time of each node's t=0 full sync, from its stats.
+    pub fn sync_ns(&self, stats: &[svc::SyncStats]) -> Vec<u64> {
+        let cost = svc::cost::sync_cost(self.mode);
+        let services = self.set.services.len() as u64;
+        stats.iter().map(|st| cost.ns(st, services)).collect()
+    }
+
     pub fn conntrack(&self, node: NodeId) -> &ConntrackTable {
         &self.nodes[node as usize].table
     }
