@@ -20,20 +20,28 @@ use crate::results::{collect, CollectInput, VariantResult};
 use crate::scenario::VariantSpec;
 use crate::world::World;
 
+/// The packet path of a variant over `world` (built from its scenario), ready to run, and
+/// each node's t=0 sync. `run_variant` runs it to the end; tests can run it in steps.
+pub fn model<'w>(spec: &VariantSpec, world: &'w World) -> (datapath::Model<'w>, Vec<cnsim_services::SyncStats>) {
+    let s = &spec.scenario;
+    let (set, endpoint_pods) = crate::service_world::build(s, world);
+    let (flows, sources) = traffic::plan(s, world, &set);
+    let (netfilter, syncs) = proxy::netfilter(s, world, set);
+    let mut model = datapath::Model::new(world, &s.fabric, netfilter, flows, sources, s);
+    model.policy = policy::PacketPolicy::build(world, s, spec.policies.clone());
+    if model.life.is_dynamic() {
+        let full_sync_ns = model.netfilter.sync_ns(&syncs);
+        let eps = endpoints::Endpoints::new(s, world, endpoint_pods, &full_sync_ns);
+        model.endpoints = eps.is_active().then_some(eps);
+    }
+    (model, syncs)
+}
+
 /// Runs one variant to the end of its duration. A pure function of the variant's scenario.
 pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let s = &spec.scenario;
     let world = World::build(s);
-    let (set, endpoint_pods) = crate::service_world::build(s, &world);
-    let (flows, sources) = traffic::plan(s, &world, &set);
-    let (netfilter, syncs) = proxy::netfilter(s, &world, set);
-    let mut model = datapath::Model::new(&world, &s.fabric, netfilter, flows, sources, s);
-    model.policy = policy::PacketPolicy::build(&world, s, spec.policies.clone());
-    if model.life.is_dynamic() {
-        let full_sync_ns = model.netfilter.sync_ns(&syncs);
-        let eps = endpoints::Endpoints::new(s, &world, endpoint_pods, &full_sync_ns);
-        model.endpoints = eps.is_active().then_some(eps);
-    }
+    let (mut model, syncs) = model(spec, &world);
     let mut timeline = timeline::TimelineRecorder::new(&world, s.duration);
     model.run(s.duration, &mut timeline);
     let timeline = timeline.finish(&world, &model.netfilter, &model.life);
