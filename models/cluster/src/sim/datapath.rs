@@ -8,7 +8,7 @@
 //! from `calibration` (sourced in CALIBRATION.md), CPU time the service datapath's counted work
 //! costs, a serialization time from the ENI's bandwidth, or queueing behind earlier packets.
 
-use super::endpoints::Endpoints;
+use super::endpoints::{stale_or, Endpoints};
 use super::event::{Ev, Hop};
 use super::ipamd::Lifecycle;
 use super::metrics::{DropReason, Metrics};
@@ -290,18 +290,6 @@ impl<'w> Model<'w> {
         );
     }
 
-    /// A client's packet to a Service that went to an endpoint whose pod is gone (the node had
-    /// not synced the removal when the connection was translated) is dropped as
-    /// `ServiceStaleEndpoint`, not as the address error it meets.
-    fn stale(&self, meta: &PacketMeta, h: &Header, reason: DropReason) -> DropReason {
-        let no_pod = matches!(reason, DropReason::NodeNoSuchPod | DropReason::VpcNoSuchAddress);
-        if no_pod && meta.to_service && self.life.pods.by_ip(h.dst_ip()).is_none() {
-            DropReason::ServiceStaleEndpoint
-        } else {
-            reason
-        }
-    }
-
     fn drop_packet(&mut self, packet: u32, reason: DropReason) {
         let meta = self.packets.remove(packet);
         self.metrics.drop(meta.flow, reason);
@@ -438,7 +426,7 @@ impl<'w> Model<'w> {
         let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
         let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer) {
             Ok(hop) => hop.far,
-            Err(reason) => return self.drop_packet(packet, self.stale(&meta, &header, reason)),
+            Err(reason) => return self.drop_packet(packet, stale_or(&self.life.pods, &meta, &header, reason)),
         };
         let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
         let latency = if a == b {
@@ -469,7 +457,10 @@ impl<'w> Model<'w> {
             return;
         };
         if !routing::holds_pod(self.world, &self.life.pods, meta.dst_node, header.dst_ip()) {
-            return self.drop_packet(packet, self.stale(&meta, &header, DropReason::NodeNoSuchPod));
+            return self.drop_packet(
+                packet,
+                stale_or(&self.life.pods, &meta, &header, DropReason::NodeNoSuchPod),
+            );
         }
         self.metrics.cpu_ns += (decap + NODE_ROUTING + VETH_TRAVERSAL).as_nanos();
         self.engine.schedule_at(
@@ -488,7 +479,10 @@ impl<'w> Model<'w> {
         let now = self.engine.now();
         let Some(pod) = self.life.pods.by_ip(header.dst_ip()) else {
             let meta = *self.packets.get(packet);
-            return self.drop_packet(packet, self.stale(&meta, &header, DropReason::NodeNoSuchPod));
+            return self.drop_packet(
+                packet,
+                stale_or(&self.life.pods, &meta, &header, DropReason::NodeNoSuchPod),
+            );
         };
         let meta = self.packets.remove(packet);
         let latency = (now - meta.sent_at).as_nanos();

@@ -25,13 +25,27 @@
 //! A run whose pods never change behind a Service schedules no event here.
 
 use super::event::{EpEv, Ev};
+use super::metrics::DropReason;
 use super::netfilter::Netfilter;
+use super::packet::{Header, PacketMeta};
 use super::pods::LivePods;
 use crate::scenario::format::Scenario;
 use crate::service_world::{self, EndpointPods};
 use crate::world::{NodeId, PodId, World};
 use sim_core::{Engine, Histogram, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a packet meeting `reason` is dropped: a client's packet to a Service that went to an
+/// endpoint whose pod is gone (its node had not synced the removal when the connection was
+/// translated) is `ServiceStaleEndpoint`, not the address error it meets.
+pub fn stale_or(pods: &LivePods, meta: &PacketMeta, h: &Header, reason: DropReason) -> DropReason {
+    let no_pod = matches!(reason, DropReason::NodeNoSuchPod | DropReason::VpcNoSuchAddress);
+    if no_pod && meta.to_service && pods.by_ip(h.dst_ip()).is_none() {
+        DropReason::ServiceStaleEndpoint
+    } else {
+        reason
+    }
+}
 
 /// One port of one Service that a workload's pods serve, on `target` (the resolved port).
 #[derive(Clone, Copy, Debug)]
