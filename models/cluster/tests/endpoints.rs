@@ -186,6 +186,43 @@ fn deleted_pods_drop_as_stale_only_until_the_sync() {
     assert_eq!(m.metrics.dropped[DropReason::VpcNoSuchAddress as usize], 0);
 }
 
+#[test]
+fn udp_entries_to_a_deleted_endpoint_are_flushed_at_the_sync() {
+    // One UDP socket per client: without kube-proxy's conntrack cleanup, a client whose entry
+    // leads to the deleted pod would keep sending there until the entry times out (30 s).
+    let text = scenario(
+        "Iptables",
+        1,
+        r#"(at: "2s", scale: "shop/other", replicas: 1)"#,
+        "1pps",
+        "4s",
+    )
+    .replace(
+        "  services: [\n",
+        r#"  services: [
+    (namespace: "shop", name: "dns", selector: {"tier": "back"},
+     ports: [(name: "dns", port: 53, protocol: UDP, target_port: "dns")]),
+"#,
+    )
+    .replace(
+        r#"traffic: [(name: "c""#,
+        r#"traffic: [(name: "u", from: "shop/client", to: "shop/svc/dns:dns", protocol: UDP, rate: "500pps"),
+             (name: "c""#,
+    );
+    let spec = spec(&text);
+    let world = World::build(&spec.scenario);
+    let (mut m, _) = sim::model(&spec, &world);
+    let mut tl = TimelineRecorder::new(&world, spec.scenario.duration);
+    let sync = 2000 + ENDPOINT_PROPAGATION.as_nanos() / 1_000_000;
+    run_to(&mut m, &mut tl, at(sync) - SimTime::from_nanos(1));
+    assert!(stale(&m) > 0, "some client's socket led to the deleted pod");
+    run_to(&mut m, &mut tl, at(sync + 20));
+    let settled = stale(&m);
+    run_to(&mut m, &mut tl, at(4000));
+    assert_eq!(stale(&m), settled, "UDP kept going to the deleted pod after the sync");
+    assert!(m.endpoints.as_ref().unwrap().stats.conntrack_flushed > 0);
+}
+
 /// The incremental endpoint table equals `service_world::build_with` over the live pod table.
 fn assert_matches_reference(spec: &VariantSpec, world: &World, m: &Model<'_>) {
     let live = &m.life.pods;

@@ -168,6 +168,8 @@ pub struct EndpointsResult {
     pub node_syncs: u64,
     pub services_synced: u64,
     pub sync_ns: u64,
+    /// UDP conntrack entries those syncs deleted because their endpoint went away.
+    pub conntrack_flushed: u64,
     /// Pod Running → its endpoint programmed on every node.
     pub ready_to_programmed_ns: Percentiles,
     /// Pod deleted → its endpoint removed from every node.
@@ -197,6 +199,7 @@ pub fn endpoints(
         node_syncs: s.node_syncs,
         services_synced: s.services_synced,
         sync_ns: s.sync_ns,
+        conntrack_flushed: s.conntrack_flushed,
         ready_to_programmed_ns: Percentiles::of(&s.ready_to_programmed),
         deleted_to_removed_ns: Percentiles::of(&s.deleted_to_removed),
     }

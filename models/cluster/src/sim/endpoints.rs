@@ -17,6 +17,11 @@
 //!    Services with the engine's `partial_sync` (`EpEv::NodeSync`). Until then the node keeps
 //!    sending to the endpoints it knows.
 //!
+//! With the removal of a UDP endpoint, kube-proxy's sync deletes the conntrack entries that
+//! translate to it (`CleanStaleEntries`, pkg/proxy/conntrack/cleanup.go), so UDP sockets pick a
+//! live endpoint on their next datagram; TCP entries are left to the connections. In eBPF mode
+//! nothing is flushed (Cilium's own CT handling is not modelled).
+//!
 //! Simplification: the new rules take effect when the sync starts, not when it commits, so a
 //! node answers with them early by the sync's modelled time (reported as `sync_ns`). The
 //! "programmed on every node" latency uses the commit time (start + modelled sync time).
@@ -34,6 +39,7 @@ use crate::service_world::{self, EndpointPods};
 use crate::world::{NodeId, PodId, World};
 use sim_core::{Engine, Histogram, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 /// Why a packet meeting `reason` is dropped: a client's packet to a Service that went to an
 /// endpoint whose pod is gone (its node had not synced the removal when the connection was
@@ -73,6 +79,8 @@ struct Runner {
     next_allowed_ns: u64,
     /// How many applied changes the node has programmed.
     covered: u32,
+    /// UDP endpoints removed since the last sync, whose conntrack entries the sync deletes.
+    stale_udp: Vec<(Ipv4Addr, u16)>,
 }
 
 /// Counters for the results.
@@ -87,6 +95,8 @@ pub struct EndpointStats {
     pub node_syncs: u64,
     pub services_synced: u64,
     pub sync_ns: u64,
+    /// UDP conntrack entries deleted at syncs because their endpoint was removed.
+    pub conntrack_flushed: u64,
     /// Pod Running → its endpoint programmed on every node, ns.
     pub ready_to_programmed: Histogram,
     /// Pod deleted → its endpoint removed on every node, ns.
@@ -211,18 +221,28 @@ impl Endpoints {
         let want = live.ip(pod).zip(now.node);
         let mut touched = BTreeSet::new();
         let (mut added, mut removed) = (0, 0);
+        let mut gone_udp = Vec::new();
         for sv in &self.serves[world.pods[pod as usize].workload] {
             let (s, p) = (sv.service as usize, sv.port as usize);
+            let udp = nf.services().services[s].ports[p].protocol == cnsim_services::Protocol::Udp;
             let ids = &mut self.pods[s][p];
             let eps = &mut nf.endpoints_mut(s)[p];
             let at = ids.binary_search(&pod);
             let desired = want.map(|(ip, node)| service_world::endpoint(world, ip, sv.target, node));
             match (at, desired) {
                 (Ok(i), Some(ep)) if eps[i] == ep => continue,
-                (Ok(i), Some(ep)) => eps[i] = ep,
+                (Ok(i), Some(ep)) => {
+                    let old = std::mem::replace(&mut eps[i], ep);
+                    if udp {
+                        gone_udp.push((old.ip, old.port));
+                    }
+                }
                 (Ok(i), None) => {
                     ids.remove(i);
-                    eps.remove(i);
+                    let old = eps.remove(i);
+                    if udp {
+                        gone_udp.push((old.ip, old.port));
+                    }
                     removed += 1;
                 }
                 (Err(i), Some(ep)) => {
@@ -248,6 +268,7 @@ impl Endpoints {
         let t = engine.now().as_nanos();
         for (node, r) in self.runners.iter_mut().enumerate() {
             r.pending.extend(touched.iter().copied());
+            r.stale_udp.extend_from_slice(&gone_udp);
             if !r.scheduled {
                 r.scheduled = true;
                 let at = SimTime::from_nanos(t.max(r.next_allowed_ns));
@@ -262,6 +283,10 @@ impl Endpoints {
         r.scheduled = false;
         let changed: Vec<usize> = std::mem::take(&mut r.pending).into_iter().map(|s| s as usize).collect();
         let cost = nf.partial_sync(node, &changed);
+        let stale = std::mem::take(&mut r.stale_udp);
+        if nf.mode != cnsim_services::Mode::Ebpf && !stale.is_empty() {
+            self.stats.conntrack_flushed += nf.flush_udp_to(node, &stale);
+        }
         r.next_allowed_ns = now + self.min_sync_ns.max(cost);
         let (before, after) = (r.covered, self.applied.len() as u32);
         r.covered = after;

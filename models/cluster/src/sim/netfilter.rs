@@ -153,6 +153,22 @@ impl Netfilter {
         svc::cost::sync_cost(self.mode).ns(&stats, self.set.services.len() as u64)
     }
 
+    /// Deletes `node`'s UDP conntrack entries whose translation leads to one of `gone`
+    /// (kube-proxy's stale-endpoint cleanup at a sync). Returns how many.
+    pub fn flush_udp_to(&mut self, node: NodeId, gone: &[(Ipv4Addr, u16)]) -> u64 {
+        let table = &mut self.nodes[node as usize].table;
+        let ids: Vec<_> = table
+            .entries()
+            .into_iter()
+            .filter(|e| e.state == CtState::Udp && gone.contains(&(e.reply.src, e.reply.sport)))
+            .map(|e| e.id)
+            .collect();
+        for &id in &ids {
+            table.remove(id);
+        }
+        ids.len() as u64
+    }
+
     /// The modelled time of each node's t=0 full sync, from its stats.
     pub fn sync_ns(&self, stats: &[svc::SyncStats]) -> Vec<u64> {
         let cost = svc::cost::sync_cost(self.mode);
