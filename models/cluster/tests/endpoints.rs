@@ -123,13 +123,33 @@ fn scaled_up_pods_receive_only_after_their_sync() {
 
 #[test]
 fn ipvs_syncs_each_batch_as_it_lands() {
-    let text = scenario(
+    second_batch_programmed_as_it_lands(scenario(
         "Ipvs",
         1,
         r#"(at: "2s", scale: "shop/api", replicas: 4), (at: "2.5s", scale: "shop/api", replicas: 6)"#,
         "300pps",
         "4s",
+    ));
+}
+
+#[test]
+fn min_sync_period_can_be_set() {
+    second_batch_programmed_as_it_lands(
+        scenario(
+            "Iptables",
+            1,
+            r#"(at: "2s", scale: "shop/api", replicas: 4), (at: "2.5s", scale: "shop/api", replicas: 6)"#,
+            "300pps",
+            "4s",
+        )
+        .replace(
+            "kube_proxy: (mode: Iptables)",
+            r#"kube_proxy: (mode: Iptables, min_sync_period: "0s")"#,
+        ),
     );
+}
+
+fn second_batch_programmed_as_it_lands(text: String) {
     let spec = spec(&text);
     let world = World::build(&spec.scenario);
     let (mut m, _) = sim::model(&spec, &world);
@@ -145,7 +165,10 @@ fn ipvs_syncs_each_batch_as_it_lands() {
     // minSyncPeriod 0: programmed as the slice lands, so traffic arrives well before 3.2 s.
     run_to(&mut m, &mut tl, at(3100));
     for &p in &api_pods(&world)[4..6] {
-        assert!(m.metrics.pod_rx[p as usize] > 0, "pod {p}: IPVS has no minSyncPeriod");
+        assert!(
+            m.metrics.pod_rx[p as usize] > 0,
+            "pod {p}: with minSyncPeriod 0 the batch syncs as it lands"
+        );
     }
 }
 

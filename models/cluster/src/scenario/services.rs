@@ -194,6 +194,11 @@ pub struct KubeProxy {
     /// nf_conntrack_max. Default: as kube-proxy sets it, max(32768 × vCPUs, 131072).
     #[serde(default)]
     pub conntrack_max: Option<u32>,
+    /// The least time between two syncs of a node's service proxy (kube-proxy's
+    /// `minSyncPeriod`). Default: the mode's (`calibration::min_sync_period`: iptables and
+    /// nftables 1 s, IPVS and eBPF 0).
+    #[serde(default)]
+    pub min_sync_period: Option<SimTime>,
 }
 
 impl Default for KubeProxy {
@@ -205,6 +210,7 @@ impl Default for KubeProxy {
             maglev_table_size: default_maglev(),
             socket_lb: true,
             conntrack_max: None,
+            min_sync_period: None,
         }
     }
 }

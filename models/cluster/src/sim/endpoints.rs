@@ -143,7 +143,11 @@ impl Endpoints {
                 }
             }
         }
-        let min_sync_ns = crate::calibration::min_sync_period(s.kube_proxy.mode).as_nanos();
+        let min_sync_ns = s
+            .kube_proxy
+            .min_sync_period
+            .unwrap_or_else(|| crate::calibration::min_sync_period(s.kube_proxy.mode))
+            .as_nanos();
         let runners: Vec<Runner> = (0..world.nodes.len())
             .map(|n| Runner {
                 next_allowed_ns: min_sync_ns.max(full_sync_ns.get(n).copied().unwrap_or(0)),
