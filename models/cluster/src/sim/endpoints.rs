@@ -61,7 +61,8 @@ struct Serves {
     target: u16,
 }
 
-/// A change the slice state took: which pod, and when the pod changed (Running or deleted).
+/// A change the slice state took: when its pod changed (Running or deleted) and whether the
+/// pod is an endpoint after it.
 #[derive(Clone, Copy, Debug)]
 struct Applied {
     pod_changed_ns: u64,
