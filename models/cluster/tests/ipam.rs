@@ -201,3 +201,33 @@ fn scaling_down_frees_addresses_and_pods() {
     let node = life.ipam.vpc_cni().unwrap().node(0).unwrap();
     assert_eq!(node.stats().assigned, 4);
 }
+
+#[test]
+fn a_scale_down_frees_room_and_the_scheduler_places_the_pods_that_had_none() {
+    // One node of max pods 12: web takes 10, so 3 of db's 5 replicas find no node ("Too many
+    // pods"). Scaling web down to 5 at 20 s frees 5 places: every db pod gets a node and runs.
+    let text = scenario("10.0.0.0/24", "", 10, r#"(at: "20s", scale: "shop/web", replicas: 5)"#)
+        .replace("count: 1)", "count: 1, max_pods: 12)")
+        .replace(
+            r#"workloads: [(namespace: "shop", name: "web", replicas: 10)],"#,
+            r#"workloads: [(namespace: "shop", name: "web", replicas: 10), (namespace: "shop", name: "db", replicas: 5)],"#,
+        );
+    let spec = load(&text);
+    let world = World::build(&spec.scenario);
+    let unplaced = world
+        .pods
+        .iter()
+        .filter(|p| p.node.is_none() && p.phase != PodPhase::NotCreated)
+        .count();
+    assert_eq!(unplaced, 3, "the premise: three db pods have no node at t=0");
+    let r = run_variant(&spec);
+    assert!(r.pods.pending.is_empty(), "{:?}", r.pods.pending);
+    assert_eq!(r.pods.running, 5 + 5);
+    // They were created at t=0 and could start only after the scale-down at 20 s.
+    let s = r.pod_startup.unwrap();
+    assert!(
+        s.time_to_ready_ns.max.unwrap() >= 20_000_000_000 - 20_000_000_000 / 128,
+        "{:?}",
+        s.time_to_ready_ns
+    );
+}

@@ -172,7 +172,11 @@ impl Lifecycle {
                         self.delete_pod(world.workload_pods[workload][r as usize], now, engine);
                     }
                 }
+                let scaled_down = replicas < have;
                 self.replicas[workload] = replicas;
+                if scaled_down {
+                    self.reschedule_unplaced(world, now, engine);
+                }
             }
         }
     }
@@ -253,10 +257,12 @@ impl Lifecycle {
         reason
     }
 
-    fn scale_up(&mut self, world: &World, w: usize, have: u32, want: u32, now: u64, engine: &mut Engine<Ev>) {
+    /// What the scheduler sees when it places a pod of workload `w`: every node as a slot, and
+    /// where the workload's `placed` first replicas run (by zone and by node).
+    fn placement_view(&self, world: &World, w: usize, placed: u32) -> (Vec<Slot>, Vec<u32>, Vec<u32>) {
         let zones = world.azs.len();
         let (mut per_zone, mut per_node) = (vec![0u32; zones], vec![0u32; world.nodes.len()]);
-        for &p in &world.workload_pods[w][..have as usize] {
+        for &p in &world.workload_pods[w][..placed as usize] {
             if let Some(n) = self.pods.get(p).node {
                 per_zone[world.nodes[n as usize].az as usize] += 1;
                 per_node[n as usize] += 1;
@@ -291,6 +297,11 @@ impl Lifecycle {
                 }
             })
             .collect();
+        (slots, per_zone, per_node)
+    }
+
+    fn scale_up(&mut self, world: &World, w: usize, have: u32, want: u32, now: u64, engine: &mut Engine<Ev>) {
+        let (slots, per_zone, per_node) = self.placement_view(world, w, have);
         let mut placer = Placer::new(&slots, &self.used, per_zone, per_node);
         for r in have..want {
             let pod = world.workload_pods[w][r as usize];
@@ -302,6 +313,37 @@ impl Lifecycle {
                     self.add_pod(pod, n, self.branch[w], now, engine);
                 }
                 Placement::Pending(reason) => self.pods.create(pod, None, reason, now),
+            }
+        }
+    }
+
+    /// kube-scheduler retries unschedulable pods when the cluster changes: after pods are
+    /// deleted, every existing pod that has no node is offered the freed room, workload by
+    /// workload, oldest replica first. Those that still fit nowhere keep waiting, with the
+    /// scheduler's reason as it now reads. (The scheduler's own reaction time is taken as 0:
+    /// an assumption, in CALIBRATION.md "Pod startup".)
+    fn reschedule_unplaced(&mut self, world: &World, now: u64, engine: &mut Engine<Ev>) {
+        for w in 0..world.workload_pods.len() {
+            let existing = self.replicas[w] as usize;
+            let unplaced: Vec<PodId> = world.workload_pods[w][..existing]
+                .iter()
+                .copied()
+                .filter(|&p| self.pods.get(p).node.is_none())
+                .collect();
+            if unplaced.is_empty() {
+                continue;
+            }
+            let (slots, per_zone, per_node) = self.placement_view(world, w, self.replicas[w]);
+            let mut placer = Placer::new(&slots, &self.used, per_zone, per_node);
+            for pod in unplaced {
+                match placer.place(&mut self.used) {
+                    Placement::Node(n) => {
+                        let n = n as NodeId;
+                        self.pods.schedule(pod, n);
+                        self.add_pod(pod, n, self.branch[w], now, engine);
+                    }
+                    Placement::Pending(reason) => self.pods.set_pending_reason(pod, reason),
+                }
             }
         }
     }

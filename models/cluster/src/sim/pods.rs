@@ -100,6 +100,19 @@ impl LivePods {
         };
     }
 
+    /// The scheduler found a node for a pending pod that had none.
+    pub fn schedule(&mut self, pod: PodId, node: NodeId) {
+        let p = &mut self.pods[pod as usize];
+        assert!(
+            matches!(p.phase, PodPhase::Pending { .. }) && p.node.is_none(),
+            "pod {pod} is not waiting for a node"
+        );
+        p.node = Some(node);
+        p.phase = PodPhase::Pending {
+            reason: "ContainerCreating".into(),
+        };
+    }
+
     pub fn set_pending_reason(&mut self, pod: PodId, reason: String) {
         let p = &mut self.pods[pod as usize];
         assert!(matches!(p.phase, PodPhase::Pending { .. }), "pod {pod} is not pending");
