@@ -2,8 +2,8 @@
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
 use super::{
-    dir, ClusterPeer, Compiled, Look, NsMatch, Peer, PodRec, PolicyRules, Port, Rule, Selecting, ADMIN, BASELINE,
-    HAS_V4, HAS_V6, HOST_NETWORK, NP, NS_MASK,
+    dir, Block, ClusterPeer, Compiled, Look, NsMatch, Peer, PodRec, PolicyRules, Port, Rule, ADMIN, ANY_NS,
+    ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6, HOST_NETWORK, NO_NAME, NP, NS_MASK,
 };
 use crate::tiers::ClusterPeer as ApiClusterPeer;
 use crate::tiers::{ClusterAction, ClusterPort, ClusterRule, ClusterSubject, PolicySet, Tier};
@@ -46,6 +46,8 @@ struct Builder<'a> {
     cluster: &'a Cluster,
     labels: LabelInterner,
     port_names: Interner,
+    /// Per port name id, the lowest and highest number a pod gives it (any protocol).
+    name_numbers: Vec<(u16, u16)>,
     ns_ids: FxMap<String, u32>,
     ns_labels: Vec<Vec<(u32, u32)>>,
     node_labels: Vec<Vec<(u32, u32)>>,
@@ -142,9 +144,55 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn np_rules(&mut self, ns: u32, rules: &[NetworkPolicyRule]) -> (u32, u32) {
+    /// A rule whose peers start at `peers_start` (in `peers`; callers fix cluster rules) and
+    /// whose ports are `ports[ports_start..]`, with its prefilter.
+    fn rule(
+        &self,
+        policy: u32,
+        ordinal: usize,
+        ns: u32,
+        peers_start: u32,
+        ports_start: u32,
+        action: ClusterAction,
+    ) -> Rule {
+        let ports = &self.ports[ports_start as usize..];
+        let (mut protocols, mut lo, mut hi) = (0u8, u16::MAX, 0u16);
+        for p in ports {
+            let (plo, phi) = if p.name == NO_NAME {
+                (p.lo, p.hi)
+            } else {
+                self.name_numbers[p.name as usize]
+            };
+            if plo <= phi {
+                protocols |= if p.protocol == ANY_PROTOCOL {
+                    u8::MAX
+                } else {
+                    1 << p.protocol
+                };
+                lo = lo.min(plo);
+                hi = hi.max(phi);
+            }
+        }
+        if ports.is_empty() {
+            (protocols, lo, hi) = (u8::MAX, 0, u16::MAX);
+        }
+        Rule {
+            protocols,
+            ports_exact: ports.is_empty() || (ports.len() == 1 && ports[0].name == NO_NAME),
+            action,
+            lo,
+            hi,
+            ns,
+            peers: (peers_start, self.peers.len() as u32),
+            ports: (ports_start, self.ports.len() as u32),
+            policy,
+            ordinal: ordinal as u32,
+        }
+    }
+
+    fn np_rules(&mut self, policy: u32, ns: u32, rules: &[NetworkPolicyRule]) -> (u32, u32) {
         let start = self.rules.len() as u32;
-        for rule in rules {
+        for (ordinal, rule) in rules.iter().enumerate() {
             let peers_start = self.peers.len() as u32;
             for p in &rule.peers {
                 let peer = if let Some(block) = &p.ip_block {
@@ -172,19 +220,27 @@ impl<'a> Builder<'a> {
                     Some(IntOrString::String(name)) => Port::named(protocol, self.port_names.get(name)),
                 });
             }
-            let (peers_end, ports_end) = (self.peers.len() as u32, self.ports.len() as u32);
-            self.rules.push(Rule {
-                peers: (peers_start, peers_end),
-                ports: (ports_start, ports_end),
-                action: ClusterAction::Accept,
-            });
+            let peers = &self.peers[peers_start as usize..];
+            let same_ns = |p: &Peer| match *p {
+                Peer::Pods {
+                    ns: NsMatch::Same(n), ..
+                } => Some(n),
+                _ => None,
+            };
+            // Every peer requires the peer pod in one namespace: the rule's prefilter.
+            let ns = match peers.first().and_then(same_ns) {
+                Some(n) if peers.iter().all(|p| same_ns(p) == Some(n)) => n,
+                _ => ANY_NS,
+            };
+            let rule = self.rule(policy, ordinal, ns, peers_start, ports_start, ClusterAction::Accept);
+            self.rules.push(rule);
         }
         (start, self.rules.len() as u32)
     }
 
-    fn cluster_rules(&mut self, rules: &[ClusterRule]) -> (u32, u32) {
+    fn cluster_rules(&mut self, policy: u32, rules: &[ClusterRule]) -> (u32, u32) {
         let start = self.rules.len() as u32;
-        for rule in rules {
+        for (ordinal, rule) in rules.iter().enumerate() {
             let peers_start = self.cluster_peers.len() as u32;
             for p in &rule.peers {
                 let peer = match p {
@@ -224,12 +280,12 @@ impl<'a> Builder<'a> {
                 };
                 self.ports.push(port);
             }
-            let (peers_end, ports_end) = (self.cluster_peers.len() as u32, self.ports.len() as u32);
-            self.rules.push(Rule {
-                peers: (peers_start, peers_end),
-                ports: (ports_start, ports_end),
-                action: rule.action,
-            });
+            let mut r = self.rule(policy, ordinal, ANY_NS, peers_start, ports_start, rule.action);
+            r.peers.1 = self.cluster_peers.len() as u32;
+            if rule.peers.is_empty() {
+                r.protocols = 0; // a cluster rule without peers matches nothing
+            }
+            self.rules.push(r);
         }
         (start, self.rules.len() as u32)
     }
@@ -240,6 +296,7 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         cluster,
         labels: LabelInterner::default(),
         port_names: Interner::default(),
+        name_numbers: Vec::new(),
         ns_ids: FxMap::default(),
         ns_labels: Vec::new(),
         node_labels: Vec::new(),
@@ -284,6 +341,11 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         row.dedup();
         named.push(row);
     }
+    b.name_numbers = vec![(u16::MAX, 0); b.port_names.len()];
+    for &(name, _, number) in named.iter().flatten() {
+        let (lo, hi) = &mut b.name_numbers[name as usize];
+        (*lo, *hi) = ((*lo).min(number), (*hi).max(number));
+    }
     let ns_pairs: Vec<(u32, u32)> = pod_ns.iter().enumerate().map(|(pod, &ns)| (ns, pod as u32)).collect();
     b.pods_by_ns = Csr::from_pairs(b.ns_labels.len(), &ns_pairs);
     for (pod, &ns) in pod_ns.iter().enumerate() {
@@ -309,7 +371,7 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
             if np.affects(d) {
                 lists[NP + dir(d)].extend(selected.iter().map(|&pod| (pod, id.0)));
             }
-            np_rules[id.0 as usize][dir(d)] = b.np_rules(ns, np.rules(d));
+            np_rules[id.0 as usize][dir(d)] = b.np_rules(id.0, ns, np.rules(d));
         }
     }
 
@@ -336,7 +398,7 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
             if !cp.rules(d).is_empty() {
                 lists[tier + dir(d)].extend(selected.iter().map(|&pod| (pod, id.0)));
             }
-            cluster_rules[id.0 as usize][dir(d)] = b.cluster_rules(cp.rules(d));
+            cluster_rules[id.0 as usize][dir(d)] = b.cluster_rules(id.0, cp.rules(d));
         }
     }
 
@@ -347,28 +409,35 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
     let mut pod_labels = Dedup::default();
     let mut pod_named_ports = Dedup::default();
     let mut looks = Dedup::default();
-    let mut selecting = Dedup::default();
+    let mut program = Dedup::default();
+    let mut isolating = Dedup::default();
     let mut blocks = Dedup::default();
     let any_v6 = cluster.pods.iter().any(|p| p.ips.iter().any(IpAddr::is_ipv6));
     let mut pod_v6 = Vec::with_capacity(if any_v6 { pods } else { 0 });
     let mut recs = Vec::with_capacity(pods);
     let mut block = Vec::new();
+    let mut np_ids = Vec::new();
     assert!(b.ns_labels.len() <= NS_MASK as usize, "too many namespaces");
     for (i, pod) in cluster.pods.iter().enumerate() {
         block.clear();
-        let mut offsets = [0u32; 7];
+        np_ids.clear();
+        let mut prog = [0u32; 7];
         for (k, list) in lists.iter().enumerate() {
-            offsets[k + 1] = offsets[k] + list.row(i).len() as u32;
             let d = k % 2;
-            block.extend(list.row(i).iter().map(|&id| Selecting {
-                id,
-                rules: if k < ADMIN {
+            for &id in list.row(i) {
+                let (lo, hi) = if k < ADMIN {
                     np_rules[id as usize][d]
                 } else {
                     cluster_rules[id as usize][d]
-                },
-            }));
+                };
+                block.extend(lo..hi);
+            }
+            prog[k + 1] = block.len() as u32;
         }
+        for list in &lists[NP..NP + 2] {
+            np_ids.extend_from_slice(list.row(i));
+        }
+        let np = [0, lists[NP].row(i).len() as u32, np_ids.len() as u32];
         let mut ns = pod_ns[i];
         let v4 = pod.ips.iter().find_map(|ip| match ip {
             IpAddr::V4(a) => Some(u32::from(*a)),
@@ -399,8 +468,14 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
             v4: v4.unwrap_or(0),
             look: looks.add(&[look]).0,
             sel: {
-                let start = selecting.add(&block).0;
-                blocks.add(&[offsets.map(|o| start + o)]).0
+                let start = program.add(&block).0;
+                let ids = isolating.add(&np_ids).0;
+                blocks
+                    .add(&[Block {
+                        prog: prog.map(|o| start + o),
+                        np: np.map(|o| ids + o),
+                    }])
+                    .0
             },
         });
     }
@@ -415,7 +490,8 @@ pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOption
         pod_labels: pod_labels.items,
         pod_named_ports: pod_named_ports.items,
         blocks: blocks.items,
-        selecting: selecting.items,
+        program: program.items,
+        isolating: isolating.items,
         rules: b.rules,
         peers: b.peers,
         cluster_peers: b.cluster_peers,

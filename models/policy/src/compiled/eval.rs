@@ -6,8 +6,8 @@
 //! `is_allowed` neither allocates nor builds the explanation.
 
 use super::{
-    dir, ClusterPeer, Compiled, NsMatch, Peer, Port, Rule, Selecting, ADMIN, ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6,
-    HOST_NETWORK, NO_NAME, NP, NS_MASK,
+    dir, ClusterPeer, Compiled, NsMatch, Peer, Port, Rule, ADMIN, ANY_NS, ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6,
+    HOST_NETWORK, NOT_A_POD_NS, NO_NAME, NP, NS_MASK,
 };
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
@@ -120,15 +120,15 @@ impl Compiled {
 
     pub(super) fn verdict(&self, conn: &Connection) -> Verdict {
         let (src, dst) = self.ends(conn);
-        let egress = self.direction(Direction::Egress, &src, &dst, conn);
-        let ingress = self.direction(Direction::Ingress, &dst, &src, conn);
+        let egress = self.direction::<true>(Direction::Egress, &src, &dst, conn);
+        let ingress = self.direction::<true>(Direction::Ingress, &dst, &src, conn);
         Verdict::new(self.explained(egress), self.explained(ingress))
     }
 
     pub(super) fn allowed(&self, conn: &Connection) -> bool {
         let (src, dst) = self.ends(conn);
-        self.direction(Direction::Egress, &src, &dst, conn).allowed
-            && self.direction(Direction::Ingress, &dst, &src, conn).allowed
+        self.direction::<false>(Direction::Egress, &src, &dst, conn).allowed
+            && self.direction::<false>(Direction::Ingress, &dst, &src, conn).allowed
     }
 
     fn explained(&self, o: DirOutcome) -> DirectionVerdict {
@@ -149,9 +149,9 @@ impl Compiled {
                 port,
             },
             Outcome::Isolated((lo, hi)) => Decision::Isolated {
-                policies: self.selecting[lo as usize..hi as usize]
+                policies: self.isolating[lo as usize..hi as usize]
                     .iter()
-                    .map(|s| NetworkPolicyId(s.id))
+                    .map(|&id| NetworkPolicyId(id))
                     .collect(),
             },
             Outcome::DefaultAllow => Decision::DefaultAllow,
@@ -164,8 +164,10 @@ impl Compiled {
     }
 
     /// One direction, decided at `at` about the other end `peer`, as `Reference::direction`.
+    /// With `EXPLAIN` false only `allowed` is meaningful: a matching NetworkPolicy rule's
+    /// peer and port indices are not looked for.
     #[inline(always)]
-    fn direction(&self, d: Direction, at: &End, peer: &End, conn: &Connection) -> DirOutcome {
+    fn direction<const EXPLAIN: bool>(&self, d: Direction, at: &End, peer: &End, conn: &Connection) -> DirOutcome {
         let verdict = |allowed, outcome, passed_by| DirOutcome {
             allowed,
             outcome,
@@ -176,9 +178,10 @@ impl Compiled {
         };
         let dst = if d == Direction::Ingress { at } else { peer };
         let block = &self.blocks[at.sel as usize];
-        let list = |k: usize| (block[k], block[k + 1]);
+        let k = dir(d);
+        let prog = |list: usize| (block.prog[list + k], block.prog[list + k + 1]);
 
-        let passed_by = match self.tier(list(ADMIN + dir(d)), peer, dst, conn) {
+        let passed_by = match self.tier(prog(ADMIN), peer, dst, conn) {
             Some((rule, ClusterAction::Pass)) => Some(rule),
             Some((rule, action)) => {
                 let outcome = Outcome::Tier {
@@ -207,31 +210,29 @@ impl Compiled {
             return verdict(true, Outcome::OwnNode, passed_by);
         }
 
-        let (lo, hi) = list(NP + dir(d));
-        if lo != hi {
-            for &Selecting { id, rules: (rlo, rhi) } in &self.selecting[lo as usize..hi as usize] {
-                for (r, rule) in self.rules[rlo as usize..rhi as usize].iter().enumerate() {
-                    // Ports first: they need no memory beyond the rule's, and both lists must
-                    // match anyway (each list's first match is found on its own).
-                    let Some(port) = first(rule.ports, |i| self.port_matches(&self.ports[i], dst, conn)) else {
-                        continue;
-                    };
-                    let Some(peer) = first(rule.peers, |i| self.peer_matches(&self.peers[i], peer)) else {
-                        continue;
-                    };
-                    let outcome = Outcome::Allowed {
-                        policy: id,
-                        rule: r as u32,
-                        peer,
-                        port,
-                    };
-                    return verdict(true, outcome, passed_by);
+        let isolating = (block.np[k], block.np[k + 1]);
+        if isolating.0 != isolating.1 {
+            let Some(rule) = self.first_rule::<false>(prog(NP), peer, dst, conn) else {
+                return verdict(false, Outcome::Isolated(isolating), passed_by);
+            };
+            let outcome = if EXPLAIN {
+                // The first peer and the first port of the rule that match, as the reference.
+                let index = |(lo, hi): (u32, u32), f: &dyn Fn(usize) -> bool| {
+                    (lo != hi).then(|| (lo as usize..hi as usize).position(f).expect("the rule matched") as u32)
+                };
+                Outcome::Allowed {
+                    policy: rule.policy,
+                    rule: rule.ordinal,
+                    peer: index(rule.peers, &|i| self.peer_matches(&self.peers[i], peer)),
+                    port: index(rule.ports, &|i| self.port_matches(&self.ports[i], dst, conn)),
                 }
-            }
-            return verdict(false, Outcome::Isolated((lo, hi)), passed_by);
+            } else {
+                Outcome::DefaultAllow
+            };
+            return verdict(true, outcome, passed_by);
         }
 
-        if let Some((rule, action)) = self.tier(list(BASELINE + dir(d)), peer, dst, conn) {
+        if let Some((rule, action)) = self.tier(prog(BASELINE), peer, dst, conn) {
             let outcome = Outcome::Tier {
                 tier: Tier::Baseline,
                 rule,
@@ -243,43 +244,74 @@ impl Compiled {
     }
 
     #[inline]
-    fn tier(&self, (lo, hi): (u32, u32), peer: &End, dst: &End, conn: &Connection) -> Option<(RuleRef, ClusterAction)> {
-        if lo == hi {
+    fn tier(&self, prog: (u32, u32), peer: &End, dst: &End, conn: &Connection) -> Option<(RuleRef, ClusterAction)> {
+        if prog.0 == prog.1 {
             return None;
         }
-        self.tier_rules((lo, hi), peer, dst, conn)
+        let rule = self.first_rule::<true>(prog, peer, dst, conn)?;
+        Some((
+            RuleRef {
+                policy: ClusterPolicyId(rule.policy),
+                rule: rule.ordinal,
+            },
+            rule.action,
+        ))
     }
 
-    #[inline(never)]
-    fn tier_rules(
+    /// The first rule of `program[lo..hi]` that matches: its prefilter, then its ports, then
+    /// its peers (cluster peers if `CLUSTER`).
+    #[inline]
+    fn first_rule<const CLUSTER: bool>(
         &self,
         (lo, hi): (u32, u32),
         peer: &End,
         dst: &End,
         conn: &Connection,
-    ) -> Option<(RuleRef, ClusterAction)> {
-        for &Selecting { id, rules: (rlo, rhi) } in &self.selecting[lo as usize..hi as usize] {
-            for (r, rule) in self.rules[rlo as usize..rhi as usize].iter().enumerate() {
-                if self.cluster_rule_matches(rule, peer, dst, conn) {
-                    return Some((
-                        RuleRef {
-                            policy: ClusterPolicyId(id),
-                            rule: r as u32,
-                        },
-                        rule.action,
-                    ));
-                }
+    ) -> Option<&Rule> {
+        let protocol = 1u8 << conn.protocol as u8;
+        let peer_ns = if peer.pod.is_some() { peer.ns } else { NOT_A_POD_NS };
+        for &r in &self.program[lo as usize..hi as usize] {
+            let rule = &self.rules[r as usize];
+            if rule.protocols & protocol == 0
+                || conn.port < rule.lo
+                || conn.port > rule.hi
+                || (rule.ns != ANY_NS && rule.ns != peer_ns)
+            {
+                continue;
+            }
+            if !rule.ports_exact && !self.ports_match(rule, dst, conn) {
+                continue;
+            }
+            let peers_match = if CLUSTER {
+                self.cluster_peers_match(rule, peer)
+            } else {
+                self.peers_match(rule, peer)
+            };
+            if peers_match {
+                return Some(rule);
             }
         }
         None
     }
 
+    #[inline(never)]
+    fn ports_match(&self, rule: &Rule, dst: &End, conn: &Connection) -> bool {
+        self.ports[rule.ports.0 as usize..rule.ports.1 as usize]
+            .iter()
+            .any(|p| self.port_matches(p, dst, conn))
+    }
+
     #[inline]
-    fn cluster_rule_matches(&self, rule: &Rule, peer: &End, dst: &End, conn: &Connection) -> bool {
-        let peers = &self.cluster_peers[rule.peers.0 as usize..rule.peers.1 as usize];
-        let ports = &self.ports[rule.ports.0 as usize..rule.ports.1 as usize];
-        (ports.is_empty() || ports.iter().any(|p| self.port_matches(p, dst, conn)))
-            && peers.iter().any(|p| self.cluster_peer_matches(p, peer))
+    fn peers_match(&self, rule: &Rule, peer: &End) -> bool {
+        let peers = &self.peers[rule.peers.0 as usize..rule.peers.1 as usize];
+        peers.is_empty() || peers.iter().any(|p| self.peer_matches(p, peer))
+    }
+
+    #[inline]
+    fn cluster_peers_match(&self, rule: &Rule, peer: &End) -> bool {
+        self.cluster_peers[rule.peers.0 as usize..rule.peers.1 as usize]
+            .iter()
+            .any(|p| self.cluster_peer_matches(p, peer))
     }
 
     #[inline(never)]
@@ -340,13 +372,4 @@ impl Compiled {
                 .is_ok()
         }
     }
-}
-
-/// As the reference's `first_match`, over an arena range.
-#[inline]
-fn first(range: (u32, u32), f: impl Fn(usize) -> bool) -> Option<Option<u32>> {
-    if range.0 == range.1 {
-        return Some(None);
-    }
-    (range.0 as usize..range.1 as usize).position(f).map(|i| Some(i as u32))
 }

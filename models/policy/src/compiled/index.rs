@@ -80,6 +80,10 @@ impl Interner {
     pub fn get(&self, s: &str) -> Option<u32> {
         self.map.get(s).copied()
     }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
 }
 
 /// Label keys and values, interned separately.

@@ -97,12 +97,31 @@ impl Port {
 
 /// A rule: ranges into the peer and port arenas. An empty range matches everything (for
 /// NetworkPolicy) or nothing (cluster peers).
+///
+/// Each rule belongs to one policy and direction, so it also names them, and it carries a
+/// prefilter checked before either list: the protocols (`1 << Protocol as u8`) and the port
+/// numbers `lo..=hi` any of its ports can match, and the peer's namespace when every peer
+/// requires one (`ANY_NS` otherwise). `ports_exact` says the prefilter is the port list
+/// itself (no ports, or one numbered port), so the list need not be read.
 #[derive(Clone, Copy, Debug)]
 struct Rule {
+    protocols: u8,
+    ports_exact: bool,
+    action: ClusterAction,
+    lo: u16,
+    hi: u16,
+    ns: u32,
     peers: (u32, u32),
     ports: (u32, u32),
-    action: ClusterAction,
+    /// NetworkPolicyId or ClusterPolicyId, and the rule's index in that policy's list.
+    policy: u32,
+    ordinal: u32,
 }
+
+/// `Rule::ns` when any namespace may match.
+const ANY_NS: u32 = u32::MAX;
+/// A peer's namespace for the prefilter when it is not a pod: no rule requires it.
+const NOT_A_POD_NS: u32 = u32::MAX - 1;
 
 /// A policy's rules per direction, indexed by `dir`: ranges into `Compiled::rules`.
 type PolicyRules = [(u32, u32); 2];
@@ -146,16 +165,18 @@ struct Look {
     named: (u32, u32),
 }
 
-/// A policy selecting a pod, with the range of its rules (in `Compiled::rules`) for the
-/// direction of the list it is in, so that a question goes from the pod to the rules directly.
+/// A pod's six selecting lists, compiled: `prog[k]..prog[k + 1]` are the indices in
+/// `Compiled::rules` of all rules of list `k` (NP, ADMIN, BASELINE, plus `dir`), the rules of
+/// its policies flattened in evaluation order, in `Compiled::program`; `np[d]..np[d + 1]` are
+/// the NetworkPolicies isolating the pod for direction `d`, in explanation order, in
+/// `Compiled::isolating` (a policy isolates even with no rules). One per distinct block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Selecting {
-    /// NetworkPolicyId or ClusterPolicyId.
-    id: u32,
-    rules: (u32, u32),
+struct Block {
+    prog: [u32; 7],
+    np: [u32; 3],
 }
 
-/// Which of a pod's six `selecting` lists, plus `dir` of the direction.
+/// Which of a pod's six selecting lists, plus `dir` of the direction.
 const NP: usize = 0;
 const ADMIN: usize = 2;
 const BASELINE: usize = 4;
@@ -173,13 +194,14 @@ pub struct Compiled {
     pod_labels: Vec<(u32, u32)>,
     /// (port name, protocol, number), sorted, per distinct list.
     pod_named_ports: Vec<(u32, Protocol, u16)>,
-    /// Offsets in `selecting` of six lists and their end: NetworkPolicies isolating the pod for
-    /// ingress, egress; Admin-tier policies for ingress, egress; Baseline, likewise. One per
-    /// distinct set of six lists.
-    blocks: Vec<[u32; 7]>,
-    /// Selecting policies in explanation/evaluation order, the lists of `blocks`.
-    selecting: Vec<Selecting>,
-    // Rules, reached from `selecting`.
+    /// One per distinct set of six selecting lists (NetworkPolicies selecting the pod for
+    /// ingress, egress; Admin-tier policies for ingress, egress; Baseline, likewise).
+    blocks: Vec<Block>,
+    /// The blocks' rule lists: indices in `rules`.
+    program: Vec<u32>,
+    /// The blocks' isolating NetworkPolicy ids.
+    isolating: Vec<u32>,
+    // Rules, reached from `program`.
     rules: Vec<Rule>,
     peers: Vec<Peer>,
     cluster_peers: Vec<ClusterPeer>,
@@ -205,7 +227,8 @@ impl Compiled {
             + vec_bytes(&self.pod_labels)
             + vec_bytes(&self.pod_named_ports)
             + vec_bytes(&self.blocks)
-            + vec_bytes(&self.selecting)
+            + vec_bytes(&self.program)
+            + vec_bytes(&self.isolating)
             + vec_bytes(&self.rules)
             + vec_bytes(&self.peers)
             + vec_bytes(&self.cluster_peers)
