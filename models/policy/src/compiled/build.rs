@@ -2,7 +2,7 @@
 
 use super::index::{Bitset, Csr, FxMap, Interner, IpSet, LabelInterner, Selector};
 use super::{
-    dir, Block, ClusterPeer, Compiled, Look, NsMatch, Peer, PodRec, PolicyRules, Port, Rule, ADMIN, ANY_NS,
+    dir, Block, ClusterPeer, Compiled, Look, NsMatch, Peer, PeerFilter, PodRec, PolicyRules, Port, Rule, ADMIN,
     ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6, HOST_NETWORK, NO_NAME, NP, NS_MASK,
 };
 use crate::tiers::ClusterPeer as ApiClusterPeer;
@@ -44,6 +44,7 @@ impl<T: Copy + Eq + Hash> Dedup<T> {
 /// The arenas rules are compiled into, with the dedup tables for selectors and namespace sets.
 struct Builder<'a> {
     cluster: &'a Cluster,
+    options: EvalOptions,
     labels: LabelInterner,
     port_names: Interner,
     /// Per port name id, the lowest and highest number a pod gives it (any protocol).
@@ -150,7 +151,7 @@ impl<'a> Builder<'a> {
         &self,
         policy: u32,
         ordinal: usize,
-        ns: u32,
+        (filter, a, b, peers_exact): (PeerFilter, u32, u32, bool),
         peers_start: u32,
         ports_start: u32,
         action: ClusterAction,
@@ -179,14 +180,111 @@ impl<'a> Builder<'a> {
         Rule {
             protocols,
             ports_exact: ports.is_empty() || (ports.len() == 1 && ports[0].name == NO_NAME),
-            action,
+            peers_exact,
+            filter,
             lo,
             hi,
-            ns,
+            a,
+            b,
+            action,
             peers: (peers_start, self.peers.len() as u32),
             ports: (ports_start, self.ports.len() as u32),
             policy,
             ordinal: ordinal as u32,
+        }
+    }
+
+    /// Whether a selector selects every pod.
+    fn everything(&self, sel: u32) -> bool {
+        let s = &self.selectors[sel as usize];
+        !s.never && s.terms.is_empty()
+    }
+
+    /// The filter of addresses in the sets `sets` (each with `exact` saying whether being in
+    /// it is being matched): the span of their IPv4 ranges, exact for one set of one IPv4
+    /// range.
+    fn address_filter(&self, sets: &[(u32, bool)]) -> (PeerFilter, u32, u32, bool) {
+        let (mut lo, mut hi, mut v6) = (u32::MAX, 0u32, false);
+        for &(set, _) in sets {
+            let set = &self.ip_sets[set as usize];
+            v6 |= set.has_v6();
+            if let (Some(first), Some(last)) = (set.v4().first(), set.v4().last()) {
+                (lo, hi) = (lo.min(first.0), hi.max(last.1));
+            }
+        }
+        let exact = match sets {
+            [(set, exact)] => *exact && !v6 && self.ip_sets[*set as usize].v4().len() == 1,
+            _ => false,
+        };
+        let filter = if v6 { PeerFilter::V4OrV6 } else { PeerFilter::V4 };
+        (filter, lo, hi, exact)
+    }
+
+    /// A NetworkPolicy rule's peer filter: one namespace or one namespace set every peer
+    /// pod must be in, or the span of the ipBlocks; exact when a peer with that condition
+    /// selects every pod (or a lone ipBlock without exceptions when ipBlocks see pods).
+    fn np_filter(&self, peers: &[Peer]) -> (PeerFilter, u32, u32, bool) {
+        let any = (PeerFilter::Any, 0, 0, peers.is_empty());
+        match peers.first() {
+            Some(Peer::Pods { ns, .. }) => {
+                let (filter, a) = match *ns {
+                    NsMatch::Same(n) => (PeerFilter::Namespace, n),
+                    NsMatch::Set(s) => (PeerFilter::NamespaceSet, s),
+                };
+                let mut exact = false;
+                for p in peers {
+                    match *p {
+                        Peer::Pods { ns: pns, pods } if pns == *ns => exact |= self.everything(pods),
+                        _ => return any,
+                    }
+                }
+                (filter, a, 0, exact)
+            }
+            Some(Peer::Block { .. }) => {
+                let mut sets = Vec::with_capacity(peers.len());
+                for p in peers {
+                    match *p {
+                        Peer::Block { cidr, except } => sets.push((
+                            cidr,
+                            self.ip_sets[except as usize].is_empty() && self.options.ip_block_matches_pods,
+                        )),
+                        _ => return any,
+                    }
+                }
+                self.address_filter(&sets)
+            }
+            _ => any,
+        }
+    }
+
+    /// A cluster rule's peer filter, as `np_filter`: one namespace set, or the span of the
+    /// networks and nodes.
+    fn cluster_filter(&self, peers: &[ClusterPeer]) -> (PeerFilter, u32, u32, bool) {
+        let any = (PeerFilter::Any, 0, 0, false);
+        match peers.first() {
+            Some(&ClusterPeer::Namespaces(s) | &ClusterPeer::Pods { ns: s, .. }) => {
+                let mut exact = false;
+                for p in peers {
+                    match *p {
+                        ClusterPeer::Namespaces(ps) if ps == s => exact = true,
+                        ClusterPeer::Pods { ns, pods } if ns == s => exact |= self.everything(pods),
+                        _ => return any,
+                    }
+                }
+                (PeerFilter::NamespaceSet, s, 0, exact)
+            }
+            Some(ClusterPeer::Nodes(_) | ClusterPeer::Networks(_)) => {
+                let mut sets = Vec::with_capacity(peers.len());
+                for p in peers {
+                    match *p {
+                        ClusterPeer::Nodes(set) => sets.push((set, true)),
+                        ClusterPeer::Networks(set) => sets.push((set, self.options.ip_block_matches_pods)),
+                        _ => return any,
+                    }
+                }
+                self.address_filter(&sets)
+            }
+            None => any,
         }
     }
 
@@ -220,19 +318,8 @@ impl<'a> Builder<'a> {
                     Some(IntOrString::String(name)) => Port::named(protocol, self.port_names.get(name)),
                 });
             }
-            let peers = &self.peers[peers_start as usize..];
-            let same_ns = |p: &Peer| match *p {
-                Peer::Pods {
-                    ns: NsMatch::Same(n), ..
-                } => Some(n),
-                _ => None,
-            };
-            // Every peer requires the peer pod in one namespace: the rule's prefilter.
-            let ns = match peers.first().and_then(same_ns) {
-                Some(n) if peers.iter().all(|p| same_ns(p) == Some(n)) => n,
-                _ => ANY_NS,
-            };
-            let rule = self.rule(policy, ordinal, ns, peers_start, ports_start, ClusterAction::Accept);
+            let filter = self.np_filter(&self.peers[peers_start as usize..]);
+            let rule = self.rule(policy, ordinal, filter, peers_start, ports_start, ClusterAction::Accept);
             self.rules.push(rule);
         }
         (start, self.rules.len() as u32)
@@ -280,7 +367,8 @@ impl<'a> Builder<'a> {
                 };
                 self.ports.push(port);
             }
-            let mut r = self.rule(policy, ordinal, ANY_NS, peers_start, ports_start, rule.action);
+            let filter = self.cluster_filter(&self.cluster_peers[peers_start as usize..]);
+            let mut r = self.rule(policy, ordinal, filter, peers_start, ports_start, rule.action);
             r.peers.1 = self.cluster_peers.len() as u32;
             if rule.peers.is_empty() {
                 r.protocols = 0; // a cluster rule without peers matches nothing
@@ -294,6 +382,7 @@ impl<'a> Builder<'a> {
 pub(super) fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOptions) -> Compiled {
     let mut b = Builder {
         cluster,
+        options,
         labels: LabelInterner::default(),
         port_names: Interner::default(),
         name_numbers: Vec::new(),

@@ -6,7 +6,7 @@
 //! `is_allowed` neither allocates nor builds the explanation.
 
 use super::{
-    dir, ClusterPeer, Compiled, NsMatch, Peer, Port, Rule, ADMIN, ANY_NS, ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6,
+    dir, ClusterPeer, Compiled, NsMatch, Peer, PeerFilter, Port, Rule, ADMIN, ANY_PROTOCOL, BASELINE, HAS_V4, HAS_V6,
     HOST_NETWORK, NOT_A_POD_NS, NO_NAME, NP, NS_MASK,
 };
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
@@ -272,22 +272,29 @@ impl Compiled {
         let peer_ns = if peer.pod.is_some() { peer.ns } else { NOT_A_POD_NS };
         for &r in &self.program[lo as usize..hi as usize] {
             let rule = &self.rules[r as usize];
-            if rule.protocols & protocol == 0
-                || conn.port < rule.lo
-                || conn.port > rule.hi
-                || (rule.ns != ANY_NS && rule.ns != peer_ns)
-            {
+            if rule.protocols & protocol == 0 || conn.port < rule.lo || conn.port > rule.hi {
                 continue;
             }
-            if !rule.ports_exact && !self.ports_match(rule, dst, conn) {
-                continue;
-            }
-            let peers_match = if CLUSTER {
-                self.cluster_peers_match(rule, peer)
-            } else {
-                self.peers_match(rule, peer)
+            let filtered = match rule.filter {
+                PeerFilter::Any => true,
+                PeerFilter::Namespace => rule.a == peer_ns,
+                PeerFilter::NamespaceSet => peer_ns != NOT_A_POD_NS && self.ns_set_contains(rule.a, peer_ns),
+                PeerFilter::V4OrV6 | PeerFilter::V4 => match peer.ip {
+                    Some(IpAddr::V4(ip)) => (rule.a..=rule.b).contains(&u32::from(ip)),
+                    Some(IpAddr::V6(_)) => rule.filter == PeerFilter::V4OrV6,
+                    None => false,
+                },
             };
-            if peers_match {
+            if !filtered || (!rule.ports_exact && !self.ports_match(rule, dst, conn)) {
+                continue;
+            }
+            if rule.peers_exact
+                || if CLUSTER {
+                    self.cluster_peers_match(rule, peer)
+                } else {
+                    self.peers_match(rule, peer)
+                }
+            {
                 return Some(rule);
             }
         }

@@ -310,6 +310,18 @@ impl IpSet {
         }
     }
 
+    pub fn v4(&self) -> &[(u32, u32)] {
+        &self.v4
+    }
+
+    pub fn has_v6(&self) -> bool {
+        !self.v6.is_empty()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
     pub fn bytes(&self) -> usize {
         size_of::<IpSet>()
             + self.v4.capacity() * size_of::<(u32, u32)>()

@@ -29,7 +29,7 @@ type SelId = u32;
 type NsSetId = u32;
 type IpSetId = u32;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum NsMatch {
     Same(u32),
     Set(NsSetId),
@@ -100,17 +100,21 @@ impl Port {
 ///
 /// Each rule belongs to one policy and direction, so it also names them, and it carries a
 /// prefilter checked before either list: the protocols (`1 << Protocol as u8`) and the port
-/// numbers `lo..=hi` any of its ports can match, and the peer's namespace when every peer
-/// requires one (`ANY_NS` otherwise). `ports_exact` says the prefilter is the port list
-/// itself (no ports, or one numbered port), so the list need not be read.
+/// numbers `lo..=hi` any of its ports can match, and a condition every matching peer meets
+/// (`filter`, on `a` and `b`). `ports_exact` and `peers_exact` say the prefilter is the list
+/// itself (no ports or one numbered port; no peers, or peers the filter decides), so that
+/// the list need not be read.
 #[derive(Clone, Copy, Debug)]
 struct Rule {
     protocols: u8,
     ports_exact: bool,
-    action: ClusterAction,
+    peers_exact: bool,
+    filter: PeerFilter,
     lo: u16,
     hi: u16,
-    ns: u32,
+    a: u32,
+    b: u32,
+    action: ClusterAction,
     peers: (u32, u32),
     ports: (u32, u32),
     /// NetworkPolicyId or ClusterPolicyId, and the rule's index in that policy's list.
@@ -118,10 +122,22 @@ struct Rule {
     ordinal: u32,
 }
 
-/// `Rule::ns` when any namespace may match.
-const ANY_NS: u32 = u32::MAX;
-/// A peer's namespace for the prefilter when it is not a pod: no rule requires it.
-const NOT_A_POD_NS: u32 = u32::MAX - 1;
+/// What every peer a rule matches has, checked before the peers are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeerFilter {
+    Any,
+    /// A pod (not hostNetwork) in namespace `a`.
+    Namespace,
+    /// A pod (not hostNetwork) in a namespace of set `a`.
+    NamespaceSet,
+    /// An IPv4 address in `a..=b`, or an IPv6 one.
+    V4OrV6,
+    /// An IPv4 address in `a..=b`.
+    V4,
+}
+
+/// A peer's namespace for the prefilter when it is not a pod: no filter names it.
+const NOT_A_POD_NS: u32 = u32::MAX;
 
 /// A policy's rules per direction, indexed by `dir`: ranges into `Compiled::rules`.
 type PolicyRules = [(u32, u32); 2];
