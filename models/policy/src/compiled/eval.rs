@@ -259,8 +259,9 @@ impl Compiled {
     }
 
     /// The first rule of `program[lo..hi]` that matches: its prefilter, then its ports, then
-    /// its peers (cluster peers if `CLUSTER`).
-    #[inline]
+    /// its peers (cluster peers if `CLUSTER`). Inlined in each of its four places: the call
+    /// and its spills cost as much as a rule.
+    #[inline(always)]
     fn first_rule<const CLUSTER: bool>(
         &self,
         (lo, hi): (u32, u32),
