@@ -12,29 +12,48 @@ use super::{
 use crate::tiers::{ClusterAction, ClusterPolicyId, NetworkPolicyId, Tier};
 use crate::types::{Direction, PodId};
 use crate::verdict::{Connection, Decision, DirectionVerdict, Endpoint, RuleRef, Verdict};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A connection end as rule matching sees it: `verdict::Resolved`, with the pod's record
-/// fields copied out once.
+/// fields copied out once. Small and flat (the address is kept as its parts) so that both
+/// ends stay in registers.
 #[derive(Clone, Copy, Debug)]
-struct End {
+struct End<'a> {
     /// The pod policies can select: None for an address or a hostNetwork pod.
     pod: Option<PodId>,
-    /// From the pod's record: namespace, index in `looks`, index in `blocks`.
+    /// From the pod's record: namespace (`NOT_A_POD_NS` without `pod`), index in `looks`,
+    /// index in `blocks`.
     ns: u32,
     look: u32,
     sel: u32,
-    /// The address for the connection's family (`Resolved::ip`).
-    ip: Option<IpAddr>,
-    /// Whether ipBlocks and `networks` see `ip` (`Resolved::block_ip`).
+    /// The address for the connection's family (`Resolved::ip`): `v4` if `family` is
+    /// `FAMILY_V4`, `v6` if `FAMILY_V6`, none if `NO_FAMILY`.
+    family: u8,
+    v4: u32,
+    v6: &'a Ipv6Addr,
+    /// Whether ipBlocks and `networks` see the address (`Resolved::block_ip`).
     block_ok: bool,
 }
 
-impl End {
+const NO_FAMILY: u8 = 0;
+const FAMILY_V4: u8 = 4;
+const FAMILY_V6: u8 = 6;
+static NO_V6: Ipv6Addr = Ipv6Addr::UNSPECIFIED;
+
+impl End<'_> {
+    #[inline]
+    fn ip(&self) -> Option<IpAddr> {
+        match self.family {
+            FAMILY_V4 => Some(IpAddr::V4(Ipv4Addr::from(self.v4))),
+            FAMILY_V6 => Some(IpAddr::V6(*self.v6)),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn block_ip(&self) -> Option<IpAddr> {
         if self.block_ok {
-            self.ip
+            self.ip()
         } else {
             None
         }
@@ -80,7 +99,7 @@ impl Compiled {
     /// `verdict::resolve` on the records: the same family choice and addresses, without
     /// reading an address arena for IPv4 (a pod's first IPv4 address is in its record).
     #[inline(always)]
-    fn ends(&self, conn: &Connection) -> (End, End) {
+    fn ends<'a>(&'a self, conn: &'a Connection) -> (End<'a>, End<'a>) {
         let v6 = match (conn.src, conn.dst) {
             (Endpoint::Ip(ip), _) | (_, Endpoint::Ip(ip)) => ip.is_ipv6(),
             (Endpoint::Pod(a), Endpoint::Pod(b)) => {
@@ -88,34 +107,48 @@ impl Compiled {
                 (a & b & HAS_V4 == 0) && (a & b & HAS_V6 != 0)
             }
         };
-        let one = |e: Endpoint| match e {
-            Endpoint::Ip(ip) => End {
-                pod: None,
-                ns: 0,
-                look: 0,
-                sel: 0,
-                ip: Some(ip),
-                block_ok: true,
-            },
+        let one = |e: &'a Endpoint| match e {
+            Endpoint::Ip(ip) => {
+                let (family, v4, v6) = match ip {
+                    IpAddr::V4(a) => (FAMILY_V4, u32::from(*a), &NO_V6),
+                    IpAddr::V6(a) => (FAMILY_V6, 0, a),
+                };
+                End {
+                    pod: None,
+                    ns: NOT_A_POD_NS,
+                    look: 0,
+                    sel: 0,
+                    family,
+                    v4,
+                    v6,
+                    block_ok: true,
+                }
+            }
             Endpoint::Pod(id) => {
                 let r = &self.pods[id.0 as usize];
-                let ip = if v6 {
-                    (r.ns & HAS_V6 != 0).then(|| IpAddr::V6(self.pod_v6[id.0 as usize]))
+                let (family, v6) = if v6 {
+                    if r.ns & HAS_V6 != 0 {
+                        (FAMILY_V6, &self.pod_v6[id.0 as usize])
+                    } else {
+                        (NO_FAMILY, &NO_V6)
+                    }
                 } else {
-                    (r.ns & HAS_V4 != 0).then(|| IpAddr::V4(Ipv4Addr::from(r.v4)))
+                    (if r.ns & HAS_V4 != 0 { FAMILY_V4 } else { NO_FAMILY }, &NO_V6)
                 };
-                let pod = (r.ns & HOST_NETWORK == 0).then_some(id);
+                let pod = (r.ns & HOST_NETWORK == 0).then_some(*id);
                 End {
                     pod,
-                    ns: r.ns & NS_MASK,
+                    ns: if pod.is_some() { r.ns & NS_MASK } else { NOT_A_POD_NS },
                     look: r.look,
                     sel: r.sel,
-                    ip,
+                    family,
+                    v4: r.v4,
+                    v6,
                     block_ok: pod.is_none() || self.options.ip_block_matches_pods,
                 }
             }
         };
-        (one(conn.src), one(conn.dst))
+        (one(&conn.src), one(&conn.dst))
     }
 
     pub(super) fn verdict(&self, conn: &Connection) -> Verdict {
@@ -204,7 +237,7 @@ impl Compiled {
         if own_node
             && peer.pod.is_none()
             && peer
-                .ip
+                .ip()
                 .is_some_and(|ip| self.pod_host_ips.row(at_pod.0 as usize).contains(&ip))
         {
             return verdict(true, Outcome::OwnNode, passed_by);
@@ -270,7 +303,6 @@ impl Compiled {
         conn: &Connection,
     ) -> Option<&Rule> {
         let protocol = 1u8 << conn.protocol as u8;
-        let peer_ns = if peer.pod.is_some() { peer.ns } else { NOT_A_POD_NS };
         for &r in &self.program[lo as usize..hi as usize] {
             let rule = &self.rules[r as usize];
             if rule.protocols & protocol == 0 || conn.port < rule.lo || conn.port > rule.hi {
@@ -278,12 +310,12 @@ impl Compiled {
             }
             let filtered = match rule.filter {
                 PeerFilter::Any => true,
-                PeerFilter::Namespace => rule.a == peer_ns,
-                PeerFilter::NamespaceSet => peer_ns != NOT_A_POD_NS && self.ns_set_contains(rule.a, peer_ns),
-                PeerFilter::V4OrV6 | PeerFilter::V4 => match peer.ip {
-                    Some(IpAddr::V4(ip)) => (rule.a..=rule.b).contains(&u32::from(ip)),
-                    Some(IpAddr::V6(_)) => rule.filter == PeerFilter::V4OrV6,
-                    None => false,
+                PeerFilter::Namespace => rule.a == peer.ns,
+                PeerFilter::NamespaceSet => peer.ns != NOT_A_POD_NS && self.ns_set_contains(rule.a, peer.ns),
+                PeerFilter::V4OrV6 | PeerFilter::V4 => match peer.family {
+                    FAMILY_V4 => rule.a <= peer.v4 && peer.v4 <= rule.b,
+                    FAMILY_V6 => rule.filter == PeerFilter::V4OrV6,
+                    _ => false,
                 },
             };
             if !filtered || (!rule.ports_exact && !self.ports_match(rule, dst, conn)) {
@@ -353,7 +385,7 @@ impl Compiled {
             ClusterPeer::Pods { ns, pods } => {
                 other.pod.is_some() && self.ns_set_contains(ns, other.ns) && self.pod_selected(other, pods)
             }
-            ClusterPeer::Nodes(set) => other.ip.is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
+            ClusterPeer::Nodes(set) => other.ip().is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
             ClusterPeer::Networks(set) => other
                 .block_ip()
                 .is_some_and(|ip| self.ip_sets[set as usize].contains(ip)),
