@@ -1,8 +1,9 @@
 //! The compiled engine: the same answers as `reference`, from precomputed indices.
 //!
-//! Built once per (cluster, policies): labels are interned; for every pod, the NetworkPolicies
-//! and cluster policies that select it are listed per direction (so a question never looks at
-//! a policy that does not select its pod); namespace selectors of peers become bitsets;
+//! Built once per (cluster, policies): labels are interned; for every pod, the rules of the
+//! NetworkPolicies and cluster policies that select it are listed per direction, flattened in
+//! evaluation order (so a question never looks at a policy that does not select its pod, and
+//! walks one list), each rule with a prefilter on protocol, port and peer; namespace selectors of peers become bitsets;
 //! ipBlocks, networks and node addresses become sorted address ranges; named ports become a
 //! sorted (name, protocol, port) list per pod. Only pod selectors of peers are evaluated at
 //! question time, on interned labels. A change of cluster or policies means a rebuild.
