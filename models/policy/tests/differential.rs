@@ -54,3 +54,38 @@ fn generated_cases_reach_every_decision() {
     }
     assert!(seen.iter().all(|&n| n > 0), "decisions seen: {seen:?}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// A pod's address set after the build (a CNI assigning it during a run) gives the answers
+    /// of an engine built with that address, on every query of the case.
+    #[test]
+    fn a_pod_address_set_after_the_build_answers_as_a_build_with_it(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        which in any::<prop::sample::Index>(),
+        host in 0u8..=255,
+        cleared in any::<bool>(),
+    ) {
+        let case = decode(&bytes);
+        prop_assume!(!case.cluster.pods.is_empty());
+        let pod = which.index(case.cluster.pods.len());
+        let ip = (!cleared).then(|| std::net::Ipv4Addr::new(10, 0, 0, host));
+        let mut after = case.cluster.clone();
+        let p = &mut after.pods[pod];
+        p.ips.retain(|a| a.is_ipv6());
+        if let Some(ip) = ip {
+            p.ips.insert(0, std::net::IpAddr::V4(ip));
+        }
+        let mut updated = Compiled::build(&case.cluster, &case.policies, case.options);
+        updated.set_pod_ipv4(cnsim_policy::PodId(pod as u32), ip);
+        prop_assert_eq!(updated.pod_ipv4(cnsim_policy::PodId(pod as u32)), ip);
+        let rebuilt = Compiled::build(&after, &case.policies, case.options);
+        let reference = Reference::new(&after, &case.policies, case.options);
+        for conn in &case.queries {
+            let v = reference.evaluate(conn);
+            prop_assert_eq!(&updated.evaluate(conn), &v, "{:?}", conn);
+            prop_assert_eq!(updated.is_allowed(conn), rebuilt.is_allowed(conn));
+        }
+    }
+}

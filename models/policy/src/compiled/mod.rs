@@ -19,11 +19,11 @@ mod eval;
 mod index;
 
 use crate::tiers::{ClusterAction, PolicySet};
-use crate::types::{Cluster, Direction, Protocol};
+use crate::types::{Cluster, Direction, PodId, Protocol};
 use crate::verdict::{Connection, EvalOptions, PolicyEngine, Verdict};
 use index::{Csr, IpSet, Selector};
 use std::mem::size_of;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Ids into the arenas of `Compiled`.
 type SelId = u32;
@@ -233,6 +233,30 @@ pub struct Compiled {
 impl Compiled {
     pub fn build(cluster: &Cluster, policies: &PolicySet, options: EvalOptions) -> Compiled {
         build::build(cluster, policies, options)
+    }
+
+    /// Pod `pod` now has IPv4 address `ip` (a CNI assigned it during a run), or none: the engine
+    /// answers as `build` would over the cluster with that address, without a rebuild. Only
+    /// ipBlock peers read a pod's address (with `ip_block_matches_pods`); nothing else the
+    /// build derived depends on it.
+    pub fn set_pod_ipv4(&mut self, pod: PodId, ip: Option<Ipv4Addr>) {
+        let r = &mut self.pods[pod.0 as usize];
+        match ip {
+            Some(a) => {
+                r.v4 = u32::from(a);
+                r.ns |= HAS_V4;
+            }
+            None => {
+                r.v4 = 0;
+                r.ns &= !HAS_V4;
+            }
+        }
+    }
+
+    /// Pod `pod`'s IPv4 address as the engine knows it.
+    pub fn pod_ipv4(&self, pod: PodId) -> Option<Ipv4Addr> {
+        let r = &self.pods[pod.0 as usize];
+        (r.ns & HAS_V4 != 0).then(|| Ipv4Addr::from(r.v4))
     }
 
     /// Bytes held by the compiled structures (capacities, not the input).
