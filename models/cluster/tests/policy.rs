@@ -177,3 +177,48 @@ fn with_the_vpc_cni_policy_sees_pods_by_the_addresses_they_get_during_the_run() 
         ["ingress: isolated by t/server-in and no rule allows it"]
     );
 }
+
+#[test]
+fn ip_blocks_match_pods_by_the_addresses_the_vpc_cni_gives_them_during_the_run() {
+    // Custom networking: the pods' subnet is 10.0.128.0/19 and no pod has an address at t=0.
+    // The server admits that subnet by ipBlock, which matches pods by address (the API's
+    // reading): the client's connections pass once it is addressed.
+    let allow_pod_subnet = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: server-in, namespace: t}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from: [{ipBlock: {cidr: 10.0.128.0/19}}]
+    ports: [{port: 8080}]
+";
+    let path = setup("vpc-ipblock", allow_pod_subnet);
+    let text = scenario(r#"network: (ipam: AwsVpcCni(eni_configs: [(az: "a", subnet: "pods")])),"#)
+        .replace(
+            r#"subnets: [(name: "s", az: "a", cidr: "10.0.0.0/24")]"#,
+            r#"subnets: [(name: "s", az: "a", cidr: "10.0.0.0/24"), (name: "pods", az: "a", cidr: "10.0.128.0/19", kind: Pod)]"#,
+        )
+        .replace(r#"duration: "1s""#, r#"duration: "30s""#);
+    let r = run(&path, &text);
+    let ready = r.pod_startup.as_ref().unwrap().time_to_ready_ns.p50.unwrap();
+    assert!(ready > 0, "the premise: pods are addressed after t=0");
+    let c = r.connections.as_ref().unwrap();
+    assert!(c.completed > 0, "{c:?} {:?}", r.packets.dropped);
+    assert!(
+        !r.packets.dropped.contains_key("policy-denied"),
+        "{:?}",
+        r.packets.dropped
+    );
+    // The same policy with the Cilium reading (ipBlock never matches pods) denies them all.
+    let cilium = text.replace(
+        r#"network_policy: (manifests: ["policies.yaml"]),"#,
+        r#"network_policy: (manifests: ["policies.yaml"], ip_block_matches_pods: false),"#,
+    );
+    let r = run(&path, &cilium);
+    assert_eq!(r.connections.as_ref().unwrap().completed, 0);
+    assert!(
+        r.packets.dropped.get("policy-denied").is_some_and(|&n| n > 0),
+        "{:?}",
+        r.packets.dropped
+    );
+}

@@ -156,11 +156,28 @@ impl PacketPolicy {
         self.engine.evaluate(conn)
     }
 
+    /// The engine learns the live address of each pod end of `conn`: with the VPC CNI, pods are
+    /// addressed during the run, and ipBlock peers match pods by address. (With host-local the
+    /// live address is the t=0 one and nothing changes.)
+    fn learn_addresses(&mut self, pods: &LivePods, conn: &Connection) {
+        for end in [conn.src, conn.dst] {
+            let Endpoint::Pod(p) = end else { continue };
+            let live = pods.ip(p.0);
+            if self.engine.pod_ipv4(p) != live {
+                self.engine.set_pod_ipv4(p, live);
+                let ips = &mut self.cluster.pods[p.0 as usize].ips;
+                ips.retain(IpAddr::is_ipv6);
+                ips.extend(live.map(IpAddr::V4));
+            }
+        }
+    }
+
     /// Judges a first packet arriving at `node` from `origin` and counts the outcome. False:
     /// a direction enforced here denies it (the caller drops it as policy-denied).
     pub fn admit(&mut self, pods: &LivePods, h: &Header, node: NodeId, origin: Origin) -> bool {
         self.evaluated += 1;
         let conn = self.connection(pods, h);
+        self.learn_addresses(pods, &conn);
         let v = self.judge(&conn);
         let Some(direction) = Self::enforced_at(pods, &conn, node, origin).find(|&d| !v.direction(d).allowed) else {
             return true;
