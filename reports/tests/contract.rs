@@ -272,6 +272,15 @@ fn a_vpc_cni_run_has_pod_startup_and_a_host_local_run_does_not() {
     .expect("secondary IPs leave pods pending on one m5.large");
     assert!(body.contains(&reason.replace('&', "&amp;")), "{reason} is listed");
     assert_eq!(pd.is_empty(), body.contains("none: every pod is Running"));
+    // The pools at the end: one row per variant, the ENI column the sum over its nodes.
+    let pools = between(&page, "<table id=\"vpc-cni\">", "</table>");
+    let body = between(pools, "<tbody>", "</tbody>");
+    assert_eq!(body.matches("<tr>").count(), r.variants.len());
+    for (row, v) in body.split("<tr>").skip(1).zip(&r.variants) {
+        let enis: u32 = v.vpc_cni.as_ref().unwrap().nodes.iter().map(|n| n.enis).sum();
+        let cells: Vec<&str> = row.split("<td class=\"n\">").skip(1).collect();
+        assert!(cells[0].starts_with(&format!("{enis}<")), "{}: {row}", v.name);
+    }
     // Five address-use panels: subnet, node, ENIs, pools, pending.
     let (_, h, _) = decode_png(&file(&files, "address-use.png").bytes);
     assert_eq!(h, 560 + 4 * 190);
@@ -280,6 +289,7 @@ fn a_vpc_cni_run_has_pod_startup_and_a_host_local_run_does_not() {
     assert!(!host_local.iter().any(|f| f.name == "pod-startup.png"));
     let page = html(&host_local);
     assert!(!page.contains("pending-by-reason") && !page.contains("ENIs attached"));
+    assert!(!page.contains("vpc-cni") && !page.contains("service-endpoints"));
     let (_, h, _) = decode_png(&file(&host_local, "address-use.png").bytes);
     assert_eq!(h, 560 + 2 * 190, "host-local keeps its three panels");
 }
@@ -314,4 +324,29 @@ fn the_time_to_ready_cdf_is_drawn_per_variant() {
     let s = changed.variants[0].pod_startup.as_mut().unwrap();
     s.time_to_ready.0 = vec![[0, s.time_to_ready.count()]];
     assert!(startup(&changed) != base, "the first variant's curve is not drawn");
+}
+
+#[test]
+fn a_run_whose_services_follow_pods_has_their_table() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/scale-behind-a-service.ron"
+    ))
+    .expect("the scenario");
+    let r = common::run(&text);
+    let page = html(&render_run(&r).unwrap());
+    let table = between(&page, "<table id=\"service-endpoints\">", "</table>");
+    let body = between(table, "<tbody>", "</tbody>");
+    assert_eq!(body.matches("<tr>").count(), r.variants.len());
+    for (row, v) in body.split("<tr>").skip(1).zip(&r.variants) {
+        let e = v.endpoints.as_ref().expect("pods change behind a Service");
+        assert!(
+            row.contains(&format!("{} / {}", e.endpoints_added, e.endpoints_removed)),
+            "{row}"
+        );
+        assert!(
+            row.contains(&format!("{} of {}", e.new_endpoints_receiving, e.new_endpoints)),
+            "{row}"
+        );
+    }
 }

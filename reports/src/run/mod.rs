@@ -36,6 +36,8 @@ pub fn render(r: &RunResult) -> Result<Vec<ReportFile>, ReportError> {
         (tables::flows(r))
         (tables::subnets(r))
         (tables::pending_by_reason(r))
+        (tables::vpc_cni(r))
+        (tables::service_endpoints(r))
         (tables::pending(r))
         (html::scenario_text(r.scenario_text.as_deref()))
     };

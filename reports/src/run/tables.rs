@@ -1,5 +1,6 @@
 //! The tables of a run report: the summary (one row per variant), flows, subnets, pending pods
-//! by reason (runs where pods start during the run) and the pending pods themselves.
+//! by reason (runs where pods start during the run), the VPC CNI's pools, Services following
+//! pods, and the pending pods themselves.
 
 use super::startup::pending_total;
 use crate::html::{n, swatch};
@@ -143,6 +144,82 @@ pub fn pending_by_reason(r: &RunResult) -> Markup {
                     ". The pods started during the run: "
                     (startups.iter().map(|(_, v, s)| format!("{} {} created, {} sandbox retries", v.name, thousands(s.pods_created), thousands(s.sandbox_retries))).collect::<Vec<_>>().join("; "))
                     "."
+                }
+            }
+        }
+    }
+}
+
+/// The AWS VPC CNI's pools at the end of the run (`vpc_cni`), per variant; nothing without it.
+pub fn vpc_cni(r: &RunResult) -> Markup {
+    let runs: Vec<_> = (r.variants.iter().enumerate())
+        .filter_map(|(i, v)| Some((i, v, v.vpc_cni.as_ref()?)))
+        .collect();
+    let sum = |c: &cnsim_cluster::results::ipam::VpcCniResult,
+               f: fn(&cnsim_cluster::results::ipam::VpcCniNode) -> u32| {
+        c.nodes.iter().map(|n| u64::from(f(n))).sum::<u64>()
+    };
+    html! {
+        @if !runs.is_empty() {
+            section {
+                h2 { "AWS VPC CNI at the end of the run" }
+                table #vpc-cni {
+                    thead { tr {
+                        th { "variant" } th { "ENIs attached" } th { "addresses held" } th { "assigned" }
+                        th { "/28 prefixes" } th { "pods on branch ENIs" } th { "EC2 calls" }
+                    } }
+                    tbody {
+                        @for (i, v, c) in &runs {
+                            tr {
+                                td { (swatch(*i)) (v.name) }
+                                (n(sum(c, |x| x.enis))) (n(sum(c, |x| x.addresses_held))) (n(sum(c, |x| x.addresses_assigned)))
+                                (n(sum(c, |x| x.prefixes_held))) (n(sum(c, |x| x.branch_pods))) (n(c.ec2_calls_total))
+                            }
+                        }
+                    }
+                }
+                p.meta {
+                    "Over all nodes (vpc_cni.nodes): ENIs include the primary and, with security groups                      for pods, the trunk; addresses held are ipamd's pools, assigned those pods use;                      pods on branch ENIs have an ENI of their own and are not in the pools."
+                }
+            }
+        }
+    }
+}
+
+/// Services following pods that start and stop (`endpoints`), per variant; nothing when no
+/// Service's endpoints changed.
+pub fn service_endpoints(r: &RunResult) -> Markup {
+    let runs: Vec<_> = (r.variants.iter().enumerate())
+        .filter_map(|(i, v)| Some((i, v, v.endpoints.as_ref()?)))
+        .collect();
+    html! {
+        @if !runs.is_empty() {
+            section {
+                h2 { "Services following pods" }
+                table #service-endpoints {
+                    thead { tr {
+                        th { "variant" } th { "endpoints added / removed" } th { "node syncs" }
+                        th { "sync time" } th { "ready → programmed p50" } th { "p99" }
+                        th { "deleted → removed p50" } th { "stale-endpoint drops" } th { "new endpoints receiving" }
+                    } }
+                    tbody {
+                        @for (i, v, e) in &runs {
+                            tr {
+                                td { (swatch(*i)) (v.name) }
+                                td.n { (thousands(e.endpoints_added)) " / " (thousands(e.endpoints_removed)) }
+                                (n(e.node_syncs))
+                                td.n { (opt_duration_ns(Some(e.sync_ns))) }
+                                td.n { (opt_duration_ns(e.ready_to_programmed_ns.p50)) }
+                                td.n { (opt_duration_ns(e.ready_to_programmed_ns.p99)) }
+                                td.n { (opt_duration_ns(e.deleted_to_removed_ns.p50)) }
+                                (n(v.packets.dropped.get("service-stale-endpoint").copied().unwrap_or(0)))
+                                td.n { (thousands(e.new_endpoints_receiving)) " of " (thousands(e.new_endpoints)) }
+                            }
+                        }
+                    }
+                }
+                p.meta {
+                    "How long a pod that starts or stops takes to reach every node's service datapath                      (endpoints): EndpointSlice propagation, then each node's kube-proxy sync, batched by                      its minSyncPeriod. Until then nodes send to what they know; packets to a deleted                      pod are dropped as service-stale-endpoint."
                 }
             }
         }
