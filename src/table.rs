@@ -8,6 +8,11 @@ use std::time::Duration;
 
 type Row = (String, Vec<String>);
 
+/// `p50 / p99 / max` of a duration distribution.
+fn p50_p99_max(p: &cnsim_cluster::results::Percentiles) -> String {
+    format!("{} / {} / {}", opt_nanos(p.p50), opt_nanos(p.p99), opt_nanos(p.max))
+}
+
 fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
     let mut r: Vec<(String, String)> = Vec::new();
     let mut add = |k: &str, val: String| r.push((k.to_string(), val));
@@ -81,15 +86,7 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         );
     }
     if let Some(ps) = &v.pod_startup {
-        add(
-            "pod time-to-ready p50 / p99 / max",
-            format!(
-                "{} / {} / {}",
-                opt_nanos(ps.time_to_ready_ns.p50),
-                opt_nanos(ps.time_to_ready_ns.p99),
-                opt_nanos(ps.time_to_ready_ns.max)
-            ),
-        );
+        add("pod time-to-ready p50 / p99 / max", p50_p99_max(&ps.time_to_ready_ns));
         add(
             "  pods created / deleted / sandbox retries",
             format!(
@@ -111,12 +108,7 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         );
         add(
             "  ready → programmed p50 / p99 / max",
-            format!(
-                "{} / {} / {}",
-                opt_nanos(e.ready_to_programmed_ns.p50),
-                opt_nanos(e.ready_to_programmed_ns.p99),
-                opt_nanos(e.ready_to_programmed_ns.max)
-            ),
+            p50_p99_max(&e.ready_to_programmed_ns),
         );
         add(
             "  deleted → removed p50 / max",
