@@ -264,7 +264,7 @@ fn flows(result: &RunResult, out: &mut String) {
             if f.sources_running < f.sources_total || f.destinations_running == 0 {
                 let _ = writeln!(
                     out,
-                    "{:<22}   only {} of {} sending pods run; {} destination pods run",
+                    "{:<22}   {} of {} sending pods ran at t=0; {} destination pods",
                     "", f.sources_running, f.sources_total, f.destinations_running
                 );
             }

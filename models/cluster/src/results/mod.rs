@@ -108,6 +108,7 @@ pub struct CrossAz {
 pub struct FlowResult {
     pub name: String,
     pub protocol: Protocol,
+    /// Sending pods running at t=0, of `sources_total` (at their most, with scale events).
     pub sources_running: u32,
     pub sources_total: u32,
     pub destinations_running: u32,
