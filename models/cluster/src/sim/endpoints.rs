@@ -61,27 +61,27 @@ struct Serves {
     target: u16,
 }
 
-/// A change the slice state took: when its pod changed (Running or deleted) and whether the
-/// pod is an endpoint after it.
-#[derive(Clone, Copy, Debug)]
+/// A change the slice state took: when its pod changed (Running or deleted), whether the pod
+/// is an endpoint after it, the Services it touched (ascending) and the UDP endpoints it
+/// removed. One log for every node: a node's next sync programs the entries after its
+/// `covered` mark, so nothing is copied per node.
+#[derive(Clone, Debug)]
 struct Applied {
     pod_changed_ns: u64,
     add: bool,
+    services: Vec<u32>,
+    gone_udp: Vec<(Ipv4Addr, u16)>,
 }
 
 /// One node's kube-proxy sync runner.
 #[derive(Clone, Debug, Default)]
 struct Runner {
-    /// Services changed since the node's last sync.
-    pending: BTreeSet<u32>,
     /// A `NodeSync` is scheduled.
     scheduled: bool,
     /// The earliest time the next sync may start.
     next_allowed_ns: u64,
-    /// How many applied changes the node has programmed.
+    /// How many applied changes the node has programmed: the rest are what it has pending.
     covered: u32,
-    /// UDP endpoints removed since the last sync, whose conntrack entries the sync deletes.
-    stale_udp: Vec<(Ipv4Addr, u16)>,
 }
 
 /// Counters for the results.
@@ -269,11 +269,11 @@ impl Endpoints {
         self.applied.push(Applied {
             pod_changed_ns: changed_ns,
             add: want.is_some(),
+            services: touched.into_iter().collect(),
+            gone_udp,
         });
         let t = engine.now().as_nanos();
         for (node, r) in self.runners.iter_mut().enumerate() {
-            r.pending.extend(touched.iter().copied());
-            r.stale_udp.extend_from_slice(&gone_udp);
             if !r.scheduled {
                 r.scheduled = true;
                 let at = SimTime::from_nanos(t.max(r.next_allowed_ns));
@@ -286,9 +286,11 @@ impl Endpoints {
     fn sync(&mut self, node: NodeId, nf: &mut Netfilter, now: u64) {
         let r = &mut self.runners[node as usize];
         r.scheduled = false;
-        let changed: Vec<usize> = std::mem::take(&mut r.pending).into_iter().map(|s| s as usize).collect();
+        let pending = &self.applied[r.covered as usize..];
+        let changed: BTreeSet<u32> = pending.iter().flat_map(|a| a.services.iter().copied()).collect();
+        let changed: Vec<usize> = changed.into_iter().map(|s| s as usize).collect();
         let cost = nf.partial_sync(node, &changed);
-        let stale = std::mem::take(&mut r.stale_udp);
+        let stale: Vec<(Ipv4Addr, u16)> = pending.iter().flat_map(|a| a.gone_udp.iter().copied()).collect();
         if nf.mode != cnsim_services::Mode::Ebpf && !stale.is_empty() {
             self.stats.conntrack_flushed += nf.flush_udp_to(node, &stale);
         }
