@@ -274,7 +274,6 @@ impl<'w> Model<'w> {
             from_client,
             wire_len: u32::from(len),
             encapsulated: false,
-            to_service: from_client && self.flows[flow as usize].service.is_some(),
         });
         self.metrics.sent += 1;
         self.metrics.flows[flow as usize].sent += 1;
@@ -336,6 +335,13 @@ impl<'w> Model<'w> {
                 None
             }
         }
+    }
+
+    /// The drop reason for a packet whose destination address has no pod: stale when a
+    /// Service client's translated packet met a pod that is gone (`endpoints::stale_or`).
+    fn no_pod(&self, meta: &PacketMeta, h: &Header, reason: DropReason) -> DropReason {
+        let to_service = meta.from_client && self.flows[meta.flow as usize].service.is_some();
+        stale_or(&self.life.pods, to_service, h, reason)
     }
 
     /// NetworkPolicy on a connection's first packet, after DNAT (sim/policy.rs): egress at the
@@ -426,7 +432,7 @@ impl<'w> Model<'w> {
         let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
         let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer) {
             Ok(hop) => hop.far,
-            Err(reason) => return self.drop_packet(packet, stale_or(&self.life.pods, &meta, &header, reason)),
+            Err(reason) => return self.drop_packet(packet, self.no_pod(&meta, &header, reason)),
         };
         let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
         let latency = if a == b {
@@ -457,10 +463,7 @@ impl<'w> Model<'w> {
             return;
         };
         if !routing::holds_pod(self.world, &self.life.pods, meta.dst_node, header.dst_ip()) {
-            return self.drop_packet(
-                packet,
-                stale_or(&self.life.pods, &meta, &header, DropReason::NodeNoSuchPod),
-            );
+            return self.drop_packet(packet, self.no_pod(&meta, &header, DropReason::NodeNoSuchPod));
         }
         self.metrics.cpu_ns += (decap + NODE_ROUTING + VETH_TRAVERSAL).as_nanos();
         self.engine.schedule_at(
@@ -479,10 +482,7 @@ impl<'w> Model<'w> {
         let now = self.engine.now();
         let Some(pod) = self.life.pods.by_ip(header.dst_ip()) else {
             let meta = *self.packets.get(packet);
-            return self.drop_packet(
-                packet,
-                stale_or(&self.life.pods, &meta, &header, DropReason::NodeNoSuchPod),
-            );
+            return self.drop_packet(packet, self.no_pod(&meta, &header, DropReason::NodeNoSuchPod));
         };
         let meta = self.packets.remove(packet);
         let latency = (now - meta.sent_at).as_nanos();

@@ -32,7 +32,7 @@
 use super::event::{EpEv, Ev};
 use super::metrics::DropReason;
 use super::netfilter::Netfilter;
-use super::packet::{Header, PacketMeta};
+use super::packet::Header;
 use super::pods::LivePods;
 use crate::scenario::format::Scenario;
 use crate::service_world::{self, EndpointPods};
@@ -41,12 +41,12 @@ use sim_core::{Engine, Histogram, SimTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-/// Why a packet meeting `reason` is dropped: a client's packet to a Service that went to an
-/// endpoint whose pod is gone (its node had not synced the removal when the connection was
-/// translated) is `ServiceStaleEndpoint`, not the address error it meets.
-pub fn stale_or(pods: &LivePods, meta: &PacketMeta, h: &Header, reason: DropReason) -> DropReason {
+/// Why a packet meeting `reason` is dropped: a client's packet to a Service (`to_service`)
+/// that went to an endpoint whose pod is gone (its node had not synced the removal when the
+/// connection was translated) is `ServiceStaleEndpoint`, not the address error it meets.
+pub fn stale_or(pods: &LivePods, to_service: bool, h: &Header, reason: DropReason) -> DropReason {
     let no_pod = matches!(reason, DropReason::NodeNoSuchPod | DropReason::VpcNoSuchAddress);
-    if no_pod && meta.to_service && pods.by_ip(h.dst_ip()).is_none() {
+    if no_pod && to_service && pods.by_ip(h.dst_ip()).is_none() {
         DropReason::ServiceStaleEndpoint
     } else {
         reason

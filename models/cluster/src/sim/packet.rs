@@ -56,9 +56,6 @@ pub struct PacketMeta {
     /// Bytes on the wire between nodes (the IP length, plus VXLAN overhead when encapsulated).
     pub wire_len: u32,
     pub encapsulated: bool,
-    /// Sent by a client of a Service flow: its destination is the Service or, once translated
-    /// (by conntrack, or at connect() with socket LB), one of its endpoints.
-    pub to_service: bool,
 }
 
 pub const NO_CONN: u32 = u32::MAX;
