@@ -1,12 +1,14 @@
 //! The compiled engine: the same answers as `reference`, from precomputed indices.
 //!
-//! Built once per (cluster, policies): labels are interned; for every pod, the rules of the
-//! NetworkPolicies and cluster policies that select it are listed per direction, flattened in
-//! evaluation order (so a question never looks at a policy that does not select its pod, and
-//! walks one list), each rule with a prefilter on protocol, port and peer; namespace selectors of peers become bitsets;
-//! ipBlocks, networks and node addresses become sorted address ranges; named ports become a
-//! sorted (name, protocol, port) list per pod. Only pod selectors of peers are evaluated at
-//! question time, on interned labels. A change of cluster or policies means a rebuild.
+//! Built once per (cluster, policies): labels are interned; for every distinct set of a pod's
+//! selecting policies, the rules of the NetworkPolicies and cluster policies in it are listed
+//! per direction, flattened in evaluation order (so a question never looks at a policy that
+//! does not select its pod, and walks one list), each rule with a prefilter on protocol, port
+//! and peer; namespace selectors of peers become bitsets; ipBlocks, networks and node
+//! addresses become sorted address ranges; named ports become a sorted (name, protocol, port)
+//! list per distinct set of container ports. Only pod selectors of peers are evaluated at
+//! question time, on interned labels. A change of cluster or policies means a rebuild (a pod's
+//! new IPv4 address excepted: `set_pod_ipv4`).
 //!
 //! Random questions over a large cluster must not miss the cache for every list they read, so
 //! a pod's own record is 16 bytes and everything else it points to (its labels and named
@@ -152,11 +154,12 @@ fn dir(d: Direction) -> usize {
 }
 
 /// What a question needs about a pod, in 16 bytes: its namespace and flags, its IPv4 address,
-/// and where its labels, named ports and selecting policies sit. Random questions over 150,000
-/// pods are bound by cache misses, so this is the only memory a question reads per pod that is
-/// not shared with other pods: looks and selecting blocks are deduplicated (pods of one
-/// workload share them), so they stay small enough to stay in cache, and so do the records
-/// themselves as far as they can (2.4 MB at 150,000 pods).
+/// and where its labels, named ports and selecting policies sit. This is the only memory a
+/// question reads per pod that is not shared with other pods: looks and selecting blocks are
+/// deduplicated (pods of one workload share them), so they stay small enough to stay in
+/// cache, and so do the records themselves as far as they can (2.4 MB at 150,000 pods). With
+/// that, random questions over 150,000 pods are bound by instructions, not cache misses (the
+/// crate README, "Performance").
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(16))]
 struct PodRec {
