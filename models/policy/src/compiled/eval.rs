@@ -77,7 +77,7 @@ enum Outcome {
         peer: Option<u32>,
         port: Option<u32>,
     },
-    /// Isolated by the policies `selecting[range]`.
+    /// Isolated by the policies `Compiled::isolating[range]`.
     Isolated((u32, u32)),
     DefaultAllow,
 }
