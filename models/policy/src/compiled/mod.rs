@@ -239,9 +239,10 @@ impl Compiled {
     }
 
     /// Pod `pod` now has IPv4 address `ip` (a CNI assigned it during a run), or none: the engine
-    /// answers as `build` would over the cluster with that address, without a rebuild. Only
-    /// ipBlock peers read a pod's address (with `ip_block_matches_pods`); nothing else the
-    /// build derived depends on it.
+    /// answers as `build` would over the cluster with that address, without a rebuild. The
+    /// address is only read per question (the family of a pod-to-pod connection, ipBlock and
+    /// `networks` peers with `ip_block_matches_pods`, `nodes` peers, own-node traffic of a
+    /// hostNetwork pod); nothing the build derived depends on it.
     pub fn set_pod_ipv4(&mut self, pod: PodId, ip: Option<Ipv4Addr>) {
         let r = &mut self.pods[pod.0 as usize];
         match ip {
