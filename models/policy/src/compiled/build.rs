@@ -145,14 +145,14 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A rule whose peers start at `peers_start` (in `peers`; callers fix cluster rules) and
-    /// whose ports are `ports[ports_start..]`, with its prefilter.
+    /// A rule whose peers are `peers` (a range of `peers` or `cluster_peers`) and whose ports
+    /// are `ports[ports_start..]`, with its prefilter.
     fn rule(
         &self,
         policy: u32,
         ordinal: usize,
         (filter, a, b, peers_exact): (PeerFilter, u32, u32, bool),
-        peers_start: u32,
+        peers: (u32, u32),
         ports_start: u32,
         action: ClusterAction,
     ) -> Rule {
@@ -187,7 +187,7 @@ impl<'a> Builder<'a> {
             a,
             b,
             action,
-            peers: (peers_start, self.peers.len() as u32),
+            peers,
             ports: (ports_start, self.ports.len() as u32),
             policy,
             ordinal: ordinal as u32,
@@ -319,7 +319,8 @@ impl<'a> Builder<'a> {
                 });
             }
             let filter = self.np_filter(&self.peers[peers_start as usize..]);
-            let rule = self.rule(policy, ordinal, filter, peers_start, ports_start, ClusterAction::Accept);
+            let peers = (peers_start, self.peers.len() as u32);
+            let rule = self.rule(policy, ordinal, filter, peers, ports_start, ClusterAction::Accept);
             self.rules.push(rule);
         }
         (start, self.rules.len() as u32)
@@ -368,8 +369,8 @@ impl<'a> Builder<'a> {
                 self.ports.push(port);
             }
             let filter = self.cluster_filter(&self.cluster_peers[peers_start as usize..]);
-            let mut r = self.rule(policy, ordinal, filter, peers_start, ports_start, rule.action);
-            r.peers.1 = self.cluster_peers.len() as u32;
+            let peers = (peers_start, self.cluster_peers.len() as u32);
+            let mut r = self.rule(policy, ordinal, filter, peers, ports_start, rule.action);
             if rule.peers.is_empty() {
                 r.protocols = 0; // a cluster rule without peers matches nothing
             }
