@@ -159,6 +159,23 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
             add(&format!("  denied: {evidence}"), count(*n));
         }
     }
+    if let Some(e) = &v.egress {
+        add("connections SNATed on nodes", count(e.snat_connections));
+        for g in &e.nat_gateways {
+            add(
+                &format!("NAT gateway {} bytes / cost", g.name),
+                format!("{} / {}", bytes(g.bytes), usd(g.processing_cost_micro_usd)),
+            );
+            add(
+                &format!("  {} connections / port errors", g.name),
+                format!("{} / {}", count(g.connections), count(g.port_allocation_errors)),
+            );
+        }
+        add(
+            "internet bytes out / in",
+            format!("{} / {}", bytes(e.internet_bytes_out), bytes(e.internet_bytes_in)),
+        );
+    }
     add("cross-AZ bytes", bytes(v.cross_az.bytes));
     add("cross-AZ cost", usd(v.cross_az.cost_micro_usd));
     add("events executed", count(v.events));
@@ -261,7 +278,13 @@ fn flows(result: &RunResult, out: &mut String) {
                 opt_nanos(f.latency_ns.p99),
                 conn
             );
-            if f.sources_running < f.sources_total || f.destinations_running == 0 {
+            if let Some(to) = &f.external {
+                let _ = writeln!(
+                    out,
+                    "{:<22}   {} of {} sending pods ran at t=0; to {to}, beyond the VPC",
+                    "", f.sources_running, f.sources_total
+                );
+            } else if f.sources_running < f.sources_total || f.destinations_running == 0 {
                 let _ = writeln!(
                     out,
                     "{:<22}   {} of {} sending pods ran at t=0; {} destination pods",

@@ -53,6 +53,31 @@ pub const UDP_IP_HEADER_BYTES: u32 = 28;
 pub fn inter_az_usd_per_gb_each_way() -> f64 {
     0.01
 }
+/// Documented: NAT gateway data processing, 0.045 USD per GB in us-east-1 (Amazon VPC pricing),
+/// charged on every byte the gateway processes, either direction.
+pub fn nat_gateway_usd_per_gb() -> f64 {
+    0.045
+}
+/// Assumption: one way from the internet gateway to a flow's external destination (a nearby
+/// public endpoint, ~20 ms round trip). Scenarios set `fabric.internet_latency` for theirs.
+pub fn internet_one_way() -> SimTime {
+    SimTime::from_millis(10)
+}
+/// Documented: traffic through an internet gateway or NAT gateway is limited to a 1500-byte
+/// MTU (Amazon EC2 "Network MTU"), so internet peers advertise a 1460-byte MSS.
+pub const INTERNET_MTU: u32 = 1500;
+/// Documented: a NAT gateway supports 55,000 simultaneous connections per IPv4 address to each
+/// unique destination (IP, port, protocol); beyond them it fails with ErrorPortAllocation
+/// (Amazon VPC "NAT gateway basics").
+pub const NAT_GATEWAY_CONNECTIONS_PER_DESTINATION: u32 = 55_000;
+/// Documented: a NAT gateway drops an idle connection after 350 s (Amazon VPC "NAT gateway
+/// basics", troubleshooting: "idle timeout").
+pub const NAT_GATEWAY_IDLE_TIMEOUT: SimTime = SimTime::from_secs(350);
+/// Documented: aws-node's AWS_VPC_K8S_CNI_RANDOMIZESNAT default `prng` adds `--random-fully` to
+/// its SNAT rule, so the kernel draws each new source port from 1024–65535 and probes upward
+/// on a clash (nf_nat_l4proto_unique_tuple), at most 128 times.
+pub const SNAT_PORT_FIRST: u16 = 1024;
+pub const SNAT_PORT_ATTEMPTS: u32 = 128;
 /// Documented: AWS's pricing pages and calculator count a month as 730 hours.
 pub const HOURS_PER_MONTH: u64 = 730;
 

@@ -2,6 +2,8 @@
 //! the service datapath with its rule trace), the same routing decisions and the same hop
 //! costs as the simulation, for a single first packet, and says at each hop what matched.
 
+mod beyond;
+
 use crate::calibration::{
     NODE_ROUTING, UDP_IP_HEADER_BYTES, VETH_TRAVERSAL, VXLAN_DECAP, VXLAN_ENCAP, VXLAN_OVERHEAD_BYTES,
 };
@@ -12,7 +14,7 @@ use crate::sim::netfilter::NfOutcome;
 use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
 use crate::sim::pods::LivePods;
 use crate::sim::policy::PacketPolicy;
-use crate::sim::routing::{self, Egress};
+use crate::sim::routing::{self, Egress, VpcNext};
 use crate::sim::{proxy, tcp, traffic::EPHEMERAL_FIRST};
 use crate::world::{PodPhase, VpcTarget, World};
 use cnsim_services::{Origin, TraceStep};
@@ -80,6 +82,17 @@ fn proto_of_scenario(p: crate::scenario::format::Protocol) -> u8 {
         crate::scenario::format::Protocol::UDP => PROTO_UDP,
         _ => PROTO_TCP,
     }
+}
+
+fn push(report: &mut TraceReport, hop: &str, node: String, detail: String, latency: u64, matched: Vec<RuleHit>) {
+    report.latency_ns += latency;
+    report.hops.push(TraceHop {
+        hop: hop.into(),
+        node,
+        detail,
+        latency_ns: latency,
+        matched,
+    });
 }
 
 /// `NS/POD`, `NS/svc/NAME` or an IP, each with optional `:PORT[/PROTO]`.
@@ -196,6 +209,10 @@ fn endpoint(h: &Header) -> String {
     format!("{}:{}", Ipv4Addr::from(h.dst), h.dport)
 }
 
+fn source(h: &Header) -> String {
+    format!("{}:{}", Ipv4Addr::from(h.src), h.sport)
+}
+
 /// Traces the first packet of a connection from pod `from` to `to`.
 pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, String> {
     let s = &spec.scenario;
@@ -241,17 +258,6 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         latency_ns: 0,
     };
     let name = |n: u32| world.nodes[n as usize].name.clone();
-    let push =
-        |report: &mut TraceReport, hop: &str, node: String, detail: String, latency: u64, matched: Vec<RuleHit>| {
-            report.latency_ns += latency;
-            report.hops.push(TraceHop {
-                hop: hop.into(),
-                node,
-                detail,
-                latency_ns: latency,
-                matched,
-            });
-        };
     push(
         &mut report,
         "pod eth0 -> veth",
@@ -287,6 +293,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                 translated,
                 cpu_ns,
                 work,
+                snat,
             } => {
                 let mut detail = format!(
                     "conntrack {}; {} rules, {} hash probes, {} map lookups",
@@ -312,6 +319,13 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                         endpoint(&header)
                     ));
                     report.backend = Some(endpoint(&header));
+                }
+                if let Some((src, sport)) = snat {
+                    detail.push_str(&format!(
+                        "; SNAT {}:{sport} -> {} (masqueraded to the node's primary address, random port)",
+                        Ipv4Addr::from(src),
+                        source(&header)
+                    ));
                 }
                 push(&mut report, "netfilter", name(node), detail, cpu_ns, hits(steps));
                 // NetworkPolicy judges the first packet here, after DNAT (sim/policy.rs).
@@ -424,7 +438,14 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                         return Ok(report);
                     }
                     Ok(hop) => {
-                        let (a, b) = (world.nodes[node as usize].az, world.nodes[hop.far as usize].az);
+                        let far = match hop.next {
+                            VpcNext::Node(far) => far,
+                            _ => {
+                                beyond::leave_vpc(&world, s, &mut report, node, header, hop);
+                                return Ok(report);
+                            }
+                        };
+                        let (a, b) = (world.nodes[node as usize].az, world.nodes[far as usize].az);
                         let latency = if a == b {
                             s.fabric.same_az_latency
                         } else {
@@ -440,7 +461,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                         push(
                             &mut report,
                             "vpc",
-                            name(hop.far),
+                            name(far),
                             format!(
                                 "route table {table:?}: {outer} matches /{} -> {target}; {zone} ({} -> {})",
                                 hop.prefix_len, world.azs[a as usize], world.azs[b as usize]
@@ -448,7 +469,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                             latency.as_nanos(),
                             vec![],
                         );
-                        node = hop.far;
+                        node = far;
                         origin = Origin::External;
                         encapsulated = encapsulate;
                     }

@@ -14,7 +14,7 @@ pub mod ipam;
 
 use crate::lpm::Lpm;
 use crate::placement::{place_workload, Placement, Slot};
-use crate::scenario::format::{Labels, NetworkMode, RouteTarget, Scenario};
+use crate::scenario::format::{Labels, NetworkMode, RouteTarget, Scenario, SubnetKind};
 use crate::scenario::refs::{self, PodSet};
 use cnsim_ipam::{InstanceCatalog, NodeJoin};
 use ipam::IpamState;
@@ -47,6 +47,19 @@ pub struct SubnetInfo {
     pub az: u16,
     pub cidr: Ipv4Net,
     pub route_table: u16,
+    /// `kind: Public`: instances launched here get a public IPv4 address (assumption: the
+    /// subnet maps public addresses on launch, as EKS requires of public node subnets).
+    pub public: bool,
+}
+
+/// A NAT gateway: its subnet and the private address of its ENI (the subnet's highest usable
+/// address, so it never meets the nodes, which count up from `.4`).
+#[derive(Clone, Debug)]
+pub struct NatGatewayInfo {
+    pub name: String,
+    pub subnet: u16,
+    pub az: u16,
+    pub ip: Ipv4Addr,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +133,9 @@ pub struct World {
     pub vpc_pod_addresses: bool,
     /// The IPAM engine after t=0; a run with timed IPAM continues from a clone of it.
     pub ipam_start: IpamState,
+    pub nat_gateways: Vec<NatGatewayInfo>,
+    /// Which pod traffic nodes masquerade to their own address (`sim::egress`).
+    pub snat: cnsim_ipam::SnatPolicy,
 }
 
 impl World {
@@ -142,8 +158,19 @@ impl World {
                 az: s.vpc.azs.iter().position(|a| *a == x.az).expect("validated") as u16,
                 cidr: x.cidr,
                 route_table: 0,
+                public: x.kind == SubnetKind::Public,
             })
             .collect();
+        let vpc_cidrs: Vec<Ipv4Net> = std::iter::once(s.vpc.cidr)
+            .chain(s.vpc.secondary_cidrs.iter().copied())
+            .collect();
+        let nat_gateways = nat_gateways(s, &subnets);
+        if let IpamState::VpcCni(v) = &mut ipam {
+            for g in &nat_gateways {
+                v.reserve_node_address(g.ip)
+                    .expect("validation leaves a NAT gateway's subnet room for it");
+            }
+        }
         let mut world = World {
             azs: s.vpc.azs.clone(),
             subnets,
@@ -160,6 +187,8 @@ impl World {
             pod_prefixes: Lpm::new(),
             vpc_pod_addresses,
             ipam_start: ipam.clone(),
+            nat_gateways,
+            snat: s.network.ipam.snat_policy(&vpc_cidrs),
         };
 
         // Nodes: subnet addresses in order, then a pod CIDR from IPAM.
@@ -362,6 +391,11 @@ impl World {
         }
     }
 
+    /// The NAT gateway whose ENI holds `ip`.
+    pub fn nat_by_ip(&self, ip: Ipv4Addr) -> Option<u16> {
+        self.nat_gateways.iter().position(|g| g.ip == ip).map(|g| g as u16)
+    }
+
     pub fn pod_by_ip(&self, ip: Ipv4Addr) -> Option<PodId> {
         self.pod_by_ip.get(&u32::from(ip)).copied()
     }
@@ -388,4 +422,24 @@ impl World {
     pub fn running_pods(&self) -> usize {
         self.pods.iter().filter(|p| p.phase == PodPhase::Running).count()
     }
+}
+
+/// Each NAT gateway takes its subnet's highest usable address; a second one in the same subnet
+/// the next lower (AWS reserves the last address of a subnet, the broadcast).
+fn nat_gateways(s: &Scenario, subnets: &[SubnetInfo]) -> Vec<NatGatewayInfo> {
+    let mut taken_from_top = vec![0u32; subnets.len()];
+    s.vpc
+        .nat_gateways
+        .iter()
+        .map(|g| {
+            let sn = subnets.iter().position(|x| x.name == g.subnet).expect("validated");
+            taken_from_top[sn] += 1;
+            NatGatewayInfo {
+                name: g.name.clone(),
+                subnet: sn as u16,
+                az: subnets[sn].az,
+                ip: Ipv4Addr::from(u32::from(subnets[sn].cidr.broadcast()) - taken_from_top[sn]),
+            }
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! turns `RunResult` fields into chart data; `figure` draws them; `html` lays out the page.
 
 mod datapath;
+mod egress;
 mod latency;
 mod startup;
 mod state;
@@ -38,6 +39,7 @@ pub fn render(r: &RunResult) -> Result<Vec<ReportFile>, ReportError> {
         (tables::pending_by_reason(r))
         (tables::vpc_cni(r))
         (tables::service_endpoints(r))
+        (egress::egress(r))
         (tables::pending(r))
         (html::scenario_text(r.scenario_text.as_deref()))
     };

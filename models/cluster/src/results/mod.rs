@@ -2,10 +2,12 @@
 //! DESIGN.md ("Command line") are a contract; the rest may grow. Everything here is a function
 //! of (scenario, seed): no wall-clock figure belongs in it.
 
+pub mod egress;
 pub mod ipam;
 pub mod series;
 pub mod sweep;
 
+pub use egress::{EgressResult, NatGatewayResult};
 pub use ipam::{PodStartup, VpcCniNode, VpcCniResult};
 pub use series::{Buckets, LatencyBuckets, SubnetResult, Timeline};
 pub use sweep::{Shard, SweepAxis, SweepPoint, SweepResult, SWEEP_SCHEMA};
@@ -112,6 +114,9 @@ pub struct FlowResult {
     pub sources_running: u32,
     pub sources_total: u32,
     pub destinations_running: u32,
+    /// The destination beyond the VPC (`IP:PORT`), for a flow to one; it has no pods.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub external: Option<String>,
     pub sent: u64,
     pub delivered: u64,
     pub dropped: u64,
@@ -155,6 +160,9 @@ pub struct VariantResult {
     /// Services following pods, in runs where pods change behind a Service.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub endpoints: Option<EndpointsResult>,
+    /// Traffic that left the VPC (SNAT, NAT gateways, the internet gateway), when some did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub egress: Option<EgressResult>,
 }
 
 /// Endpoint changes and the node syncs that programmed them (`sim::endpoints`).
@@ -355,6 +363,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             protocol: p.protocol,
             sources_running: p.src_running,
             sources_total: p.src_total,
+            external: p.external.map(|ip| format!("{ip}:{}", p.dport)),
             destinations_running: match p.service {
                 Some((_, svc)) => i.netfilter.services().endpoints[svc]
                     .iter()
@@ -423,6 +432,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         vpc_cni: ipam::vpc_cni(w, i.life),
         network_policy: None,
         endpoints: None,
+        egress: None,
     }
 }
 
@@ -499,6 +509,7 @@ mod tests {
         assert_eq!(c.monthly_cost_micro_usd, 730 * 20_000);
         let dearer = Pricing {
             inter_az_usd_per_gb: 0.02,
+            ..Pricing::default()
         };
         assert_eq!(cross_az(1_000_000_000, hour_ns, &dearer).cost_micro_usd, 40_000);
         assert_eq!(

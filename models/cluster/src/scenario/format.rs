@@ -209,6 +209,15 @@ pub enum IpamConfig {
         /// SecurityGroupPolicy objects (vpcresources.k8s.aws/v1beta1), by pod labels.
         #[serde(default)]
         security_group_policies: Vec<SecurityGroupPolicyDef>,
+        /// AWS_VPC_K8S_CNI_EXTERNALSNAT: false (aws-node's default) SNATs pod traffic leaving
+        /// the VPC to the node's primary address; true lets the pod address leave, for a NAT
+        /// gateway to translate.
+        #[serde(default)]
+        external_snat: bool,
+        /// AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS: destinations outside the VPC that keep the pod
+        /// address (a peered network, say).
+        #[serde(default)]
+        exclude_snat_cidrs: Vec<Ipv4Net>,
     },
 }
 
@@ -276,6 +285,30 @@ impl IpamConfig {
             .collect()
     }
 
+    /// Which pod traffic the node masquerades to its own address (`sim::egress`). The VPC CNI:
+    /// aws-node's SNAT rule, for destinations outside the VPC's CIDRs and the excluded ones.
+    /// Host-local: traffic leaving both the VPC and the cluster CIDR (assumption: Flannel's
+    /// `--ip-masq`, Calico's `natOutgoing` and kubenet's non-masquerade CIDR all masquerade
+    /// internet-bound pod traffic by default; see CALIBRATION.md "Egress").
+    pub fn snat_policy(&self, vpc_cidrs: &[Ipv4Net]) -> cnsim_ipam::SnatPolicy {
+        match self {
+            IpamConfig::AwsVpcCni {
+                external_snat,
+                exclude_snat_cidrs,
+                ..
+            } => cnsim_ipam::SnatPolicy {
+                external_snat: *external_snat,
+                vpc_cidrs: vpc_cidrs.to_vec(),
+                exclude_snat_cidrs: exclude_snat_cidrs.clone(),
+            },
+            IpamConfig::HostLocal { cluster_cidr, .. } => cnsim_ipam::SnatPolicy {
+                external_snat: false,
+                vpc_cidrs: vpc_cidrs.iter().copied().chain([*cluster_cidr]).collect(),
+                exclude_snat_cidrs: Vec::new(),
+            },
+        }
+    }
+
     /// ipamd's settings for the VPC CNI; None for host-local.
     pub fn ipamd(&self) -> Option<cnsim_ipam::IpamdConfig> {
         let IpamConfig::AwsVpcCni {
@@ -288,6 +321,8 @@ impl IpamConfig {
             eni_configs,
             pod_eni,
             security_group_policies: _,
+            external_snat: _,
+            exclude_snat_cidrs: _,
         } = self
         else {
             return None;
@@ -385,12 +420,16 @@ pub struct Pricing {
     /// Inter-AZ data transfer, charged in each direction, per GB (10^9 bytes).
     #[serde(default = "crate::calibration::inter_az_usd_per_gb_each_way")]
     pub inter_az_usd_per_gb: f64,
+    /// NAT gateway data processing, per GB (10^9 bytes) in either direction.
+    #[serde(default = "crate::calibration::nat_gateway_usd_per_gb")]
+    pub nat_gateway_usd_per_gb: f64,
 }
 
 impl Default for Pricing {
     fn default() -> Self {
         Pricing {
             inter_az_usd_per_gb: crate::calibration::inter_az_usd_per_gb_each_way(),
+            nat_gateway_usd_per_gb: crate::calibration::nat_gateway_usd_per_gb(),
         }
     }
 }
@@ -399,6 +438,11 @@ impl Pricing {
     /// The inter-AZ rate in micro-dollars per GB, so that costs are summed in integers.
     pub fn inter_az_micro_usd_per_gb(&self) -> u64 {
         (self.inter_az_usd_per_gb * 1e6).round() as u64
+    }
+
+    /// The NAT gateway processing rate in micro-dollars per GB.
+    pub fn nat_gateway_micro_usd_per_gb(&self) -> u64 {
+        (self.nat_gateway_usd_per_gb * 1e6).round() as u64
     }
 }
 
@@ -415,6 +459,9 @@ pub struct Fabric {
     /// Packets an ENI may hold queued for transmission before it tail-drops.
     #[serde(default = "crate::calibration::eni_tx_queue_packets")]
     pub eni_tx_queue: u32,
+    /// One way between the VPC's internet gateway and a flow's external destination.
+    #[serde(default = "crate::calibration::internet_one_way")]
+    pub internet_latency: SimTime,
 }
 
 impl Default for Fabric {
@@ -424,6 +471,7 @@ impl Default for Fabric {
             cross_az_latency: crate::calibration::fabric_cross_az_one_way(),
             eni_bandwidth: crate::calibration::eni_bandwidth_default(),
             eni_tx_queue: crate::calibration::eni_tx_queue_packets(),
+            internet_latency: crate::calibration::internet_one_way(),
         }
     }
 }

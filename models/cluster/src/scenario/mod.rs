@@ -13,6 +13,7 @@ pub mod refs;
 pub mod services;
 pub mod source_map;
 pub mod validate;
+pub mod validate_egress;
 pub mod validate_ipam;
 pub mod validate_services;
 

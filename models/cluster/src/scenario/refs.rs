@@ -88,10 +88,17 @@ pub enum Target {
         service: usize,
         port: usize,
     },
+    /// An address beyond the VPC (`IP:PORT`), reached through a NAT or internet gateway.
+    External(std::net::SocketAddrV4),
 }
 
-/// Resolves a flow target: `NAMESPACE/svc/NAME:PORT` or `NAMESPACE/NAME:PORT`.
+/// Resolves a flow target: `NAMESPACE/svc/NAME:PORT`, `NAMESPACE/NAME:PORT`, or `IP:PORT` for
+/// a destination outside the VPC. (Namespace names never hold dots, so an address is never
+/// mistaken for a workload.)
 pub fn flow_target(s: &Scenario, text: &str) -> Result<Target, RefError> {
+    if let Ok(addr) = text.parse::<std::net::SocketAddrV4>() {
+        return Ok(Target::External(addr));
+    }
     let Some((ns, rest)) = text.split_once("/svc/") else {
         return target(s, text).map(|(set, port)| Target::Pods(set, port));
     };

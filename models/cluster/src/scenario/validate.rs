@@ -63,6 +63,7 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     vpc(s, &mut out);
     network(s, &mut out);
     fabric(&s.fabric, &mut out);
+    super::validate_egress::settings(s, &mut out);
     let rate = s.pricing.inter_az_usd_per_gb;
     if !(0.0..=1.0).contains(&rate) {
         out.push(
@@ -496,6 +497,12 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
             per_subnet[i] += u64::from(g.count) / k + u64::from((j as u64) < u64::from(g.count) % k);
         }
     }
+    // A NAT gateway's ENI takes one address too (the world gives it the subnet's highest).
+    for nat in &s.vpc.nat_gateways {
+        if let Some(i) = s.vpc.subnets.iter().position(|x| x.name == nat.subnet) {
+            per_subnet[i] += 1;
+        }
+    }
     for (i, n) in per_subnet.iter().enumerate() {
         let usable = refs::usable_addresses(&s.vpc.subnets[i].cidr);
         if *n > usable {
@@ -503,7 +510,7 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
                 Finding::error(
                     format!("vpc.subnets[{i}].cidr"),
                     format!(
-                        "{n} nodes are placed in subnet {:?} but it has {usable} usable addresses (AWS reserves 5)",
+                        "{n} nodes and NAT gateways are placed in subnet {:?} but it has {usable} usable addresses (AWS reserves 5)",
                         s.vpc.subnets[i].name
                     ),
                 )
@@ -655,6 +662,7 @@ fn flows(s: &Scenario, out: &mut Vec<Finding>) {
                     out.push(Finding::error(f("to"), e.message).valid(e.valid));
                 }
             }
+            Ok(refs::Target::External(addr)) => super::validate_egress::external_target(s, i, addr, fl, out),
             Ok(refs::Target::Service { service, port }) => {
                 let p = &s.services[service].ports[port];
                 if p.protocol != fl.protocol {

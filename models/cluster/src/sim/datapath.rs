@@ -4,10 +4,16 @@
 //! pod eth0 ─veth─▶ NodeEgress ─netfilter, route, [encap], ENI queue─▶ EniTx ─VPC route, fabric─▶
 //!     NodeIngress ─[decap], netfilter, route, veth─▶ PodRx
 //! ```
-//! Same-node traffic goes NodeEgress ─netfilter, route, veth─▶ PodRx. Every delay is a constant
+//! Same-node traffic goes NodeEgress ─netfilter, route, veth─▶ PodRx. Traffic to a destination
+//! beyond the VPC leaves through a NAT gateway or the internet gateway (`internet`, `egress`):
+//! EniTx ─▶ [NatGateway] ─▶ InternetRx, and its answers InternetIngress ─▶ [NatGateway] ─▶
+//! NodeIngress. Every delay is a constant
 //! from `calibration` (sourced in CALIBRATION.md), CPU time the service datapath's counted work
 //! costs, a serialization time from the ENI's bandwidth, or queueing behind earlier packets.
 
+mod internet;
+
+use super::egress::Egress;
 use super::endpoints::{stale_or, Endpoints};
 use super::event::{Ev, Hop};
 use super::ipamd::Lifecycle;
@@ -15,7 +21,7 @@ use super::metrics::{DropReason, Metrics};
 use super::netfilter::{Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
 use super::policy::PacketPolicy;
-use super::routing::{self, Egress};
+use super::routing::{self, Egress as Route, VpcNext};
 use super::tcp::{self, Conn, ConnSlab};
 use super::timeline::TimelineRecorder;
 use super::traffic::{FlowPlan, Source, EPHEMERAL_FIRST, EPHEMERAL_LAST};
@@ -60,6 +66,16 @@ pub struct Model<'w> {
     pub policy: Option<PacketPolicy>,
     /// Services following pods; None when no pod change can reach a Service.
     pub endpoints: Option<Endpoints>,
+    /// NAT gateways and the internet gateway.
+    pub egress: Egress,
+    internet_latency: SimTime,
+}
+
+/// Who sends a packet: a pod, or a flow's destination beyond the VPC (at its address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Host {
+    Pod(PodId),
+    Internet(u32),
 }
 
 impl<'w> Model<'w> {
@@ -100,6 +116,8 @@ impl<'w> Model<'w> {
             sources,
             policy: None,
             endpoints: None,
+            egress: Egress::new(world),
+            internet_latency: fabric.internet_latency,
         };
         for i in 0..model.sources.len() {
             let plan = &model.flows[model.sources[i].flow as usize];
@@ -130,12 +148,18 @@ impl<'w> Model<'w> {
                     eps.handle(e, self.world, &self.life.pods, &mut self.netfilter, &mut self.engine);
                 }
                 Ev::Hop {
-                    hop, packet, header, ..
+                    hop,
+                    node,
+                    packet,
+                    header,
                 } => match hop {
                     Hop::NodeEgress => self.on_node_egress(packet, header),
                     Hop::EniTx => self.on_eni_tx(packet, header),
                     Hop::NodeIngress => self.on_node_ingress(packet, header),
                     Hop::PodRx => self.on_pod_rx(packet, header),
+                    Hop::NatGateway => self.on_nat_gateway(node as u16, packet, header),
+                    Hop::InternetRx => self.on_internet_rx(packet, header),
+                    Hop::InternetIngress => self.on_internet_ingress(packet, header),
                 },
             }
         }
@@ -164,8 +188,8 @@ impl<'w> Model<'w> {
         }
         // Where to send: the Service address, or a pod drawn from the flow's own stream (one
         // that does not run has no address: the packet is dropped as having no destination).
-        let dst = match (plan.service, plan.dst_pods.len()) {
-            (Some((ip, _)), _) => Some(u32::from(ip)),
+        let dst = match (plan.service.map(|s| s.0).or(plan.external), plan.dst_pods.len()) {
+            (Some(ip), _) => Some(u32::from(ip)),
             (None, 0) => None,
             (None, 1) => pods.ip(plan.dst_pods[0]).map(u32::from),
             (None, n) => pods
@@ -189,7 +213,18 @@ impl<'w> Model<'w> {
                 let sport = EPHEMERAL_FIRST + (source % u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST + 1)) as u16;
                 let len = plan.packet_size.0 as u16;
                 debug_assert!(u32::from(len) >= UDP_IP_HEADER_BYTES);
-                self.send(flow, NO_CONN, client, true, dst, sport, dport, PROTO_UDP, 0, len);
+                self.send(
+                    flow,
+                    NO_CONN,
+                    Host::Pod(client),
+                    true,
+                    dst,
+                    sport,
+                    dport,
+                    PROTO_UDP,
+                    0,
+                    len,
+                );
             }
             Protocol::TCP => {
                 let (request, response, requests) = (plan.request.0, plan.response.0, plan.requests);
@@ -211,7 +246,7 @@ impl<'w> Model<'w> {
                 self.send(
                     flow,
                     conn,
-                    client,
+                    Host::Pod(client),
                     true,
                     dst,
                     sport,
@@ -237,13 +272,13 @@ impl<'w> Model<'w> {
         out
     }
 
-    /// A packet leaves `from`'s eth0 now, addressed to `dst`, and crosses its veth.
+    /// A packet leaves `from` now, addressed to `dst`: a pod's eth0 and veth, or the internet.
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
         flow: u32,
         conn: u32,
-        from: PodId,
+        from: Host,
         from_client: bool,
         dst: u32,
         sport: u16,
@@ -252,6 +287,21 @@ impl<'w> Model<'w> {
         flags: u8,
         len: u16,
     ) {
+        let from = match from {
+            Host::Pod(pod) => pod,
+            Host::Internet(src) => {
+                let header = Header {
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    proto,
+                    flags,
+                    len,
+                };
+                return self.send_from_internet(flow, conn, from_client, header);
+            }
+        };
         let pod = self.life.pods.get(from);
         let header = Header {
             src: u32::from(pod.ip.expect("sending pods hold an address")),
@@ -304,10 +354,17 @@ impl<'w> Model<'w> {
                 translated,
                 cpu_ns,
                 work,
+                snat,
             } => {
-                if new && !self.admit(packet, node, header, origin) {
+                // Policy judges the pod's own source, before masquerading.
+                let mut judged = *header;
+                if let Some((src, sport)) = snat {
+                    (judged.src, judged.sport) = (src, sport);
+                }
+                if new && !self.admit(packet, node, &judged, origin) {
                     return None;
                 }
+                self.metrics.snat_connections += u64::from(snat.is_some());
                 if new && origin == Origin::LocalPod {
                     self.packets.get_mut(packet).opened = true;
                     if translated || work.rules_evaluated + work.map_lookups > 0 {
@@ -368,7 +425,7 @@ impl<'w> Model<'w> {
         let world = self.world;
         self.metrics.cpu_ns += NODE_ROUTING.as_nanos();
         let encapsulate = match routing::egress_in(world, &self.life.pods, node, header.dst_ip()) {
-            Egress::LocalPod => {
+            Route::LocalPod => {
                 self.metrics.cpu_ns += VETH_TRAVERSAL.as_nanos();
                 self.engine.schedule_at(
                     now + nf + NODE_ROUTING + VETH_TRAVERSAL,
@@ -381,7 +438,7 @@ impl<'w> Model<'w> {
                 );
                 return;
             }
-            Egress::Eni { encapsulate } => encapsulate,
+            Route::Eni { encapsulate } => encapsulate,
         };
         let mut ready = now + nf + NODE_ROUTING;
         if encapsulate {
@@ -430,8 +487,13 @@ impl<'w> Model<'w> {
         let meta = *self.packets.get(packet);
         let world = self.world;
         let outer = routing::outer_destination(world, header.dst_ip(), meta.encapsulated);
-        let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer) {
-            Ok(hop) => hop.far,
+        let far = match routing::vpc_in(world, &self.life.pods, meta.src_node, outer).map(|hop| hop.next) {
+            Ok(VpcNext::Node(far)) => far,
+            Ok(VpcNext::NatGateway(g)) => {
+                let az = world.nodes[meta.src_node as usize].az;
+                return self.forward_to_nat_gateway(packet, header, az, g);
+            }
+            Ok(VpcNext::InternetGateway) => return self.forward_to_internet(packet, header),
             Err(reason) => return self.drop_packet(packet, self.no_pod(&meta, &header, reason)),
         };
         let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
@@ -479,15 +541,22 @@ impl<'w> Model<'w> {
 
     /// Delivered to the pod; TCP endpoints answer.
     fn on_pod_rx(&mut self, packet: u32, header: Header) {
-        let now = self.engine.now();
         let Some(pod) = self.life.pods.by_ip(header.dst_ip()) else {
             let meta = *self.packets.get(packet);
             return self.drop_packet(packet, self.no_pod(&meta, &header, DropReason::NodeNoSuchPod));
         };
-        let meta = self.packets.remove(packet);
-        let latency = (now - meta.sent_at).as_nanos();
-        self.metrics.delivered += 1;
+        let meta = self.delivered(packet);
         self.metrics.pod_rx[pod as usize] += 1;
+        if meta.conn != NO_CONN {
+            self.on_tcp_segment(meta.conn, Host::Pod(pod), header, meta.from_client);
+        }
+    }
+
+    /// Counts `packet` delivered now and frees it.
+    fn delivered(&mut self, packet: u32) -> PacketMeta {
+        let meta = self.packets.remove(packet);
+        let latency = (self.engine.now() - meta.sent_at).as_nanos();
+        self.metrics.delivered += 1;
         self.metrics.latency.record(latency);
         if meta.opened {
             self.metrics.first_packet_latency.record(latency);
@@ -497,15 +566,13 @@ impl<'w> Model<'w> {
         let fm = &mut self.metrics.flows[meta.flow as usize];
         fm.delivered += 1;
         fm.latency.record(latency);
-        if meta.conn != NO_CONN {
-            self.on_tcp_segment(meta.conn, pod, header, meta.from_client);
-        }
+        meta
     }
 
     /// A TCP segment arrived at `at` (client or server). Replies go back to where the segment
     /// came from, so the server answers whoever reached it, through whatever translation.
     /// `at` answers segment `h` of connection `id`: back to its source, from its destination.
-    fn reply(&mut self, id: u32, at: PodId, from_client: bool, h: &Header, flags: u8, len: u16) {
+    fn reply(&mut self, id: u32, at: Host, from_client: bool, h: &Header, flags: u8, len: u16) {
         let flow = self.conns.get_mut(id).flow;
         self.send(
             flow,
@@ -521,7 +588,7 @@ impl<'w> Model<'w> {
         );
     }
 
-    fn on_tcp_segment(&mut self, id: u32, at: PodId, h: Header, from_client: bool) {
+    fn on_tcp_segment(&mut self, id: u32, at: Host, h: Header, from_client: bool) {
         let conn = *self.conns.get_mut(id);
         let payload = u64::from(h.len).saturating_sub(u64::from(TCP_OVERHEAD));
         if h.flags == tcp_flags::SYN {
@@ -558,16 +625,31 @@ impl<'w> Model<'w> {
             c.request_left > 0,
             "validation requires TCP requests of at least 1 byte"
         );
-        self.send_payload(id, c.client, true, server, c.client_port, server_port, c.request_left);
+        self.send_payload(
+            id,
+            Host::Pod(c.client),
+            true,
+            server,
+            c.client_port,
+            server_port,
+            c.request_left,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn send_payload(&mut self, id: u32, from: PodId, from_client: bool, dst: u32, sport: u16, dport: u16, bytes: u64) {
+    fn send_payload(&mut self, id: u32, from: Host, from_client: bool, dst: u32, sport: u16, dport: u16, bytes: u64) {
         let flow = self.conns.get_mut(id).flow;
         if bytes == 0 {
             return;
         }
-        for seg in tcp::segments(bytes, self.mss) {
+        // A peer beyond the VPC advertises the MSS of the internet's 1500-byte MTU.
+        let mss = if self.flows[flow as usize].external.is_some() {
+            self.mss
+                .min(crate::calibration::tcp_mss(crate::calibration::INTERNET_MTU))
+        } else {
+            self.mss
+        };
+        for seg in tcp::segments(bytes, mss) {
             self.send(
                 flow,
                 id,
@@ -605,6 +687,9 @@ impl<'w> Model<'w> {
         let fm = &mut self.metrics.flows[c.flow as usize];
         fm.conns_completed += 1;
         fm.conn_latency.record(elapsed);
+        if plan.external.is_some() {
+            self.release_nat(&c, server, server_port);
+        }
         self.conns.close(id);
     }
 }

@@ -16,6 +16,12 @@ pub enum Hop {
     NodeIngress = 3,
     /// Out of the veth into the destination pod: delivered.
     PodRx = 4,
+    /// At NAT gateway `node` (an index into `world.nat_gateways`), from either side.
+    NatGateway = 5,
+    /// At the flow's destination beyond the internet gateway: delivered.
+    InternetRx = 6,
+    /// From the internet, at the VPC's internet gateway.
+    InternetIngress = 7,
 }
 
 #[derive(Clone, Copy, Debug)]

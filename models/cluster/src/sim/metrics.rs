@@ -15,8 +15,15 @@ pub enum DropReason {
     VpcBlackhole,
     /// The local route matched but no ENI in the VPC owns the address.
     VpcNoSuchAddress,
-    /// The route leads to an internet or NAT gateway; traffic beyond the VPC is not simulated yet.
-    VpcEgressNotSimulated,
+    /// The route leads to the internet gateway but the source has no public address (a node in
+    /// a private subnet, or a pod address that external SNAT left untranslated).
+    IgwNoPublicAddress,
+    /// The NAT gateway's subnet does not route the destination to an internet gateway.
+    NatGatewayNoInternetRoute,
+    /// The NAT gateway holds its 55,000 connections to this destination (ErrorPortAllocation).
+    NatGatewayPortAllocation,
+    /// A packet from the internet matched no active NAT translation (it idled out).
+    NatGatewayNoTranslation,
     /// The far node has no pod with the destination address.
     NodeNoSuchPod,
     /// The flow's destination has no running pod to send to.
@@ -43,12 +50,15 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::EniTxQueueFull,
         DropReason::VpcNoRoute,
         DropReason::VpcBlackhole,
         DropReason::VpcNoSuchAddress,
-        DropReason::VpcEgressNotSimulated,
+        DropReason::IgwNoPublicAddress,
+        DropReason::NatGatewayNoInternetRoute,
+        DropReason::NatGatewayPortAllocation,
+        DropReason::NatGatewayNoTranslation,
         DropReason::NodeNoSuchPod,
         DropReason::NoRunningDestination,
         DropReason::ServiceNoEndpoints,
@@ -68,7 +78,10 @@ impl DropReason {
             DropReason::VpcNoRoute => "vpc-no-route",
             DropReason::VpcBlackhole => "vpc-blackhole",
             DropReason::VpcNoSuchAddress => "vpc-no-such-address",
-            DropReason::VpcEgressNotSimulated => "vpc-egress-not-simulated",
+            DropReason::IgwNoPublicAddress => "igw-no-public-address",
+            DropReason::NatGatewayNoInternetRoute => "nat-gateway-no-internet-route",
+            DropReason::NatGatewayPortAllocation => "nat-gateway-port-allocation",
+            DropReason::NatGatewayNoTranslation => "nat-gateway-no-translation",
             DropReason::NodeNoSuchPod => "node-no-such-pod",
             DropReason::NoRunningDestination => "no-running-destination",
             DropReason::ServiceNoEndpoints => "service-no-endpoints",
@@ -155,6 +168,8 @@ pub struct Metrics {
     pub conns_completed: u64,
     /// Bytes on the wire between nodes in different AZs (both directions).
     pub cross_az_bytes: u64,
+    /// NEW connections a node masqueraded to its own address on their way out of the VPC.
+    pub snat_connections: u64,
     /// Latency of packets that opened a connection (a NEW conntrack entry at the sender's node).
     pub first_packet_latency: Histogram,
     /// Latency of every other delivered packet: those of connections already tracked.

@@ -2,6 +2,7 @@
 //! sim-core's engine until the scenario's duration, collect the results.
 
 pub mod datapath;
+pub mod egress;
 pub mod endpoints;
 pub mod event;
 pub mod ipamd;
@@ -75,5 +76,6 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         .endpoints
         .as_ref()
         .map(|e| crate::results::endpoints(&e.stats, e.added_pods(), &model.metrics.pod_rx));
+    result.egress = crate::results::egress::egress(&world, &model.egress, model.metrics.snat_connections, &s.pricing);
     result
 }

@@ -2,10 +2,15 @@
 //! the service datapath (kube-proxy's iptables / IPVS / nftables, or Cilium's eBPF) decides
 //! the translation, and the entry remembers it, so later packets and replies follow the entry
 //! without touching the rules. Work counted by the engine becomes CPU time through
-//! `cnsim_services::cost`.
+//! `cnsim_services::cost`. A NEW connection from a local pod to a destination the node
+//! masquerades (`World::snat`: the VPC CNI's SNAT rule, or the overlay's) leaves with the node's
+//! primary address and a source port drawn as `--random-fully` draws it; the entry remembers
+//! that too, so replies find the pod.
 
 use super::packet::{Header, PROTO_TCP, PROTO_UDP};
+use crate::calibration::{SNAT_PORT_ATTEMPTS, SNAT_PORT_FIRST};
 use crate::world::{NodeId, World};
+use cnsim_ipam::{SnatDecision, SnatPolicy};
 use cnsim_services::conntrack::{
     invert, ConntrackConfig, ConntrackTable, CtState, Direction, InsertError, TcpFlags, TcpOutcome,
 };
@@ -14,6 +19,27 @@ use cnsim_services::{
 };
 use sim_core::RngStream;
 use std::net::Ipv4Addr;
+
+/// The source port masquerading gives a NEW connection to `header`'s destination: drawn at
+/// random in 1024–65535, then the next ones while the reply tuple is tracked already (as
+/// `--random-fully` does, nf_nat_l4proto_unique_tuple). None after `SNAT_PORT_ATTEMPTS` clashes:
+/// the kernel then fails the insert.
+fn snat_port(n: &mut NodeNetfilter, header: &Header, source: Ipv4Addr, now_ns: u64) -> Option<u16> {
+    let range = u32::from(u16::MAX - SNAT_PORT_FIRST) + 1;
+    let start = (n.snat_rng.next_u64() >> 48) as u32;
+    (0..SNAT_PORT_ATTEMPTS)
+        .map(|i| SNAT_PORT_FIRST + ((start + i) % range) as u16)
+        .find(|&port| {
+            let reply = svc::Packet {
+                src: header.dst_ip(),
+                dst: source,
+                sport: header.dport,
+                dport: port,
+                proto: protocol(header.proto),
+            };
+            n.table.lookup(&reply, now_ns).is_none()
+        })
+}
 
 fn to_packet(h: &Header) -> svc::Packet {
     svc::Packet {
@@ -39,11 +65,14 @@ fn tcp_flags(f: u8) -> TcpFlags {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NfOutcome {
     /// Continue. `new` says the packet created a conntrack entry; `cpu_ns` is the time spent.
+    /// `snat`: the NEW connection was masqueraded; its source (address, port) before that,
+    /// which NetworkPolicy judges (policy sees the pod, not the node).
     Pass {
         new: bool,
         translated: bool,
         cpu_ns: u64,
         work: Work,
+        snat: Option<(u32, u16)>,
     },
     /// REJECT (ICMP unreachable / TCP RST): a Service without usable endpoints, or a port it
     /// does not serve.
@@ -60,7 +89,10 @@ pub struct NodeNetfilter {
     engine: Option<Box<dyn ServiceDatapath>>,
     table: ConntrackTable,
     rng: RngStream,
+    /// Source ports for masqueraded connections (`snat/<node>`).
+    snat_rng: RngStream,
     view: NodeView,
+    primary_ip: Ipv4Addr,
 }
 
 /// Random draws for the engines from the node's own named stream.
@@ -80,6 +112,7 @@ pub struct Netfilter {
     set: ServiceSet,
     lookup_cost: svc::cost::LookupCost,
     established_ns: u64,
+    snat: SnatPolicy,
 }
 
 fn protocol(p: u8) -> svc::Protocol {
@@ -108,6 +141,8 @@ impl Netfilter {
                 engine: if set.services.is_empty() { None } else { engine() },
                 table: ConntrackTable::new(conntrack(n as NodeId)),
                 rng: RngStream::new(seed, &format!("netfilter/{}", world.nodes[n].name)),
+                snat_rng: RngStream::new(seed, &format!("snat/{}", world.nodes[n].name)),
+                primary_ip: world.nodes[n].ip,
                 view: NodeView {
                     name: world.nodes[n].name.clone(),
                     node_ips: vec![world.nodes[n].ip],
@@ -122,6 +157,7 @@ impl Netfilter {
             set,
             lookup_cost: svc::cost::lookup_cost(mode),
             established_ns: svc::cost::established_cost_ns(mode),
+            snat: world.snat.clone(),
         }
     }
 
@@ -196,6 +232,15 @@ impl Netfilter {
         Some(engine.partial_sync(&after, &n.view, &[changed]))
     }
 
+    /// The source `header`'s connection leaves `node` with: the masqueraded address and port
+    /// its conntrack entry holds. None when no entry tracks it.
+    pub fn masqueraded_source(&mut self, node: NodeId, header: &Header, now_ns: u64) -> Option<(u32, u16)> {
+        let table = &mut self.nodes[node as usize].table;
+        let (id, dir) = table.lookup(&to_packet(header), now_ns)?;
+        let e = table.get(id)?;
+        (dir == Direction::Original).then(|| (u32::from(e.reply.dst), e.reply.dport))
+    }
+
     /// The ruleset a node holds, in its tool's save format.
     pub fn dump(&self, node: NodeId) -> Option<String> {
         self.nodes[node as usize].engine.as_ref().map(|e| e.dump())
@@ -226,13 +271,18 @@ impl Netfilter {
             };
             if !reopened {
                 let (orig, rep) = (entry.orig, entry.reply);
+                // The entry's two tuples say both translations (each the identity when absent):
+                // DNAT in the reply's source, SNAT in its destination.
                 if dir == Direction::Reply {
-                    // Undo the DNAT on the way back: the reply comes from the original destination.
                     header.src = u32::from(orig.dst);
                     header.sport = orig.dport;
+                    header.dst = u32::from(orig.src);
+                    header.dport = orig.sport;
                 } else {
                     header.dst = u32::from(rep.src);
                     header.dport = rep.sport;
+                    header.src = u32::from(rep.dst);
+                    header.sport = rep.dport;
                 }
                 let translated = orig.dst != rep.src || orig.dport != rep.sport;
                 return NfOutcome::Pass {
@@ -240,6 +290,7 @@ impl Netfilter {
                     translated,
                     cpu_ns: self.established_ns,
                     work: probe,
+                    snat: None,
                 };
             }
         }
@@ -277,6 +328,7 @@ impl Netfilter {
                     translated,
                     cpu_ns,
                     work,
+                    snat: None,
                 };
             }
         }
@@ -287,14 +339,27 @@ impl Netfilter {
                 translated,
                 cpu_ns,
                 work,
+                snat: None,
             };
         };
+        let mut snat = None;
+        if origin == Origin::LocalPod {
+            if let SnatDecision::NodePrimary { source } = self.snat.decide(n.primary_ip, header.dst_ip()) {
+                let Some(port) = snat_port(n, header, source, now_ns) else {
+                    return NfOutcome::InsertClash;
+                };
+                snat = Some((header.src, header.sport));
+                header.src = u32::from(source);
+                header.sport = port;
+            }
+        }
         match n.table.insert(tracked, invert(&to_packet(header)), state, now_ns) {
             Ok(_) => NfOutcome::Pass {
                 new: true,
                 translated,
                 cpu_ns,
                 work,
+                snat,
             },
             Err(InsertError::TableFull) => NfOutcome::TableFull,
             // The tuple is tracked already (a port reuse clash): the kernel drops such a packet.

@@ -1,6 +1,6 @@
 //! Routing decisions, shared by the packet path and `cnsim trace`: where a node sends a packet
 //! (a local pod's veth, or out of its ENI, encapsulated or not), and where the VPC route table
-//! of the sending node's subnet delivers it.
+//! of the sending node's subnet (or a NAT gateway's) delivers it.
 //!
 //! With VPC pod addresses (the AWS VPC CNI) a node has no pod CIDR: which node holds a pod
 //! address is a question for [`PodAddresses`], answered by the world at t=0 (`cnsim trace`) or
@@ -63,10 +63,21 @@ pub fn outer_destination(world: &World, dst: Ipv4Addr, encapsulated: bool) -> Ip
     }
 }
 
-/// Where the VPC delivers a packet: the far node, and the route that decided it.
+/// Where a VPC route takes a packet next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VpcNext {
+    /// An ENI of this node (the local route, or a pod CIDR's route).
+    Node(NodeId),
+    /// This NAT gateway (`world.nat_gateways`), which translates and routes it on.
+    NatGateway(u16),
+    /// Out of the VPC; only a source with a public address gets through (`sim::egress`).
+    InternetGateway,
+}
+
+/// Where the VPC delivers a packet, and the route that decided it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VpcHop {
-    pub far: NodeId,
+    pub next: VpcNext,
     pub table: u16,
     pub prefix_len: u8,
     pub target: VpcTarget,
@@ -80,21 +91,34 @@ pub fn vpc(world: &World, src: NodeId, outer_dst: Ipv4Addr) -> Result<VpcHop, Dr
 /// As [`vpc`]; the local route also finds pod addresses (secondary IPs or prefixes of a node's
 /// ENIs) through `pods`.
 pub fn vpc_in(world: &World, pods: &impl PodAddresses, src: NodeId, outer_dst: Ipv4Addr) -> Result<VpcHop, DropReason> {
-    let table = world.subnets[world.nodes[src as usize].subnet as usize].route_table;
+    vpc_from_subnet(world, pods, world.nodes[src as usize].subnet, outer_dst)
+}
+
+/// Looks `outer_dst` up in the route table of `subnet` (a node's, or a NAT gateway's).
+pub fn vpc_from_subnet(
+    world: &World,
+    pods: &impl PodAddresses,
+    subnet: u16,
+    outer_dst: Ipv4Addr,
+) -> Result<VpcHop, DropReason> {
+    let table = world.subnets[subnet as usize].route_table;
     let Some((prefix_len, target)) = world.route_tables[table as usize].routes.lookup(outer_dst) else {
         return Err(DropReason::VpcNoRoute);
     };
-    let far = match *target {
+    let next = match *target {
         VpcTarget::Blackhole => return Err(DropReason::VpcBlackhole),
-        VpcTarget::InternetGateway | VpcTarget::NatGateway(_) => return Err(DropReason::VpcEgressNotSimulated),
-        VpcTarget::NodeEni(n) => n,
-        VpcTarget::Local => world
-            .node_by_ip(outer_dst)
-            .or_else(|| world.vpc_pod_addresses.then(|| pods.pod_node(outer_dst)).flatten())
-            .ok_or(DropReason::VpcNoSuchAddress)?,
+        VpcTarget::InternetGateway => VpcNext::InternetGateway,
+        VpcTarget::NatGateway(g) => VpcNext::NatGateway(g),
+        VpcTarget::NodeEni(n) => VpcNext::Node(n),
+        VpcTarget::Local => VpcNext::Node(
+            world
+                .node_by_ip(outer_dst)
+                .or_else(|| world.vpc_pod_addresses.then(|| pods.pod_node(outer_dst)).flatten())
+                .ok_or(DropReason::VpcNoSuchAddress)?,
+        ),
     };
     Ok(VpcHop {
-        far,
+        next,
         table,
         prefix_len,
         target: *target,

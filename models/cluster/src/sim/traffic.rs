@@ -25,6 +25,8 @@ pub struct FlowPlan {
     pub dst_pods: Vec<PodId>,
     /// A Service target: its address (the ClusterIP) and index in the world's ServiceSet.
     pub service: Option<(std::net::Ipv4Addr, usize)>,
+    /// A destination beyond the VPC (`IP:PORT`): it answers TCP as a pod server would.
+    pub external: Option<std::net::Ipv4Addr>,
     pub dport: u16,
     pub rate: PacketRate,
     pub arrival: Arrival,
@@ -110,17 +112,18 @@ fn plan_flow(
     dynamic: bool,
 ) -> (FlowPlan, Vec<PodId>) {
     let from = refs::pod_set(s, &f.from).expect("validated");
-    let (dst_pods, service, dport) = match refs::flow_target(s, &f.to).expect("validated") {
+    let (dst_pods, service, external, dport) = match refs::flow_target(s, &f.to).expect("validated") {
         Target::Pods(to, port) => {
             let dport = refs::resolve_port(&s.workloads[to.workload()], &port, f.protocol).expect("validated");
             let all = pods_of(world, to);
-            (if dynamic { all } else { running(world, &all) }, None, dport)
+            (if dynamic { all } else { running(world, &all) }, None, None, dport)
         }
         Target::Service { service, port } => {
             let svc = &services.services[service];
             let ip = svc.cluster_ip.expect("validation rejects flows to headless Services");
-            (Vec::new(), Some((ip, service)), svc.ports[port].port)
+            (Vec::new(), Some((ip, service)), None, svc.ports[port].port)
         }
+        Target::External(addr) => (Vec::new(), None, Some(*addr.ip()), addr.port()),
     };
     let senders_all = pods_of(world, from);
     let running_at_start = running(world, &senders_all);
@@ -131,6 +134,7 @@ fn plan_flow(
         protocol: f.protocol,
         dst_pods,
         service,
+        external,
         dport,
         rate: f.rate,
         arrival: f.arrival,
