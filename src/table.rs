@@ -20,7 +20,19 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         "network",
         format!("{} / {} / MTU {}", v.network_mode.to_lowercase(), v.ipam, v.pod_mtu),
     );
-    add("nodes", count(v.nodes.len() as u64));
+    let at_start = v.nodes.iter().filter(|n| n.joined_at_ns == Some(0)).count() as u64;
+    if at_start == v.nodes.len() as u64 {
+        add("nodes", count(at_start));
+    } else {
+        // A node_group scale event adds nodes: how many joined, and when the last did.
+        let joined: Vec<u64> = v.nodes.iter().filter_map(|n| n.joined_at_ns).collect();
+        let last = joined.iter().copied().max().unwrap_or(0);
+        add(
+            "nodes at start / joined / launched",
+            format!("{} / {} / {}", count(at_start), count(joined.len() as u64 - at_start), count(v.nodes.len() as u64 - at_start)),
+        );
+        add("  last node ready at", opt_nanos(Some(last)));
+    }
     add("pods running / total", format!("{} / {}", v.pods.running, v.pods.total));
     add("packets sent", count(v.packets.sent));
     add("  delivered", count(v.packets.delivered));

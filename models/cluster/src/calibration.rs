@@ -38,6 +38,10 @@ pub const NODE_ROUTING: SimTime = SimTime::from_nanos(500);
 pub const VXLAN_ENCAP: SimTime = SimTime::from_nanos(1500);
 /// Assumption: VXLAN decapsulation per packet, same source.
 pub const VXLAN_DECAP: SimTime = SimTime::from_nanos(1500);
+/// Assumption anchored on measurements: a node a scale event launches is Ready this long after
+/// the event (EC2 instance request → kubelet registered ~40 s in two published timelines, plus
+/// aws-node's readiness; CALIBRATION.md "Node joins").
+pub const NODE_JOIN_LATENCY: SimTime = SimTime::from_secs(45);
 /// Documented: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (kernel VXLAN_HEADROOM).
 pub const VXLAN_OVERHEAD_BYTES: u32 = 50;
 /// Documented: VPC jumbo-frame MTU, and the VPC CNI's default pod MTU.

@@ -4,7 +4,7 @@
 //! PodTopologySpread constraints spread a workload over zones, then over hosts): pods are
 //! placed in workload order, replica order; each goes to the eligible node that minimises, in
 //! order, (pods of this workload in the node's zone, pods of this workload on the node, all
-//! pods on the node, node index). A node is eligible when its labels carry the workload's
+//! pods on the node, node index). A node is eligible when it has joined, its labels carry the workload's
 //! node selector, it has a pod CIDR, it runs fewer pods than its max pods, and (for a pod a
 //! SecurityGroupPolicy selects) it has a free `vpc.amazonaws.com/pod-eni`. A pod with no
 //! eligible node stays Pending with a reason worded as kube-scheduler words it.
@@ -16,6 +16,9 @@ use std::collections::BTreeSet;
 pub struct Slot {
     pub zone: usize,
     pub max_pods: u32,
+    /// The node has joined the cluster (one a scale event launches is not a node to the
+    /// scheduler until it is Ready).
+    pub joined: bool,
     pub has_pod_cidr: bool,
     pub selector_ok: bool,
     /// For a pod a SecurityGroupPolicy selects: the node's free `vpc.amazonaws.com/pod-eni`
@@ -26,7 +29,7 @@ pub struct Slot {
 
 impl Slot {
     fn fits(&self, used: u32, pod_eni_free: Option<u32>) -> bool {
-        self.selector_ok && self.has_pod_cidr && used < self.max_pods && pod_eni_free != Some(0)
+        self.joined && self.selector_ok && self.has_pod_cidr && used < self.max_pods && pod_eni_free != Some(0)
     }
 }
 
@@ -109,21 +112,29 @@ impl<'a> Placer<'a> {
     }
 }
 
-/// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...".
+/// kube-scheduler's FailedScheduling wording: "0/N nodes are available: ...", N counting the
+/// nodes that have joined.
 fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32>]) -> String {
-    if nodes.is_empty() {
+    let joined = |n: &usize| nodes[*n].joined;
+    let count = (0..nodes.len()).filter(joined).count();
+    if count == 0 {
         return "no nodes available to schedule pods".into();
     }
-    let selector = nodes.iter().filter(|s| !s.selector_ok).count();
-    let no_cidr = nodes.iter().filter(|s| s.selector_ok && !s.has_pod_cidr).count();
-    let full = nodes
-        .iter()
-        .zip(used)
-        .filter(|(s, u)| s.selector_ok && s.has_pod_cidr && **u >= s.max_pods)
+    let selector = (0..nodes.len()).filter(joined).filter(|&n| !nodes[n].selector_ok).count();
+    let no_cidr = (0..nodes.len())
+        .filter(joined)
+        .filter(|&n| nodes[n].selector_ok && !nodes[n].has_pod_cidr)
+        .count();
+    let room = |n: &usize| nodes[*n].selector_ok && nodes[*n].has_pod_cidr;
+    let full = (0..nodes.len())
+        .filter(joined)
+        .filter(room)
+        .filter(|&n| used[n] >= nodes[n].max_pods)
         .count();
     let no_pod_eni = (0..nodes.len())
-        .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
-        .filter(|&n| pod_eni_free[n] == Some(0))
+        .filter(joined)
+        .filter(room)
+        .filter(|&n| used[n] < nodes[n].max_pods && pod_eni_free[n] == Some(0))
         .count();
     let mut parts = Vec::new();
     if full > 0 {
@@ -138,7 +149,7 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32
     if no_cidr > 0 {
         parts.push(format!("{no_cidr} node(s) had no pod CIDR (network unavailable)"));
     }
-    format!("0/{} nodes are available: {}.", nodes.len(), parts.join(", "))
+    format!("0/{count} nodes are available: {}.", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -153,7 +164,7 @@ mod tests {
         (0..replicas)
             .map(|_| {
                 let best = (0..nodes.len())
-                    .filter(|&n| nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+                    .filter(|&n| nodes[n].joined && nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
                     .filter(|&n| free[n] != Some(0))
                     .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
                 match best {
@@ -175,12 +186,12 @@ mod tests {
     proptest! {
         #[test]
         fn placer_places_every_pod_where_the_reference_does(
-            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6, prop::option::of(0u32..4)), 0..12),
+            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6, prop::option::of(0u32..4), prop::bool::weighted(0.8)), 0..12),
             workloads in prop::collection::vec(0u32..30, 1..4),
         ) {
             let nodes: Vec<Slot> = slots
                 .iter()
-                .map(|&(zone, max_pods, cidr, sel, _, pod_eni_free)| Slot { zone, max_pods, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr, pod_eni_free })
+                .map(|&(zone, max_pods, cidr, sel, _, pod_eni_free, joined)| Slot { zone, max_pods, joined, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr, pod_eni_free })
                 .collect();
             let start: Vec<u32> = slots.iter().map(|s| s.4).collect();
             let (mut fast, mut slow) = (start.clone(), start);
@@ -197,6 +208,7 @@ mod tests {
         Slot {
             zone,
             max_pods,
+            joined: true,
             has_pod_cidr: true,
             selector_ok: true,
             pod_eni_free: None,

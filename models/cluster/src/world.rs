@@ -3,21 +3,27 @@
 //! VPC route tables get their routes.
 //!
 //! Nodes go in their group's subnets round-robin and take subnet addresses in order from the
-//! first AWS leaves usable (`.4`). Nodes are named `GROUP-N`, pods `WORKLOAD-N`.
+//! first AWS leaves usable (`.4`). Nodes are named `GROUP-N`, pods `WORKLOAD-N`. Nodes a
+//! scale event adds later are here too, not joined yet (`world::launch`).
 //!
 //! The world is the cluster at t=0. With the AWS VPC CNI, nodes join and the first pods ask
 //! for addresses at t=0; pods the warm pool cannot address yet stay ContainerCreating, and the
-//! replicas a later scale event creates are in the pod table as `NotCreated`. What changes
+//! replicas a later scale event creates are in the pod table as `NotCreated`, as the nodes a
+//! later scale event launches are in the node table with their `launch`. What changes
 //! after t=0 lives in the run (`sim::pods`), never here.
 
 pub mod ipam;
+pub mod launch;
 
+use crate::calibration::NODE_JOIN_LATENCY;
 use crate::lpm::Lpm;
 use crate::placement::{place_workload, Placement, Slot};
-use crate::scenario::format::{Labels, NetworkMode, RouteTarget, Scenario, SubnetKind};
+use crate::scenario::events;
+use crate::scenario::format::{Labels, NetworkMode, RouteTarget, ScaleTarget, Scenario, SubnetKind};
 use crate::scenario::refs::{self, PodSet};
 use cnsim_ipam::{InstanceCatalog, NodeJoin};
 use ipam::IpamState;
+pub use launch::NodeLaunch;
 use ipnet::Ipv4Net;
 use rustc_hash::FxHashMap;
 use sim_core::Bandwidth;
@@ -86,6 +92,16 @@ pub struct Node {
     /// Why the node has no pod CIDR, if it has none.
     pub ipam_error: Option<String>,
     pub pods: Vec<PodId>,
+    /// None for a node in the cluster at t=0; for one a scale event adds, when it joins
+    /// (`world::launch`).
+    pub launch: Option<NodeLaunch>,
+}
+
+impl Node {
+    /// The node is in the cluster at t=0 (else a scale event launches it during the run).
+    pub fn joined_at_start(&self) -> bool {
+        self.launch.is_none()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,67 +207,94 @@ impl World {
             snat: s.network.ipam.snat_policy(&vpc_cidrs),
         };
 
-        // Nodes: subnet addresses in order, then a pod CIDR from IPAM.
+        // Nodes: subnet addresses (those at t=0 from `.4` up, launched ones from the top down,
+        // in launch order), then a pod CIDR from IPAM.
+        let launches = events::node_launches(s);
         let mut next_host = vec![4u32; world.subnets.len()];
         let mut addressed = Vec::new();
         for (gi, g) in s.node_groups.iter().enumerate() {
             let group_subnets = refs::group_subnets(s, g);
-            for k in 0..g.count {
-                let sn = group_subnets[k as usize % group_subnets.len()];
-                let ip = Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn]);
-                next_host[sn] += 1;
+            for (k, launch) in launches[gi].iter().enumerate() {
+                let sn = group_subnets[k % group_subnets.len()];
+                let ip = launch.is_none().then(|| {
+                    next_host[sn] += 1;
+                    Ipv4Addr::from(u32::from(world.subnets[sn].cidr.network()) + next_host[sn] - 1)
+                });
                 addressed.push((gi, k, sn, ip));
+            }
+        }
+        // Below the NAT gateways, which hold the very top.
+        let mut next_top: Vec<u32> = world.subnets.iter().map(|x| u32::from(x.cidr.broadcast()) - 1).collect();
+        for g in &world.nat_gateways {
+            next_top[g.subnet as usize] -= 1;
+        }
+        for e in events::in_run_order(s) {
+            for a in addressed.iter_mut().filter(|a| launches[a.0][a.1] == Some(e)) {
+                a.3 = Some(Ipv4Addr::from(next_top[a.2]));
+                next_top[a.2] -= 1;
             }
         }
         if let IpamState::VpcCni(v) = &mut ipam {
             // EC2 gives every instance its address at launch, before any ipamd fills a pool.
-            for &(_, _, _, ip) in &addressed {
-                v.reserve_node_address(ip)
-                    .expect("node addresses are distinct and inside their subnet");
+            for &(gi, k, _, ip) in &addressed {
+                if launches[gi][k].is_none() {
+                    v.reserve_node_address(ip.expect("addressed"))
+                        .expect("node addresses are distinct and inside their subnet");
+                }
             }
         }
         for (gi, k, sn, ip) in addressed {
             let g = &s.node_groups[gi];
             let instance = catalog.get(&g.instance_type).expect("validated");
-            {
-                let id = world.nodes.len() as NodeId;
-                let name = format!("{}-{k}", g.name);
-                let join = NodeJoin {
-                    node: id,
-                    name: &name,
-                    instance,
-                    primary_ip: ip,
-                    subnet: world.subnets[sn].cidr,
-                };
-                let (pod_cidr, ipam_error) = match ipam.engine().add_node(&join, 0) {
+            let ip = ip.expect("every node is addressed");
+            let launch = launches[gi][k].map(|e| NodeLaunch {
+                event: e as u32,
+                ready_at: s.events[e].at + NODE_JOIN_LATENCY,
+            });
+            let id = world.nodes.len() as NodeId;
+            let name = format!("{}-{k}", g.name);
+            let join = NodeJoin {
+                node: id,
+                name: &name,
+                instance,
+                primary_ip: ip,
+                subnet: world.subnets[sn].cidr,
+            };
+            // A launched node joins during the run (`sim::ipamd`); host-local's CIDR for it is
+            // planned below.
+            let (pod_cidr, ipam_error) = match launch {
+                Some(_) => (None, None),
+                None => match ipam.engine().add_node(&join, 0) {
                     Ok(a) => (a.pod_prefixes.first().copied(), None),
                     Err(e) => (None, Some(e.to_string())),
-                };
-                if let Some(c) = pod_cidr {
-                    world.pod_prefixes.insert(c, id);
-                }
-                world.node_by_ip.insert(u32::from(ip), id);
-                world.nodes.push(Node {
-                    name,
-                    group: gi,
-                    instance_type: g.instance_type.clone(),
-                    az: world.subnets[sn].az,
-                    subnet: sn as u16,
-                    ip,
-                    max_pods: g.max_pods.unwrap_or_else(|| ipam.default_max_pods(instance)),
-                    pod_eni: if s.network.ipam.pod_eni() {
-                        instance.branch_enis.unwrap_or(0)
-                    } else {
-                        0
-                    },
-                    bandwidth: g.bandwidth.unwrap_or(s.fabric.eni_bandwidth),
-                    labels: g.labels.clone(),
-                    pod_cidr,
-                    ipam_error,
-                    pods: Vec::new(),
-                });
+                },
+            };
+            if let Some(c) = pod_cidr {
+                world.pod_prefixes.insert(c, id);
             }
+            world.node_by_ip.insert(u32::from(ip), id);
+            world.nodes.push(Node {
+                name,
+                group: gi,
+                instance_type: g.instance_type.clone(),
+                az: world.subnets[sn].az,
+                subnet: sn as u16,
+                ip,
+                max_pods: g.max_pods.unwrap_or_else(|| ipam.default_max_pods(instance)),
+                pod_eni: if s.network.ipam.pod_eni() {
+                    instance.branch_enis.unwrap_or(0)
+                } else {
+                    0
+                },
+                bandwidth: g.bandwidth.unwrap_or(s.fabric.eni_bandwidth),
+                labels: g.labels.clone(),
+                pod_cidr,
+                ipam_error,
+                pods: Vec::new(),
+                launch,
+            });
         }
+        launch::plan_host_local_cidrs(&mut world, &ipam);
 
         world.build_route_tables(s);
         world.place_pods(s, &mut ipam);
@@ -314,8 +357,10 @@ impl World {
         let mut used = vec![0u32; self.nodes.len()];
         let mut most: Vec<u32> = s.workloads.iter().map(|w| w.replicas).collect();
         for e in &s.events {
-            if let Ok(PodSet::Workload(w)) = refs::pod_set(s, &e.scale) {
-                most[w] = most[w].max(e.replicas);
+            if let Some(ScaleTarget::Workload { scale, replicas }) = e.target() {
+                if let Ok(PodSet::Workload(w)) = refs::pod_set(s, scale) {
+                    most[w] = most[w].max(replicas);
+                }
             }
         }
         let branch = s.network.ipam.branch_workloads(&s.workloads);
@@ -326,6 +371,7 @@ impl World {
                 .map(|(id, n)| Slot {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
+                    joined: n.joined_at_start(),
                     has_pod_cidr: self.node_addressable(id as NodeId),
                     selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                     pod_eni_free: branch[wi].then(|| n.pod_eni - pod_eni_used[id]),

@@ -19,6 +19,9 @@ pub struct PodStartup {
     pub sandbox_retries: u64,
     /// Pods pending at the end, by reason.
     pub pending_by_reason: BTreeMap<String, u32>,
+    /// Nodes a scale event launched that could not join, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub node_launch_failures: Vec<String>,
 }
 
 /// One node's ipamd at the end of the run.
@@ -67,6 +70,7 @@ pub fn pod_startup(life: &Lifecycle) -> Option<PodStartup> {
         pods_deleted: life.pods_deleted,
         sandbox_retries: life.sandbox_retries,
         pending_by_reason,
+        node_launch_failures: life.join_failures.iter().flatten().cloned().collect(),
     })
 }
 

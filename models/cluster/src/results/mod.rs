@@ -61,6 +61,10 @@ pub struct NodeResult {
     pub rx_packets: u64,
     pub eni_queue_drops: u64,
     pub eni_queue_max: u32,
+    /// When the node joined the cluster: 0 for a node there from the start, later for one a
+    /// `node_group` scale event launched; null if it had not joined by the end of the run.
+    #[serde(default)]
+    pub joined_at_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -320,7 +324,8 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
         .iter()
         .zip(&m.nodes)
         .zip(&pods_on)
-        .map(|((n, nm), &pods)| NodeResult {
+        .enumerate()
+        .map(|(id, ((n, nm), &pods))| NodeResult {
             name: n.name.clone(),
             az: w.azs[n.az as usize].clone(),
             instance_type: n.instance_type.clone(),
@@ -334,6 +339,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             rx_packets: nm.rx_packets,
             eni_queue_drops: nm.queue_drops,
             eni_queue_max: nm.max_queue,
+            joined_at_ns: i.life.joined_at(id as u32),
         })
         .collect();
     let pending = w
@@ -439,7 +445,9 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
 fn service_datapath(i: &CollectInput<'_>, m: &Metrics) -> ServiceDatapathResult {
     let nf = i.netfilter;
     let per = |x: u64| x.checked_div(m.service_lookups).unwrap_or(0);
-    let sync = i.syncs.first().copied().unwrap_or_default();
+    // The t=0 sync of the first node there from the start.
+    let first = i.world.nodes.iter().position(|n| n.joined_at_start());
+    let sync = first.and_then(|n| i.syncs.get(n)).copied().unwrap_or_default();
     let packets = m.delivered + m.dropped_total();
     ServiceDatapathResult {
         mode: nf.mode.to_string(),

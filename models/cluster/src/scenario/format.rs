@@ -49,7 +49,8 @@ pub struct Scenario {
     pub kube_proxy: super::services::KubeProxy,
     #[serde(default)]
     pub traffic: Vec<Flow>,
-    /// Things that happen during the run (a Deployment scaled up or down), in any order.
+    /// Things that happen during the run (a Deployment scaled up or down, a node group grown),
+    /// in any order.
     #[serde(default)]
     pub events: Vec<ScaleEvent>,
     /// Prices the results and report use to cost the traffic.
@@ -355,16 +356,45 @@ impl IpamConfig {
     }
 }
 
-/// A Deployment scaled to `replicas` at `at` (`kubectl scale`). Scaling down deletes the
-/// highest-numbered replicas; scaling up creates the missing ones, which the scheduler places
-/// and the CNI addresses as at start.
+/// Something resized at `at`, in one of two forms (validation demands exactly one):
+/// - `scale: "NS/WORKLOAD", replicas: N`: a Deployment scaled (`kubectl scale`). Scaling down
+///   deletes the highest-numbered replicas; scaling up creates the missing ones, which the
+///   scheduler places and the CNI addresses as at start.
+/// - `node_group: "NAME", count: N`: the node group's desired size set to N (an EKS managed
+///   node group's `scalingConfig.desiredSize`). The new nodes launch at `at` and become Ready
+///   a join latency later (`calibration::NODE_JOIN_LATENCY`); only growth is modelled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleEvent {
     pub at: SimTime,
-    /// `NAMESPACE/WORKLOAD`.
-    pub scale: String,
-    pub replicas: u32,
+    /// `NAMESPACE/WORKLOAD`, with `replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// A node group's name, with `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// What a scale event resizes, once validation has checked it has exactly one form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleTarget<'a> {
+    Workload { scale: &'a str, replicas: u32 },
+    NodeGroup { name: &'a str, count: u32 },
+}
+
+impl ScaleEvent {
+    /// The event's form; None when it has neither or both (a validation error).
+    pub fn target(&self) -> Option<ScaleTarget<'_>> {
+        match (&self.scale, self.replicas, &self.node_group, self.count) {
+            (Some(scale), Some(replicas), None, None) => Some(ScaleTarget::Workload { scale, replicas }),
+            (None, None, Some(name), Some(count)) => Some(ScaleTarget::NodeGroup { name, count }),
+            _ => None,
+        }
+    }
 }
 
 impl Default for IpamConfig {
@@ -482,6 +512,7 @@ pub struct NodeGroup {
     pub name: String,
     /// An EC2 instance type from the catalog, e.g. "m5.large".
     pub instance_type: String,
+    /// Nodes at t=0 (may be 0); a `node_group` event may grow the group during the run.
     pub count: u32,
     /// Subnets the nodes go in, round-robin in this order. Default: every Private subnet.
     #[serde(default)]

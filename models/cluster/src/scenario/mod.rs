@@ -2,6 +2,7 @@
 //! overrides, and validation.
 
 pub mod diag;
+pub mod events;
 pub mod expand;
 pub mod format;
 pub mod load;
@@ -14,6 +15,7 @@ pub mod services;
 pub mod source_map;
 pub mod validate;
 pub mod validate_egress;
+pub mod validate_events;
 pub mod validate_ipam;
 pub mod validate_services;
 

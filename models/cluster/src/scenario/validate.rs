@@ -75,7 +75,7 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     namespaces_and_workloads(s, &mut out);
     super::validate_services::services(s, &mut out);
     flows(s, &mut out);
-    super::validate_ipam::scale_events(s, &mut out);
+    super::validate_events::scale_events(s, &mut out);
     variants(s, &mut out);
     out
 }
@@ -325,8 +325,9 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// Nodes over all groups at their largest (events may grow a group during the run).
 fn total_nodes(s: &Scenario) -> u64 {
-    s.node_groups.iter().map(|g| u64::from(g.count)).sum()
+    super::events::node_group_largest(s).iter().map(|&c| u64::from(c)).sum()
 }
 
 fn network(s: &Scenario, out: &mut Vec<Finding>) {
@@ -483,18 +484,20 @@ fn node_groups(s: &Scenario, catalog: &InstanceCatalog, out: &mut Vec<Finding>) 
             label(&format!("node_groups[{i}].labels"), k, v, out);
         }
     }
-    // Each node's primary ENI takes one subnet address (AWS reserves five per subnet).
+    // Each node's primary ENI takes one subnet address (AWS reserves five per subnet), nodes
+    // a scale event launches included.
     // Counted arithmetically: a group of `count` nodes over k subnets puts count/k in each,
     // plus one in the first count%k.
     let mut per_subnet = vec![0u64; s.vpc.subnets.len()];
-    for g in &s.node_groups {
+    let largest = super::events::node_group_largest(s);
+    for (g, &count) in s.node_groups.iter().zip(&largest) {
         let subnets = refs::group_subnets(s, g);
         let k = subnets.len() as u64;
         if k == 0 {
             continue;
         }
         for (j, &i) in subnets.iter().enumerate() {
-            per_subnet[i] += u64::from(g.count) / k + u64::from((j as u64) < u64::from(g.count) % k);
+            per_subnet[i] += u64::from(count) / k + u64::from((j as u64) < u64::from(count) % k);
         }
     }
     // A NAT gateway's ENI takes one address too (the world gives it the subnet's highest).
@@ -604,10 +607,12 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
             }
         }
         if !w.node_selector.is_empty() {
+            let largest = super::events::node_group_largest(s);
             let matches_some = s
                 .node_groups
                 .iter()
-                .any(|g| g.count > 0 && w.node_selector.iter().all(|(k, v)| g.labels.get(k) == Some(v)));
+                .zip(&largest)
+                .any(|(g, &n)| n > 0 && w.node_selector.iter().all(|(k, v)| g.labels.get(k) == Some(v)));
             if !matches_some {
                 out.push(Finding::warning(
                     f("node_selector"),

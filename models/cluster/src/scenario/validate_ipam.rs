@@ -1,17 +1,13 @@
-//! Validation of the AWS VPC CNI's settings (`network.ipam: AwsVpcCni(...)`) and of the
-//! scenario's scale events. Every rule names its field; AWS's own limits are cited where used.
+//! Validation of the AWS VPC CNI's settings (`network.ipam: AwsVpcCni(...)`). Every rule names its field; AWS's own limits are cited where used.
 
 use super::diag::{one_of, Finding};
 use super::format::*;
-use super::refs::{self, PodSet};
-use super::validate::MAX_PODS;
+use super::refs;
 use std::collections::BTreeSet;
 
 /// cnsim's limit on any warm or minimum target: no instance type holds more addresses than
 /// this on one node (the largest published max pods is 737), so a larger target is a typo.
 pub const MAX_IPAMD_TARGET: u32 = 4_096;
-/// cnsim's limit on scale events in one scenario (each is one event, but its pods are many).
-pub const MAX_SCALE_EVENTS: usize = 10_000;
 
 pub fn aws_vpc_cni(s: &Scenario, out: &mut Vec<Finding>) {
     let IpamConfig::AwsVpcCni {
@@ -173,42 +169,5 @@ fn security_groups_for_pods(s: &Scenario, pod_eni: bool, policies: &[SecurityGro
                 ),
             ));
         }
-    }
-}
-
-pub fn scale_events(s: &Scenario, out: &mut Vec<Finding>) {
-    if s.events.len() > MAX_SCALE_EVENTS {
-        out.push(Finding::error(
-            "events",
-            format!("{} events; cnsim allows at most {MAX_SCALE_EVENTS}", s.events.len()),
-        ));
-    }
-    let mut most: Vec<u64> = s.workloads.iter().map(|w| u64::from(w.replicas)).collect();
-    for (i, e) in s.events.iter().enumerate() {
-        let field = |f: &str| format!("events[{i}].{f}");
-        if e.at >= s.duration {
-            out.push(
-                Finding::error(field("at"), format!("{} is not before the end of the run", e.at))
-                    .valid(format!("0s up to (not including) the duration {}", s.duration)),
-            );
-        }
-        match refs::pod_set(s, &e.scale) {
-            Ok(PodSet::Workload(w)) => most[w] = most[w].max(u64::from(e.replicas)),
-            Ok(PodSet::Pod { .. }) => out.push(
-                Finding::error(
-                    field("scale"),
-                    format!("{:?} is a pod; only a workload scales", e.scale),
-                )
-                .valid("NAMESPACE/WORKLOAD"),
-            ),
-            Err(err) => out.push(Finding::error(field("scale"), err.message).valid(err.valid)),
-        }
-    }
-    let total: u64 = most.iter().sum();
-    if !s.events.is_empty() && total > MAX_PODS {
-        out.push(Finding::error(
-            "events",
-            format!("the workloads reach {total} pods at their largest; cnsim allows at most {MAX_PODS}"),
-        ));
     }
 }

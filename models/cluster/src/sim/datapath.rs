@@ -136,6 +136,9 @@ impl<'w> Model<'w> {
                 Ev::Arrival { source } => self.on_arrival(source),
                 Ev::Pod(p) => {
                     self.life.handle(p, self.world, &mut self.engine);
+                    if let super::event::PodEv::NodeReady { node } = p {
+                        self.node_ready(node);
+                    }
                     let changed = self.life.take_changed();
                     if let Some(eps) = &mut self.endpoints {
                         for pod in changed {

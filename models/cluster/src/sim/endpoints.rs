@@ -76,6 +76,8 @@ struct Applied {
 /// One node's kube-proxy sync runner.
 #[derive(Clone, Debug, Default)]
 struct Runner {
+    /// The node is in the cluster: one a scale event launches has no runner until it joins.
+    joined: bool,
     /// A `NodeSync` is scheduled.
     scheduled: bool,
     /// The earliest time the next sync may start.
@@ -151,13 +153,15 @@ impl Endpoints {
             .as_nanos();
         let runners: Vec<Runner> = (0..world.nodes.len())
             .map(|n| Runner {
+                joined: world.nodes[n].joined_at_start(),
                 next_allowed_ns: min_sync_ns.max(full_sync_ns.get(n).copied().unwrap_or(0)),
                 ..Runner::default()
             })
             .collect();
         let mut covered = BTreeMap::new();
-        if !runners.is_empty() {
-            covered.insert(0, runners.len() as u32);
+        let joined = runners.iter().filter(|r| r.joined).count() as u32;
+        if joined > 0 {
+            covered.insert(0, joined);
         }
         Endpoints {
             serves,
@@ -273,13 +277,25 @@ impl Endpoints {
             gone_udp,
         });
         let t = engine.now().as_nanos();
-        for (node, r) in self.runners.iter_mut().enumerate() {
+        for (node, r) in self.runners.iter_mut().enumerate().filter(|(_, r)| r.joined) {
             if !r.scheduled {
                 r.scheduled = true;
                 let at = SimTime::from_nanos(t.max(r.next_allowed_ns));
                 engine.schedule_at(at, Ev::Endpoints(EpEv::NodeSync { node: node as NodeId }));
             }
         }
+    }
+
+    /// A node joined at `now` and its kube-proxy's first (full) sync, taking `full_sync_ns`,
+    /// programmed every change applied so far: its runner starts from there, and the node
+    /// counts toward "programmed on every node" from now on.
+    pub fn node_joined(&mut self, node: NodeId, now: u64, full_sync_ns: u64) {
+        let r = &mut self.runners[node as usize];
+        assert!(!r.joined, "node {node} joined twice");
+        r.joined = true;
+        r.covered = self.applied.len() as u32;
+        r.next_allowed_ns = now + self.min_sync_ns.max(full_sync_ns);
+        *self.covered.entry(r.covered).or_default() += 1;
     }
 
     /// `node`'s kube-proxy syncs the Services changed since its last sync.

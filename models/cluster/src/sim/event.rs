@@ -48,8 +48,11 @@ pub enum PodEv {
     IpamdWake { node: u32 },
     /// The kubelet retries `pod`'s sandbox (the CNI ADD) after an address error.
     SandboxRetry { pod: u32 },
-    /// The scenario's scale event `event` (index into `events`).
+    /// The scenario's scale event `event` (index into `events`): a workload scaled, or a node
+    /// group grown (its new nodes launch now).
     Scale { event: u32 },
+    /// A node a scale event launched is Ready and joins the cluster (`world::launch`).
+    NodeReady { node: u32 },
 }
 
 /// Endpoint changes on their way to each node's service datapath.
@@ -70,6 +73,7 @@ const KIND_SANDBOX_RETRY: u16 = 3;
 const KIND_SCALE: u16 = 4;
 const KIND_SLICE_UPDATE: u16 = 5;
 const KIND_NODE_SYNC: u16 = 6;
+const KIND_NODE_READY: u16 = 7;
 const KIND_HOP_BASE: u16 = 16;
 
 impl TraceEvent for Ev {
@@ -85,6 +89,7 @@ impl TraceEvent for Ev {
                     PodEv::IpamdWake { node } => (KIND_IPAMD_WAKE, node),
                     PodEv::SandboxRetry { pod } => (KIND_SANDBOX_RETRY, pod),
                     PodEv::Scale { event } => (KIND_SCALE, event),
+                    PodEv::NodeReady { node } => (KIND_NODE_READY, node),
                 };
                 w.kind(kind);
                 w.u32(id);

@@ -20,7 +20,7 @@
 use super::event::{Ev, PodEv};
 use super::pods::LivePods;
 use crate::placement::{Placement, Placer, Slot};
-use crate::scenario::format::{Labels, Scenario};
+use crate::scenario::format::{Labels, ScaleTarget, Scenario};
 use crate::scenario::refs::{self, PodSet};
 use crate::world::ipam::{sandbox_reason, IpamState};
 use crate::world::{NodeId, PodId, PodPhase, World};
@@ -35,9 +35,10 @@ pub const KUBELET_SYNC_BACKOFF_JITTER_NS: u64 = KUBELET_SYNC_BACKOFF_NS / 2;
 
 /// A scale event resolved against the world.
 #[derive(Clone, Copy, Debug)]
-struct Scale {
-    workload: usize,
-    replicas: u32,
+enum Scale {
+    Workload { workload: usize, replicas: u32 },
+    /// A node group grows: the nodes whose `launch` names this event join at their `ready_at`.
+    NodeGroup,
 }
 
 /// Whether pods start or stop during the run: timed IPAM (the VPC CNI) or scale events.
@@ -56,6 +57,10 @@ pub struct Lifecycle {
     branch: Vec<bool>,
     /// Per node: the time of the wakeup that counts, if one is scheduled.
     wake_at: Vec<Option<u64>>,
+    /// Per node: when it joined (0 for the nodes at t=0); None while it has not.
+    joined_at: Vec<Option<u64>>,
+    /// Per node: why a launched node could not join (its address was taken), if so.
+    pub join_failures: Vec<Option<String>>,
     /// Per node: pods scheduled to it (Running or waiting for an address).
     used: Vec<u32>,
     /// Per workload: replicas that exist now.
@@ -89,12 +94,13 @@ impl Lifecycle {
         let scales = s
             .events
             .iter()
-            .map(|e| match refs::pod_set(s, &e.scale) {
-                Ok(PodSet::Workload(workload)) => Scale {
-                    workload,
-                    replicas: e.replicas,
+            .map(|e| match e.target() {
+                Some(ScaleTarget::Workload { scale, replicas }) => match refs::pod_set(s, scale) {
+                    Ok(PodSet::Workload(workload)) => Scale::Workload { workload, replicas },
+                    _ => unreachable!("validation: a scale event names a workload"),
                 },
-                _ => unreachable!("validation: a scale event names a workload"),
+                Some(ScaleTarget::NodeGroup { .. }) => Scale::NodeGroup,
+                None => unreachable!("validation: an event has exactly one form"),
             })
             .collect();
         let mut life = Lifecycle {
@@ -105,6 +111,8 @@ impl Lifecycle {
             selectors: s.workloads.iter().map(|w| w.node_selector.clone()).collect(),
             branch: s.network.ipam.branch_workloads(&s.workloads),
             wake_at: vec![None; world.nodes.len()],
+            joined_at: world.nodes.iter().map(|n| n.joined_at_start().then_some(0)).collect(),
+            join_failures: vec![None; world.nodes.len()],
             used,
             replicas,
             backoff: RngStream::new(s.seed, "kubelet/backoff"),
@@ -143,6 +151,9 @@ impl Lifecycle {
     pub fn handle(&mut self, ev: PodEv, world: &World, engine: &mut Engine<Ev>) {
         let now = engine.now().as_nanos();
         match ev {
+            PodEv::NodeReady { node } => {
+                self.join_node(world, node, now, engine);
+            }
             PodEv::IpamdWake { node } => {
                 if self.wake_at[node as usize] != Some(now) {
                     return; // superseded by an earlier wakeup
@@ -161,7 +172,9 @@ impl Lifecycle {
                 self.add_pod(pod, node, branch, now, engine);
             }
             PodEv::Scale { event } => {
-                let Scale { workload, replicas } = self.scales[event as usize];
+                let Scale::Workload { workload, replicas } = self.scales[event as usize] else {
+                    return self.launch_nodes(world, event, engine);
+                };
                 let have = self.replicas[workload];
                 if replicas > have {
                     self.scale_up(world, workload, have, replicas, now, engine);
@@ -179,6 +192,62 @@ impl Lifecycle {
                 }
             }
         }
+    }
+
+    /// A node group grows: EC2 launches its new nodes now; each is Ready at its `ready_at`.
+    fn launch_nodes(&mut self, world: &World, event: u32, engine: &mut Engine<Ev>) {
+        for (id, n) in world.nodes.iter().enumerate() {
+            if let Some(l) = n.launch.filter(|l| l.event == event) {
+                engine.schedule_at(l.ready_at, Ev::Pod(PodEv::NodeReady { node: id as NodeId }));
+            }
+        }
+    }
+
+    /// A launched node is Ready: ipamd starts on it (its primary ENI, its warm pool and their
+    /// timed growth), the scheduler sees it and offers it the pods that had no node. If EC2
+    /// could not give it its address (`world::launch`), it never joins. The node's kube-proxy
+    /// is the caller's (`Model::run`): it syncs once the node has joined.
+    fn join_node(&mut self, world: &World, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
+        let n = &world.nodes[node as usize];
+        let instance = cnsim_ipam::InstanceCatalog::embedded()
+            .get(&n.instance_type)
+            .expect("validated");
+        let join = cnsim_ipam::NodeJoin {
+            node,
+            name: &n.name,
+            instance,
+            primary_ip: n.ip,
+            subnet: world.subnets[n.subnet as usize].cidr,
+        };
+        match self.ipam.engine().add_node(&join, now) {
+            Ok(a) => assert_eq!(
+                a.pod_prefixes.first().copied(),
+                n.pod_cidr,
+                "node {} gets the pod CIDR world::launch planned",
+                n.name
+            ),
+            // Host-local's cluster CIDR was full when the world planned it: the node joins
+            // without a pod CIDR, as at t=0 (`ipam_error`), and takes no pod.
+            Err(_) if n.ipam_error.is_some() => {}
+            Err(e) => {
+                self.join_failures[node as usize] = Some(format!("EC2 launch of {} failed: {e}", n.name));
+                return;
+            }
+        }
+        self.joined_at[node as usize] = Some(now);
+        self.ipam.engine().reconcile(node, now);
+        self.arm(node, now, engine);
+        self.reschedule_unplaced(world, now, engine);
+    }
+
+    /// Whether `node` is in the cluster now.
+    pub fn is_joined(&self, node: NodeId) -> bool {
+        self.joined_at[node as usize].is_some()
+    }
+
+    /// When `node` joined (0: at t=0); None if it has not.
+    pub fn joined_at(&self, node: NodeId) -> Option<u64> {
+        self.joined_at[node as usize]
     }
 
     /// Schedules `node`'s next ipamd wakeup if it is earlier than the one that counts now.
@@ -291,6 +360,7 @@ impl Lifecycle {
                 Slot {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
+                    joined: self.joined_at[id].is_some(),
                     has_pod_cidr: world.node_addressable(id as NodeId),
                     selector_ok: selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                     pod_eni_free: self.branch[w].then(|| n.pod_eni.saturating_sub(pod_eni_used[id])),
@@ -360,6 +430,21 @@ impl Lifecycle {
             let released = ipam.release_pod(node, pod, now);
             assert_eq!(released.ok(), ip, "the CNI DEL returns the pod's address");
             self.arm(node, now, engine);
+        }
+    }
+}
+
+impl super::datapath::Model<'_> {
+    /// A launched node that has joined (`Lifecycle`) starts its kube-proxy: a full sync of
+    /// the Services as the API server holds them now, then its sync runner follows changes.
+    pub(super) fn node_ready(&mut self, node: NodeId) {
+        if !self.life.is_joined(node) {
+            return; // its launch failed
+        }
+        let stats = self.netfilter.full_sync_node(node);
+        let sync_ns = self.netfilter.sync_ns(&[stats])[0];
+        if let Some(eps) = &mut self.endpoints {
+            eps.node_joined(node, self.engine.now().as_nanos(), sync_ns);
         }
     }
 }

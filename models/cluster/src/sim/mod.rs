@@ -48,11 +48,12 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
     let timeline = timeline.finish(&world, &model.netfilter, &model.life);
     // Events past the end stay queued: packets still on their way are reported as in flight.
     let in_flight = model.packets_in_flight() as u64;
-    let endpoint_change = if world.nodes.is_empty() {
-        None
-    } else {
-        model.netfilter.endpoint_change_sync(0)
-    };
+    // Measured on the first node there from t=0 (a launched node may never have synced).
+    let endpoint_change = world
+        .nodes
+        .iter()
+        .position(|n| n.joined_at_start())
+        .and_then(|n| model.netfilter.endpoint_change_sync(n as u32));
     let mut result = collect(CollectInput {
         name: &spec.name,
         seed: s.seed,

@@ -165,13 +165,18 @@ impl Netfilter {
         &self.set
     }
 
-    /// Programs every node's datapath (a full sync), returning the sync stats of each.
-    pub fn full_sync(&mut self) -> Vec<svc::SyncStats> {
-        let set = &self.set;
-        self.nodes
-            .iter_mut()
-            .map(|n| n.engine.as_mut().map(|e| e.full_sync(set, &n.view)).unwrap_or_default())
+    /// Programs the datapath of every node `joined` at t=0 (a full sync), returning the sync
+    /// stats of each (default for the others: they sync when they join, `full_sync_node`).
+    pub fn full_sync(&mut self, joined: impl Fn(NodeId) -> bool) -> Vec<svc::SyncStats> {
+        (0..self.nodes.len() as NodeId)
+            .map(|n| if joined(n) { self.full_sync_node(n) } else { Default::default() })
             .collect()
+    }
+
+    /// Programs `node`'s datapath from the current set (kube-proxy's first sync on a node).
+    pub fn full_sync_node(&mut self, node: NodeId) -> svc::SyncStats {
+        let n = &mut self.nodes[node as usize];
+        n.engine.as_mut().map(|e| e.full_sync(&self.set, &n.view)).unwrap_or_default()
     }
 
     /// The endpoint lists of Service `s` (one per port) as the API server holds them now. Nodes

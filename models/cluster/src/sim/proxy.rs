@@ -78,7 +78,8 @@ pub fn socket_lb(k: &KubeProxy) -> bool {
     k.mode == ProxyMode::Ebpf && k.socket_lb
 }
 
-/// Every node's netfilter path for a scenario, its datapath fully synced.
+/// Every node's netfilter path for a scenario, the datapath of each node there at t=0 fully
+/// synced.
 pub fn netfilter(s: &Scenario, world: &World, set: ServiceSet) -> (super::netfilter::Netfilter, Vec<SyncStats>) {
     let mut nf = super::netfilter::Netfilter::new(
         world,
@@ -89,6 +90,6 @@ pub fn netfilter(s: &Scenario, world: &World, set: ServiceSet) -> (super::netfil
         conntrack(s, world),
         || engine(&s.kube_proxy),
     );
-    let syncs = nf.full_sync();
+    let syncs = nf.full_sync(|n| world.nodes[n as usize].joined_at_start());
     (nf, syncs)
 }

@@ -1,5 +1,6 @@
 //! State sampled over simulated time for the report's time charts: conntrack occupancy, pods
-//! running and pending, addresses in use per subnet and per node, and with the AWS VPC CNI
+//! running and pending, nodes joined (when a scale event adds nodes), addresses in use per
+//! subnet and per node, and with the AWS VPC CNI
 //! its pools: ENIs attached, addresses (and prefixes) held vs assigned, EC2 calls.
 //!
 //! Samples are taken between events, never as events: observing the run must not change it
@@ -23,23 +24,18 @@ pub struct TimelineRecorder {
     duration: SimTime,
     /// Index of the next sample to take, 0..=TIMELINE_INTERVALS.
     next: u64,
-    /// Node primary addresses per subnet: they are assigned for the whole run (host-local,
-    /// whose pod addresses are never VPC addresses; the VPC CNI counts its subnets itself).
-    node_addresses_per_subnet: Vec<u64>,
+    /// Some node joins during the run: `nodes_joined` is sampled.
+    launches: bool,
     timeline: Timeline,
 }
 
 impl TimelineRecorder {
     pub fn new(world: &World, duration: SimTime) -> TimelineRecorder {
-        let mut node_addresses_per_subnet = vec![0; world.subnets.len()];
-        for n in &world.nodes {
-            node_addresses_per_subnet[n.subnet as usize] += 1;
-        }
         let per_node = world.nodes.len() <= PER_NODE_SERIES_MAX_NODES;
         TimelineRecorder {
             duration,
             next: 0,
-            node_addresses_per_subnet,
+            launches: world.nodes.iter().any(|n| !n.joined_at_start()),
             timeline: Timeline {
                 subnet_addresses_used: vec![Vec::new(); world.subnets.len()],
                 node_addresses: per_node.then(|| vec![Vec::new(); world.nodes.len()]),
@@ -90,8 +86,22 @@ impl TimelineRecorder {
             Some(v) => (0..world.subnets.len())
                 .map(|i| u64::from(v.subnets().in_use(i as SubnetIdx)))
                 .collect(),
-            None => self.node_addresses_per_subnet.clone(),
+            // Host-local: pod addresses are never VPC addresses, so a subnet holds the primary
+            // addresses of the nodes that have joined.
+            None => {
+                let mut used = vec![0; world.subnets.len()];
+                for (id, n) in world.nodes.iter().enumerate() {
+                    if life.is_joined(id as u32) {
+                        used[n.subnet as usize] += 1;
+                    }
+                }
+                used
+            }
         };
+        if self.launches {
+            let joined = (0..world.nodes.len() as u32).filter(|&n| life.is_joined(n)).count();
+            tl.nodes_joined.push(joined as u32);
+        }
         let mut per_node = vec![0u32; world.nodes.len()];
         let (running, pending) = life.pods.counts();
         for pod in life.pods.iter() {
