@@ -29,7 +29,12 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         let last = joined.iter().copied().max().unwrap_or(0);
         add(
             "nodes at start / joined / launched",
-            format!("{} / {} / {}", count(at_start), count(joined.len() as u64 - at_start), count(v.nodes.len() as u64 - at_start)),
+            format!(
+                "{} / {} / {}",
+                count(at_start),
+                count(joined.len() as u64 - at_start),
+                count(v.nodes.len() as u64 - at_start)
+            ),
         );
         add("  last node ready at", opt_nanos(Some(last)));
     }

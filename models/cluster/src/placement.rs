@@ -120,7 +120,10 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32
     if count == 0 {
         return "no nodes available to schedule pods".into();
     }
-    let selector = (0..nodes.len()).filter(joined).filter(|&n| !nodes[n].selector_ok).count();
+    let selector = (0..nodes.len())
+        .filter(joined)
+        .filter(|&n| !nodes[n].selector_ok)
+        .count();
     let no_cidr = (0..nodes.len())
         .filter(joined)
         .filter(|&n| nodes[n].selector_ok && !nodes[n].has_pod_cidr)
@@ -164,7 +167,9 @@ mod tests {
         (0..replicas)
             .map(|_| {
                 let best = (0..nodes.len())
-                    .filter(|&n| nodes[n].joined && nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods)
+                    .filter(|&n| {
+                        nodes[n].joined && nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods
+                    })
                     .filter(|&n| free[n] != Some(0))
                     .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
                 match best {

@@ -23,8 +23,8 @@ use crate::scenario::format::{Labels, NetworkMode, RouteTarget, ScaleTarget, Sce
 use crate::scenario::refs::{self, PodSet};
 use cnsim_ipam::{InstanceCatalog, NodeJoin};
 use ipam::IpamState;
-pub use launch::NodeLaunch;
 use ipnet::Ipv4Net;
+pub use launch::NodeLaunch;
 use rustc_hash::FxHashMap;
 use sim_core::Bandwidth;
 use std::net::Ipv4Addr;

@@ -421,6 +421,48 @@ const CASES: &[(&str, &str, &str, &str, Severity)] = &[
         "at their largest",
         Severity::Error,
     ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", node_group: \"nope\", count: 3)],",
+        "events[0].node_group",
+        "unknown node group \"nope\"",
+        Severity::Error,
+    ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 1)],",
+        "events[0].count",
+        "scaling a node group down",
+        Severity::Error,
+    ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 4), (at: \"0.5s\", node_group: \"ng\", count: 5)],",
+        "events[0].count",
+        "at 1s node group \"ng\" already has 5 nodes",
+        Severity::Error,
+    ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", scale: \"shop/web\", replicas: 3, count: 3)],",
+        "events[0]",
+        "sets scale, replicas, count",
+        Severity::Error,
+    ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", node_group: \"ng\")],",
+        "events[0]",
+        "either scale",
+        Severity::Error,
+    ),
+    (
+        "seed: 1,",
+        "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 9000)],",
+        "vpc.subnets[1].cidr",
+        "4500 nodes are placed",
+        Severity::Error,
+    ),
 ];
 
 #[test]

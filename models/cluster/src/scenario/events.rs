@@ -3,7 +3,7 @@
 //! that does not resolve is left out here rather than panicking (the loader never builds a
 //! world from an invalid scenario, and the fuzz target holds it to that).
 
-use super::format::{Scenario, ScaleTarget};
+use super::format::{ScaleTarget, Scenario};
 
 /// Event indices in the order the run executes them: by time, then as written (the engine's
 /// (time, insertion) order, since every event is scheduled at start in scenario order).
@@ -44,7 +44,9 @@ pub fn node_launches(s: &Scenario) -> Vec<Vec<Option<usize>>> {
     let mut launch: Vec<Vec<Option<usize>>> = most.iter().map(|&m| vec![None; m as usize]).collect();
     let mut have: Vec<u32> = s.node_groups.iter().map(|g| g.count).collect();
     for i in in_run_order(s) {
-        let Some((g, count)) = node_group_target(s, i) else { continue };
+        let Some((g, count)) = node_group_target(s, i) else {
+            continue;
+        };
         for k in have[g]..count {
             launch[g][k as usize] = Some(i);
         }

@@ -89,8 +89,8 @@ fn node_groups_only_grow(s: &Scenario, out: &mut Vec<Finding>) {
                 Finding::error(
                     format!("events[{i}].count"),
                     format!(
-                        "node group {:?} has {} nodes by {}; scaling a node group down (cordon, drain, the node leaving) is not modelled yet",
-                        s.node_groups[g].name, have[g], s.events[i].at
+                        "at {} node group {:?} already has {} nodes; scaling a node group down (cordon, drain, the node leaving) is not modelled yet",
+                        s.events[i].at, s.node_groups[g].name, have[g]
                     ),
                 )
                 .valid(format!("a count of at least {}", have[g])),

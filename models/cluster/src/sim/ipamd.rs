@@ -1,5 +1,8 @@
-//! Pods and IPAM over a run: ipamd's timed pool, the kubelet's sandbox retries and the
-//! scenario's scale events, as events on the run's engine (`event::PodEv`).
+//! Pods, nodes and IPAM over a run: ipamd's timed pool, the kubelet's sandbox retries, the
+//! scenario's scale events and the nodes they launch joining, as events on the run's engine
+//! (`event::PodEv`). A node group event launches its nodes (`world::launch`); each joins at
+//! its Ready time (`PodEv::NodeReady`): ipamd's NodeJoin, then its kube-proxy's full sync and
+//! sync runner (`Model::node_ready`), and the scheduler offers it the pods that had no node.
 //!
 //! Owns the live IPAM engine (continued from the world's state at t=0), the live pod table
 //! (`pods::LivePods`) and what the scheduler needs to place new pods. A run is *dynamic* when
@@ -36,7 +39,10 @@ pub const KUBELET_SYNC_BACKOFF_JITTER_NS: u64 = KUBELET_SYNC_BACKOFF_NS / 2;
 /// A scale event resolved against the world.
 #[derive(Clone, Copy, Debug)]
 enum Scale {
-    Workload { workload: usize, replicas: u32 },
+    Workload {
+        workload: usize,
+        replicas: u32,
+    },
     /// A node group grows: the nodes whose `launch` names this event join at their `ready_at`.
     NodeGroup,
 }
@@ -388,8 +394,8 @@ impl Lifecycle {
     }
 
     /// kube-scheduler retries unschedulable pods when the cluster changes: after pods are
-    /// deleted, every existing pod that has no node is offered the freed room, workload by
-    /// workload, oldest replica first. Those that still fit nowhere keep waiting, with the
+    /// deleted or a node joins, every existing pod that has no node is offered the room,
+    /// workload by workload, oldest replica first. Those that still fit nowhere keep waiting, with the
     /// scheduler's reason as it now reads. (The scheduler's own reaction time is taken as 0:
     /// an assumption, in CALIBRATION.md "Pod startup".)
     fn reschedule_unplaced(&mut self, world: &World, now: u64, engine: &mut Engine<Ev>) {

@@ -169,14 +169,23 @@ impl Netfilter {
     /// stats of each (default for the others: they sync when they join, `full_sync_node`).
     pub fn full_sync(&mut self, joined: impl Fn(NodeId) -> bool) -> Vec<svc::SyncStats> {
         (0..self.nodes.len() as NodeId)
-            .map(|n| if joined(n) { self.full_sync_node(n) } else { Default::default() })
+            .map(|n| {
+                if joined(n) {
+                    self.full_sync_node(n)
+                } else {
+                    Default::default()
+                }
+            })
             .collect()
     }
 
     /// Programs `node`'s datapath from the current set (kube-proxy's first sync on a node).
     pub fn full_sync_node(&mut self, node: NodeId) -> svc::SyncStats {
         let n = &mut self.nodes[node as usize];
-        n.engine.as_mut().map(|e| e.full_sync(&self.set, &n.view)).unwrap_or_default()
+        n.engine
+            .as_mut()
+            .map(|e| e.full_sync(&self.set, &n.view))
+            .unwrap_or_default()
     }
 
     /// The endpoint lists of Service `s` (one per port) as the API server holds them now. Nodes
