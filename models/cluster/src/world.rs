@@ -224,7 +224,11 @@ impl World {
             }
         }
         // Below the NAT gateways, which hold the very top.
-        let mut next_top: Vec<u32> = world.subnets.iter().map(|x| u32::from(x.cidr.broadcast()) - 1).collect();
+        let mut next_top: Vec<u32> = world
+            .subnets
+            .iter()
+            .map(|x| u32::from(x.cidr.broadcast()) - 1)
+            .collect();
         for g in &world.nat_gateways {
             next_top[g.subnet as usize] -= 1;
         }

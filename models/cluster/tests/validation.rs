@@ -460,7 +460,7 @@ const CASES: &[(&str, &str, &str, &str, Severity)] = &[
         "seed: 1,",
         "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 9000)],",
         "vpc.subnets[1].cidr",
-        "4500 nodes are placed",
+        "4500 nodes and NAT gateways are placed",
         Severity::Error,
     ),
 ];

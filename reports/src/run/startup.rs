@@ -104,6 +104,7 @@ mod tests {
             pods_created: 4,
             pods_deleted: 0,
             sandbox_retries: 0,
+            node_launch_failures: Vec::new(),
             pending_by_reason: BTreeMap::from([("Too many pods".to_string(), 1)]),
         };
         let pts = ready_cdf(&p, 5_000_000_000);
