@@ -99,10 +99,16 @@ pub(super) fn leave_vpc(
             report,
             "internet gateway",
             "igw".into(),
-            format!(
-                "source {} has no public address (a private subnet's node, or a pod address left by external SNAT)",
-                header.src_ip()
-            ),
+            match world.pod_by_ip(header.src_ip()) {
+                Some(_) => format!(
+                    "source {} is a pod address, which has no public address (external SNAT left it untranslated)",
+                    header.src_ip()
+                ),
+                None => format!(
+                    "source {} has no public address (a node outside the public subnets)",
+                    header.src_ip()
+                ),
+            },
             0,
             vec![],
         );
