@@ -10,7 +10,7 @@ use crate::calibration::{
 use crate::scenario::refs;
 use crate::scenario::VariantSpec;
 use crate::sim::metrics::DropReason;
-use crate::sim::netfilter::NfOutcome;
+use crate::sim::netfilter::{judged_header, NfOutcome};
 use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
 use crate::sim::pods::LivePods;
 use crate::sim::policy::PacketPolicy;
@@ -289,12 +289,13 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         let mut steps = Vec::new();
         match nf.process(node, &mut header, origin, 0, Some(&mut steps)) {
             NfOutcome::Pass {
-                new,
+                created,
                 translated,
                 cpu_ns,
                 work,
                 snat,
             } => {
+                let new = created.is_some();
                 let mut detail = format!(
                     "conntrack {}; {} rules, {} hash probes, {} map lookups",
                     if new { "NEW" } else { "ESTABLISHED" },
@@ -330,7 +331,8 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                 push(&mut report, "netfilter", name(node), detail, cpu_ns, hits(steps));
                 // NetworkPolicy judges the first packet here, after DNAT (sim/policy.rs).
                 if let (true, Some(p)) = (new, &policy) {
-                    let conn = p.connection(&pods, &header);
+                    // The pod's own source, as the run judges it (before masquerading).
+                    let conn = p.connection(&pods, &judged_header(&header, snat));
                     let v = p.judge(&conn);
                     for dir in PacketPolicy::enforced_at(&pods, &conn, node, origin) {
                         let e = p.explain(&conn, &v, dir);

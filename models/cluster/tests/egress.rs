@@ -212,6 +212,21 @@ spec:
         denied.connections.as_ref().unwrap().opened
     );
     assert!(denied.egress.is_none(), "nothing left the VPC");
+    // `cnsim trace` judges the same source the run does: the pod, not its node's address.
+    let t = trace(
+        &load_at(&path, &scenario(DEFAULT_SNAT, PRIVATE, ONE_NAT, extra)),
+        "t/client-0",
+        "203.0.113.10:443",
+    )
+    .unwrap();
+    assert_eq!(t.reason.as_deref(), Some("policy-denied"), "{t:#?}");
+    // A denied datagram's conntrack entry is never confirmed: every later datagram of the
+    // socket is judged (and denied) again, not waved through as established.
+    let udp = scenario(DEFAULT_SNAT, PRIVATE, ONE_NAT, extra)
+        .replace("protocol: TCP", "protocol: UDP, packet_size: \"512B\"");
+    let denied = run_variant(&load_at(&path, &udp));
+    assert!(denied.packets.sent > 100);
+    assert_eq!(dropped(&denied, DropReason::PolicyDenied), denied.packets.sent);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -230,4 +245,31 @@ fn external_targets_inside_the_vpc_or_larger_than_the_internet_mtu_are_refused_w
     };
     let err = err.to_string();
     assert!(err.contains("traffic[0].packet_size") && err.contains("1500"), "{err}");
+}
+
+#[test]
+fn excluded_cidrs_keep_the_pod_address_and_a_quiet_translation_idles_out() {
+    let excluded = run(&scenario(
+        r#"AwsVpcCni(exclude_snat_cidrs: ["203.0.113.0/24"])"#,
+        PRIVATE,
+        ONE_NAT,
+        "",
+    ));
+    let e = excluded.egress.as_ref().unwrap();
+    assert_eq!(e.snat_connections, 0, "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS");
+    assert!(
+        e.nat_gateways[0].connections > 0,
+        "the NAT gateway still translates the pod address"
+    );
+
+    // UDP sockets (one per sending pod) send for 1 s, then the run idles for 360 s: each
+    // socket's translation outlives the gateway's 350 s idle timeout.
+    let quiet = scenario(DEFAULT_SNAT, PRIVATE, ONE_NAT, "")
+        .replace(r#"duration: "2s""#, r#"duration: "361s""#)
+        .replace("protocol: TCP", r#"protocol: UDP, packet_size: "512B", stop: "1s""#);
+    let r = run(&quiet);
+    let nat = &r.egress.as_ref().unwrap().nat_gateways[0];
+    assert_eq!(nat.connections, 4, "one translation per socket");
+    assert_eq!(nat.idle_timeouts, 4);
+    assert_eq!(nat.closed, 0);
 }

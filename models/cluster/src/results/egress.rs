@@ -37,7 +37,14 @@ pub struct NatGatewayResult {
 }
 
 /// None when nothing left the VPC (the result stays as it was for such runs).
-pub fn egress(world: &World, e: &Egress, snat_connections: u64, pricing: &Pricing) -> Option<EgressResult> {
+/// `end_ns`: the end of the run, when translations still idle count as timed out.
+pub fn egress(
+    world: &World,
+    e: &Egress,
+    snat_connections: u64,
+    pricing: &Pricing,
+    end_ns: u64,
+) -> Option<EgressResult> {
     let rate = u128::from(pricing.nat_gateway_micro_usd_per_gb());
     let nat_gateways: Vec<NatGatewayResult> = world
         .nat_gateways
@@ -51,7 +58,7 @@ pub fn egress(world: &World, e: &Egress, snat_connections: u64, pricing: &Pricin
             connections: g.stats.connections,
             port_allocation_errors: g.stats.port_allocation_errors,
             closed: g.stats.closed,
-            idle_timeouts: g.stats.idle_timeouts,
+            idle_timeouts: g.stats.idle_timeouts + g.idle_at(end_ns),
             peak_connections_per_destination: g.stats.peak_per_destination,
             processing_cost_micro_usd: (u128::from(g.stats.bytes) * rate / 1_000_000_000) as u64,
         })

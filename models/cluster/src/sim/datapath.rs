@@ -18,7 +18,7 @@ use super::endpoints::{stale_or, Endpoints};
 use super::event::{Ev, Hop};
 use super::ipamd::Lifecycle;
 use super::metrics::{DropReason, Metrics};
-use super::netfilter::{Netfilter, NfOutcome};
+use super::netfilter::{judged_header, Netfilter, NfOutcome};
 use super::packet::{tcp_flags, Header, PacketMeta, PacketSlab, NO_CONN, PROTO_TCP, PROTO_UDP};
 use super::policy::PacketPolicy;
 use super::routing::{self, Egress as Route, VpcNext};
@@ -243,6 +243,7 @@ impl<'w> Model<'w> {
                     request_left: request,
                     response_left: response,
                     requests_after: requests - 1,
+                    egress_source: None,
                 });
                 self.metrics.conns_opened += 1;
                 self.metrics.flows[flow as usize].conns_opened += 1;
@@ -353,21 +354,29 @@ impl<'w> Model<'w> {
         let now = self.engine.now().as_nanos();
         match self.netfilter.process(node, header, origin, now, None) {
             NfOutcome::Pass {
-                new,
+                created,
                 translated,
                 cpu_ns,
                 work,
                 snat,
             } => {
-                // Policy judges the pod's own source, before masquerading.
-                let mut judged = *header;
+                let new = created.is_some();
+                if let Some(id) = created {
+                    // Policy judges the pod's own source, before masquerading.
+                    if !self.admit(packet, node, &judged_header(header, snat), origin) {
+                        self.netfilter.forget(node, id);
+                        return None;
+                    }
+                }
                 if let Some((src, sport)) = snat {
-                    (judged.src, judged.sport) = (src, sport);
+                    self.metrics.snat_connections += 1;
+                    let meta = *self.packets.get(packet);
+                    if meta.conn != NO_CONN {
+                        // Where the connection's NAT gateway translation starts (freed at close).
+                        self.conns.get_mut(meta.conn).egress_source = Some((header.src, header.sport));
+                    }
+                    debug_assert_ne!((src, sport), (header.src, header.sport));
                 }
-                if new && !self.admit(packet, node, &judged, origin) {
-                    return None;
-                }
-                self.metrics.snat_connections += u64::from(snat.is_some());
                 if new && origin == Origin::LocalPod {
                     self.packets.get_mut(packet).opened = true;
                     if translated || work.rules_evaluated + work.map_lookups > 0 {

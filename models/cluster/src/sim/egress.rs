@@ -172,6 +172,14 @@ impl NatGateway {
         self.stats.closed += 1;
     }
 
+    /// Translations idle for the timeout by `now` that no packet has expired yet (expiry is
+    /// lazy, per destination): the results count them with the expired ones. A sum, so the
+    /// map's order does not matter.
+    pub fn idle_at(&self, now: u64) -> u64 {
+        let timeout = NAT_GATEWAY_IDLE_TIMEOUT.as_nanos();
+        self.mappings.values().filter(|m| m.last_ns + timeout <= now).count() as u64
+    }
+
     fn count(&mut self, h: &Header) {
         self.stats.packets += 1;
         self.stats.bytes += u64::from(h.len);

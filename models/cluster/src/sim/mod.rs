@@ -77,6 +77,12 @@ pub fn run_variant(spec: &VariantSpec) -> VariantResult {
         .endpoints
         .as_ref()
         .map(|e| crate::results::endpoints(&e.stats, e.added_pods(), &model.metrics.pod_rx));
-    result.egress = crate::results::egress::egress(&world, &model.egress, model.metrics.snat_connections, &s.pricing);
+    result.egress = crate::results::egress::egress(
+        &world,
+        &model.egress,
+        model.metrics.snat_connections,
+        &s.pricing,
+        s.duration.as_nanos(),
+    );
     result
 }

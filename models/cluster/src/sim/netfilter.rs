@@ -12,7 +12,7 @@ use crate::calibration::{SNAT_PORT_ATTEMPTS, SNAT_PORT_FIRST};
 use crate::world::{NodeId, World};
 use cnsim_ipam::{SnatDecision, SnatPolicy};
 use cnsim_services::conntrack::{
-    invert, ConntrackConfig, ConntrackTable, CtState, Direction, InsertError, TcpFlags, TcpOutcome,
+    invert, ConntrackConfig, ConntrackTable, CtState, Direction, EntryId, InsertError, TcpFlags, TcpOutcome,
 };
 use cnsim_services::{
     self as svc, Decision, Mode, NodeView, Origin, RandomSource, ServiceDatapath, ServiceSet, TraceStep, Work,
@@ -20,25 +20,43 @@ use cnsim_services::{
 use sim_core::RngStream;
 use std::net::Ipv4Addr;
 
-/// The source port masquerading gives a NEW connection to `header`'s destination: drawn at
-/// random in 1024–65535, then the next ones while the reply tuple is tracked already (as
-/// `--random-fully` does, nf_nat_l4proto_unique_tuple). None after `SNAT_PORT_ATTEMPTS` clashes:
-/// the kernel then fails the insert.
+/// The source port masquerading gives a NEW connection to `header`'s destination, as
+/// `--random-fully` picks it (nf_nat_l4proto_unique_tuple): from a random offset in 1024–65535,
+/// the next ports while the reply tuple is tracked already, up to 128 of them; then again from
+/// a fresh offset with half as many, while the last round had 16 or more (128, 64, 32, 16, 8).
+/// None when every try clashed: the kernel then fails the insert.
 fn snat_port(n: &mut NodeNetfilter, header: &Header, source: Ipv4Addr, now_ns: u64) -> Option<u16> {
     let range = u32::from(u16::MAX - SNAT_PORT_FIRST) + 1;
-    let start = (n.snat_rng.next_u64() >> 48) as u32;
-    (0..SNAT_PORT_ATTEMPTS)
-        .map(|i| SNAT_PORT_FIRST + ((start + i) % range) as u16)
-        .find(|&port| {
-            let reply = svc::Packet {
-                src: header.dst_ip(),
-                dst: source,
-                sport: header.dport,
-                dport: port,
-                proto: protocol(header.proto),
-            };
-            n.table.lookup(&reply, now_ns).is_none()
-        })
+    let mut attempts = SNAT_PORT_ATTEMPTS;
+    loop {
+        let start = (n.snat_rng.next_u64() >> 48) as u32;
+        let free = (0..attempts)
+            .map(|i| SNAT_PORT_FIRST + ((start + i) % range) as u16)
+            .find(|&port| {
+                let reply = svc::Packet {
+                    src: header.dst_ip(),
+                    dst: source,
+                    sport: header.dport,
+                    dport: port,
+                    proto: protocol(header.proto),
+                };
+                n.table.lookup(&reply, now_ns).is_none()
+            });
+        if free.is_some() || attempts < 16 {
+            return free;
+        }
+        attempts /= 2;
+    }
+}
+
+/// The header NetworkPolicy judges for a packet `process` passed: the pod's own source, before
+/// any masquerading (`snat`).
+pub fn judged_header(header: &Header, snat: Option<(u32, u16)>) -> Header {
+    let mut judged = *header;
+    if let Some((src, sport)) = snat {
+        (judged.src, judged.sport) = (src, sport);
+    }
+    judged
 }
 
 fn to_packet(h: &Header) -> svc::Packet {
@@ -64,11 +82,13 @@ fn tcp_flags(f: u8) -> TcpFlags {
 /// What happened to a packet in a node's netfilter path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NfOutcome {
-    /// Continue. `new` says the packet created a conntrack entry; `cpu_ns` is the time spent.
-    /// `snat`: the NEW connection was masqueraded; its source (address, port) before that,
-    /// which NetworkPolicy judges (policy sees the pod, not the node).
+    /// Continue. `created`: the conntrack entry the packet created (a NEW connection), which
+    /// the caller [`Netfilter::forget`]s if policy then drops the packet (the kernel never
+    /// confirms such an entry); `cpu_ns` is the time spent. `snat`: the NEW connection was
+    /// masqueraded; its source (address, port) before that, which NetworkPolicy judges
+    /// ([`judged_header`]).
     Pass {
-        new: bool,
+        created: Option<EntryId>,
         translated: bool,
         cpu_ns: u64,
         work: Work,
@@ -246,13 +266,10 @@ impl Netfilter {
         Some(engine.partial_sync(&after, &n.view, &[changed]))
     }
 
-    /// The source `header`'s connection leaves `node` with: the masqueraded address and port
-    /// its conntrack entry holds. None when no entry tracks it.
-    pub fn masqueraded_source(&mut self, node: NodeId, header: &Header, now_ns: u64) -> Option<(u32, u16)> {
-        let table = &mut self.nodes[node as usize].table;
-        let (id, dir) = table.lookup(&to_packet(header), now_ns)?;
-        let e = table.get(id)?;
-        (dir == Direction::Original).then(|| (u32::from(e.reply.dst), e.reply.dport))
+    /// Deletes the entry a NEW packet created on `node`, which policy then dropped: an entry
+    /// whose first packet never leaves is never confirmed, so later packets are NEW again.
+    pub fn forget(&mut self, node: NodeId, id: EntryId) {
+        self.nodes[node as usize].table.remove(id);
     }
 
     /// The ruleset a node holds, in its tool's save format.
@@ -300,7 +317,7 @@ impl Netfilter {
                 }
                 let translated = orig.dst != rep.src || orig.dport != rep.sport;
                 return NfOutcome::Pass {
-                    new: false,
+                    created: None,
                     translated,
                     cpu_ns: self.established_ns,
                     work: probe,
@@ -338,7 +355,7 @@ impl Netfilter {
                     n.table.update(id, dir, now_ns);
                 }
                 return NfOutcome::Pass {
-                    new: false,
+                    created: None,
                     translated,
                     cpu_ns,
                     work,
@@ -349,7 +366,7 @@ impl Netfilter {
         // A segment conntrack will not track (e.g. a stray ACK it cannot pick up) passes untracked.
         let Some(state) = CtState::first_packet(pkt.proto, tcp_flags(header.flags)) else {
             return NfOutcome::Pass {
-                new: false,
+                created: None,
                 translated,
                 cpu_ns,
                 work,
@@ -368,8 +385,8 @@ impl Netfilter {
             }
         }
         match n.table.insert(tracked, invert(&to_packet(header)), state, now_ns) {
-            Ok(_) => NfOutcome::Pass {
-                new: true,
+            Ok(id) => NfOutcome::Pass {
+                created: Some(id),
                 translated,
                 cpu_ns,
                 work,

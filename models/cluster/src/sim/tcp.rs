@@ -31,6 +31,8 @@ pub struct Conn {
     pub response_left: u64,
     /// Requests still to send on this connection after the current one (keep-alive).
     pub requests_after: u32,
+    /// The source the node masqueraded the connection to, if it did (egress beyond the VPC).
+    pub egress_source: Option<(u32, u16)>,
 }
 
 #[derive(Default)]

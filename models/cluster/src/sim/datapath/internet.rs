@@ -14,6 +14,7 @@ use crate::sim::packet::{Header, PacketMeta, NO_CONN, PROTO_TCP};
 use crate::sim::routing::{self, VpcNext};
 use crate::sim::tcp::Conn;
 use sim_core::SimTime;
+use std::net::Ipv4Addr;
 
 impl Model<'_> {
     /// The fabric's delay from AZ `a` to AZ `b`, counting the bytes of a crossing.
@@ -159,21 +160,9 @@ impl Model<'_> {
         let Some(node) = self.life.pods.get(c.client).node else {
             return;
         };
-        let orig = Header {
-            src: c.client_ip,
-            dst: server,
-            sport: c.client_port,
-            dport: port,
-            proto: PROTO_TCP,
-            flags: 0,
-            len: 0,
-        };
-        let now = self.engine.now().as_nanos();
-        let (src, sport) = self
-            .netfilter
-            .masqueraded_source(node, &orig, now)
-            .unwrap_or((c.client_ip, c.client_port));
-        if let Ok(VpcNext::NatGateway(g)) = routing::vpc_in(world, &self.life.pods, node, orig.dst_ip()).map(|h| h.next)
+        let (src, sport) = c.egress_source.unwrap_or((c.client_ip, c.client_port));
+        if let Ok(VpcNext::NatGateway(g)) =
+            routing::vpc_in(world, &self.life.pods, node, Ipv4Addr::from(server)).map(|h| h.next)
         {
             self.egress.nat_gateways[g as usize].release((src, sport, server, port, PROTO_TCP));
         }
