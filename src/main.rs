@@ -106,6 +106,10 @@ enum Command {
         /// The variant to trace in (default: the first).
         #[arg(long)]
         variant: Option<String>,
+        /// Trace in the cluster as the run has it at this time (e.g. "30s"): pods started
+        /// later or addressed late, Services as each node had synced them. Default: t=0.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<sim_core::SimTime>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
@@ -318,8 +322,9 @@ fn main() -> ExitCode {
             from,
             to,
             variant,
+            at,
             format,
-        } => trace::trace(&scenario, &from, &to, variant.as_deref(), format),
+        } => trace::trace(&scenario, &from, &to, variant.as_deref(), at, format),
         Command::Datapath {
             command:
                 DatapathCommand::Dump {
@@ -335,4 +340,9 @@ fn main() -> ExitCode {
         Outcome::No => ExitCode::from(1),
         Outcome::BadInput => ExitCode::from(2),
     }
+}
+
+/// A simulated time on the command line, as scenarios write durations ("30s", "1.5ms").
+fn parse_time(text: &str) -> Result<sim_core::SimTime, String> {
+    sim_core::SimTime::parse(text).map_err(|e| e.to_string())
 }

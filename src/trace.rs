@@ -7,14 +7,21 @@ use cnsim_cluster::trace::TraceReport;
 use std::fmt::Write;
 use std::path::Path;
 
-pub fn trace(path: &Path, from: &str, to: &str, variant: Option<&str>, format: OutputFormat) -> Outcome {
+pub fn trace(
+    path: &Path,
+    from: &str,
+    to: &str,
+    variant: Option<&str>,
+    at: Option<sim_core::SimTime>,
+    format: OutputFormat,
+) -> Outcome {
     let Some(loaded) = load::load(path, None) else {
         return Outcome::BadInput;
     };
     let Some(spec) = pick_variant(&loaded, variant) else {
         return Outcome::BadInput;
     };
-    let report = match cnsim_cluster::trace::trace(spec, from, to) {
+    let report = match cnsim_cluster::trace::trace_at(spec, from, to, at) {
         Ok(r) => r,
         Err(message) => {
             eprintln!("error: {}: {message}", loaded.file);
@@ -31,7 +38,8 @@ pub fn trace(path: &Path, from: &str, to: &str, variant: Option<&str>, format: O
 
 fn render(r: &TraceReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "trace {} -> {} (variant {})\n", r.from, r.to, r.variant);
+    let at = r.at_ns.map_or(String::new(), |ns| format!(", at {}", nanos(ns)));
+    let _ = writeln!(out, "trace {} -> {} (variant {}{at})\n", r.from, r.to, r.variant);
     let node_w = r.hops.iter().map(|h| h.node.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(out, " #  {:<18} {:<node_w$} {:>9}  detail", "hop", "node", "latency");
     for (i, h) in r.hops.iter().enumerate() {

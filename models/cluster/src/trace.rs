@@ -10,15 +10,18 @@ use crate::calibration::{
 use crate::scenario::refs;
 use crate::scenario::VariantSpec;
 use crate::sim::metrics::DropReason;
+use crate::sim::netfilter::Netfilter;
 use crate::sim::netfilter::{judged_header, NfOutcome};
 use crate::sim::packet::{tcp_flags, Header, PROTO_TCP, PROTO_UDP};
 use crate::sim::pods::LivePods;
 use crate::sim::policy::PacketPolicy;
 use crate::sim::routing::{self, Egress, VpcNext};
+use crate::sim::timeline::TimelineRecorder;
 use crate::sim::{proxy, tcp, traffic::EPHEMERAL_FIRST};
 use crate::world::{PodPhase, VpcTarget, World};
 use cnsim_services::{Origin, TraceStep};
 use serde::Serialize;
+use sim_core::SimTime;
 use std::net::Ipv4Addr;
 
 /// JSON schema version of `cnsim trace --format json`.
@@ -51,6 +54,9 @@ pub struct TraceReport {
     pub variant: String,
     pub from: String,
     pub to: String,
+    /// The run time the trace was taken at (`--at`); absent for the cluster at t=0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_ns: Option<u64>,
     /// "delivered", "dropped" or "rejected".
     pub verdict: String,
     /// The endpoint chosen (`IP:PORT`) when a Service translated the packet; the pod reached
@@ -99,6 +105,7 @@ fn push(report: &mut TraceReport, hop: &str, node: String, detail: String, laten
 fn parse_target(
     spec: &VariantSpec,
     world: &World,
+    pods: &LivePods,
     set: &cnsim_services::ServiceSet,
     to: &str,
 ) -> Result<Target, String> {
@@ -153,12 +160,15 @@ fn parse_target(
             proto: proto_of(proto_text, default)?,
         });
     }
-    let set_ref = refs::pod_set(s, who).map_err(|e| format!("{}; valid: {}", e.message, e.valid))?;
+    let set_ref = refs::pod_set_within(s, who, |w| world.workload_pods[w].len() as u32)
+        .map_err(|e| format!("{}; valid: {}", e.message, e.valid))?;
     let refs::PodSet::Pod { workload, replica } = set_ref else {
         return Err(format!("{who:?} names a workload: trace one pod of it, e.g. {who}-0"));
     };
-    let pod = &world.pods[world.workload_pods[workload][replica as usize] as usize];
-    let ip = pod.ip.ok_or_else(|| format!("{who} has no address: {:?}", pod.phase))?;
+    let id = world.workload_pods[workload][replica as usize];
+    let ip = pods
+        .ip(id)
+        .ok_or_else(|| format!("{who} has no address: {:?}", pods.get(id).phase))?;
     let w = &s.workloads[workload];
     let (port, default) = match port_text {
         Some(p) => match p.parse::<u16>() {
@@ -213,23 +223,82 @@ fn source(h: &Header) -> String {
     format!("{}:{}", Ipv4Addr::from(h.src), h.sport)
 }
 
-/// Traces the first packet of a connection from pod `from` to `to`.
+/// The cluster a trace runs in: each node's netfilter (conntrack and the service rules it has
+/// synced), the pods as they are, NetworkPolicy, and the time.
+struct Snapshot {
+    nf: Netfilter,
+    pods: LivePods,
+    policy: Option<PacketPolicy>,
+    now: SimTime,
+}
+
+impl Snapshot {
+    /// The world as built, at t=0: what `World::build` placed and addressed.
+    fn at_start(spec: &VariantSpec, world: &World) -> Snapshot {
+        let (set, _) = crate::service_world::build(&spec.scenario, world);
+        Snapshot {
+            nf: proxy::netfilter(&spec.scenario, world, set).0,
+            pods: LivePods::from_world(world),
+            policy: PacketPolicy::build(world, &spec.scenario, spec.policies.clone()),
+            now: SimTime::ZERO,
+        }
+    }
+
+    /// The run itself up to `at`: pods started and stopped, ipamd's addresses, Services
+    /// following pods as each node has synced them, conntrack as the traffic left it.
+    fn during_run(spec: &VariantSpec, world: &World, at: SimTime) -> Snapshot {
+        let (mut model, _) = crate::sim::model(spec, world);
+        let mut timeline = TimelineRecorder::new(world, spec.scenario.duration);
+        model.run(at, &mut timeline);
+        Snapshot {
+            nf: model.netfilter,
+            pods: model.life.pods,
+            policy: model.policy,
+            now: at,
+        }
+    }
+}
+
+/// Traces the first packet of a connection from pod `from` to `to`, in the cluster at t=0.
 pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, String> {
+    trace_at(spec, from, to, None)
+}
+
+/// As [`trace`], in the cluster as the run has it at `at` (`cnsim trace --at`): pods that
+/// started later (or waited for an address), Services as each node had synced them then.
+pub fn trace_at(spec: &VariantSpec, from: &str, to: &str, at: Option<SimTime>) -> Result<TraceReport, String> {
     let s = &spec.scenario;
+    if let Some(t) = at.filter(|&t| t > s.duration) {
+        return Err(format!("--at {t} is past the run's duration ({})", s.duration));
+    }
     let world = World::build(s);
-    let (set, _) = crate::service_world::build(s, &world);
-    let target = parse_target(spec, &world, &set, to)?;
-    let (mut nf, _) = proxy::netfilter(s, &world, set);
+    let Snapshot {
+        mut nf,
+        pods,
+        policy,
+        now,
+    } = match at {
+        Some(t) => Snapshot::during_run(spec, &world, t),
+        None => Snapshot::at_start(spec, &world),
+    };
+    let target = parse_target(spec, &world, &pods, nf.services(), to)?;
     let refs::PodSet::Pod { workload, replica } =
-        refs::pod_set(s, from).map_err(|e| format!("--from: {}; valid: {}", e.message, e.valid))?
+        refs::pod_set_within(s, from, |w| world.workload_pods[w].len() as u32)
+            .map_err(|e| format!("--from: {}; valid: {}", e.message, e.valid))?
     else {
         return Err(format!(
             "--from {from:?} names a workload: trace one pod of it, e.g. {from}-0"
         ));
     };
-    let src_pod = &world.pods[world.workload_pods[workload][replica as usize] as usize];
+    let src_pod = pods.get(world.workload_pods[workload][replica as usize]);
     let (Some(src_ip), Some(mut node), PodPhase::Running) = (src_pod.ip, src_pod.node, &src_pod.phase) else {
-        return Err(format!("--from {from}: the pod is not running ({:?})", src_pod.phase));
+        let when = at.map_or("at t=0 (--at TIME traces later in the run)".to_string(), |t| {
+            format!("at {t}")
+        });
+        return Err(format!(
+            "--from {from}: the pod is not running {when} ({:?})",
+            src_pod.phase
+        ));
     };
     let (flags, len) = if target.proto == PROTO_TCP {
         (tcp_flags::SYN, tcp::SYN_LEN)
@@ -251,6 +320,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         variant: spec.name.clone(),
         from: from.to_string(),
         to: to.to_string(),
+        at_ns: at.map(SimTime::as_nanos),
         verdict: "delivered".into(),
         backend: None,
         reason: None,
@@ -269,9 +339,6 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         VETH_TRAVERSAL.as_nanos(),
         vec![],
     );
-    let policy = PacketPolicy::build(&world, s, spec.policies.clone());
-    // A trace is one packet at t=0: the pods as the world placed them.
-    let pods = LivePods::from_world(&world);
     let mut origin = Origin::LocalPod;
     let mut encapsulated = false;
     for _ in 0..MAX_NODE_VISITS {
@@ -287,7 +354,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
         }
         let before = header;
         let mut steps = Vec::new();
-        match nf.process(node, &mut header, origin, 0, Some(&mut steps)) {
+        match nf.process(node, &mut header, origin, now.as_nanos(), Some(&mut steps)) {
             NfOutcome::Pass {
                 created,
                 translated,
@@ -304,8 +371,8 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                     work.map_lookups
                 );
                 if translated && header.dst != before.dst {
-                    let who = world
-                        .pod_by_ip(header.dst_ip())
+                    let who = pods
+                        .by_ip(header.dst_ip())
                         .map(|p| {
                             format!(
                                 " ({}/{})",
@@ -371,9 +438,9 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                 return Ok(report);
             }
         }
-        match routing::egress(&world, node, header.dst_ip()) {
+        match routing::egress_in(&world, &pods, node, header.dst_ip()) {
             Egress::LocalPod => {
-                let Some(pod) = world.pod_by_ip(header.dst_ip()) else {
+                let Some(pod) = pods.by_ip(header.dst_ip()) else {
                     report.verdict = "dropped".into();
                     report.reason = Some("node-no-such-pod".into());
                     push(
@@ -422,7 +489,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                     vec![],
                 );
                 let outer = routing::outer_destination(&world, header.dst_ip(), encapsulate);
-                match routing::vpc(&world, node, outer) {
+                match routing::vpc_in(&world, &pods, node, outer) {
                     Err(reason) => {
                         let table = &world.route_tables
                             [world.subnets[world.nodes[node as usize].subnet as usize].route_table as usize]
@@ -443,7 +510,7 @@ pub fn trace(spec: &VariantSpec, from: &str, to: &str) -> Result<TraceReport, St
                         let far = match hop.next {
                             VpcNext::Node(far) => far,
                             _ => {
-                                beyond::leave_vpc(&world, s, &mut report, node, header, hop);
+                                beyond::leave_vpc(&world, &pods, s, &mut report, node, header, hop);
                                 return Ok(report);
                             }
                         };

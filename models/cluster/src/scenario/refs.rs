@@ -36,6 +36,12 @@ pub struct RefError {
 
 /// Resolves `NAMESPACE/NAME`: a workload name, or a pod name `WORKLOAD-N`.
 pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
+    pod_set_within(s, text, |w| s.workloads[w].replicas)
+}
+
+/// As [`pod_set`], with workload `w`'s pods numbered below `replicas(w)` (a run's largest
+/// count, with scale events, rather than the declared one).
+pub fn pod_set_within(s: &Scenario, text: &str, replicas: impl Fn(usize) -> u32) -> Result<PodSet, RefError> {
     let (ns, name) = text.split_once('/').ok_or_else(|| RefError {
         message: format!("{text:?} is not NAMESPACE/NAME"),
         valid: "NAMESPACE/WORKLOAD or NAMESPACE/POD, e.g. \"shop/frontend\" or \"shop/frontend-0\"".into(),
@@ -51,13 +57,14 @@ pub fn pod_set(s: &Scenario, text: &str) -> Result<PodSet, RefError> {
     }
     if let Some((base, replica)) = name.rsplit_once('-') {
         if let Ok(replica) = replica.parse::<u32>() {
-            if let Some((i, w)) = in_ns.iter().find(|(_, w)| w.name == base) {
-                if replica < w.replicas {
-                    return Ok(PodSet::Pod { workload: *i, replica });
+            if let Some(&(i, _)) = in_ns.iter().find(|(_, w)| w.name == base) {
+                let n = replicas(i);
+                if replica < n {
+                    return Ok(PodSet::Pod { workload: i, replica });
                 }
                 return Err(RefError {
-                    message: format!("{text:?}: workload {ns}/{base} has {} replicas", w.replicas),
-                    valid: format!("{ns}/{base}-0 .. {ns}/{base}-{}", w.replicas.saturating_sub(1)),
+                    message: format!("{text:?}: workload {ns}/{base} has {n} replicas"),
+                    valid: format!("{ns}/{base}-0 .. {ns}/{base}-{}", n.saturating_sub(1)),
                 });
             }
         }

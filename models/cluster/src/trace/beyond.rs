@@ -6,12 +6,14 @@ use crate::scenario::format::Scenario;
 use crate::sim::egress::{has_public_address, Egress};
 use crate::sim::metrics::DropReason;
 use crate::sim::packet::Header;
+use crate::sim::pods::LivePods;
 use crate::sim::routing::{self, VpcHop, VpcNext};
 use crate::world::{NodeId, World};
 
 /// Finishes `report` for a packet the route table of `node`'s subnet sends out of the VPC.
 pub(super) fn leave_vpc(
     world: &World,
+    pods: &LivePods,
     s: &Scenario,
     report: &mut TraceReport,
     node: NodeId,
@@ -47,7 +49,7 @@ pub(super) fn leave_vpc(
             latency.as_nanos(),
             vec![],
         );
-        let out = routing::vpc_from_subnet(world, world, nat.subnet, header.dst_ip());
+        let out = routing::vpc_from_subnet(world, pods, nat.subnet, header.dst_ip());
         if !matches!(out.map(|r| r.next), Ok(VpcNext::InternetGateway)) {
             let nat_table = &world.route_tables[world.subnets[nat.subnet as usize].route_table as usize].name;
             push(
@@ -99,7 +101,7 @@ pub(super) fn leave_vpc(
             report,
             "internet gateway",
             "igw".into(),
-            match world.pod_by_ip(header.src_ip()) {
+            match pods.by_ip(header.src_ip()) {
                 Some(_) => format!(
                     "source {} is a pod address, which has no public address (external SNAT left it untranslated)",
                     header.src_ip()
