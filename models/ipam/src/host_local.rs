@@ -8,7 +8,7 @@
 //! cni0 holds it), and allocation continues after the last reserved address (next-fit), so a
 //! released address is not handed out again until the range wraps.
 
-use crate::seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, PodId};
+use crate::seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, NodeRemoval, PodId};
 use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -184,6 +184,23 @@ impl IpamEngine for HostLocal {
         Ok(Ipv4Addr::from(addr))
     }
 
+    /// kube-controller-manager's range allocator releases a node's CIDR when the Node object
+    /// is deleted (`ReleaseCIDR`): the block is free for the next node that registers.
+    fn remove_node(&mut self, node: NodeId, _now_ns: u64) -> Result<NodeRemoval, IpamError> {
+        let range = self
+            .nodes
+            .get_mut(node as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| IpamError::Invalid {
+                message: format!("node {node} has no pod CIDR"),
+            })?;
+        self.used_blocks.retain(|_, n| *n != node);
+        Ok(NodeRemoval {
+            addresses_released: (1u64 << (32 - u32::from(self.config.node_cidr_mask))).min(u64::from(u32::MAX)) as u32,
+            pods_dropped: range.by_pod.len() as u32,
+        })
+    }
+
     fn assigned_on(&self, node: NodeId) -> u32 {
         self.range(node).map_or(0, |r| r.by_pod.len() as u32)
     }
@@ -211,6 +228,27 @@ mod tests {
             cluster_cidr: cluster.parse().unwrap(),
             node_cidr_mask: mask,
         })
+    }
+
+    #[test]
+    fn a_node_that_leaves_frees_its_block_for_the_next_node() {
+        let mut ipam = engine("10.244.0.0/16", 24);
+        ipam.add_node(&join(0), 0).unwrap();
+        ipam.add_node(&join(1), 0).unwrap();
+        ipam.assign_pod(0, 7, 0).unwrap();
+        let gone = ipam.remove_node(0, 5).unwrap();
+        assert_eq!(
+            gone,
+            NodeRemoval {
+                addresses_released: 256,
+                pods_dropped: 1
+            }
+        );
+        assert_eq!(ipam.node_cidr(0), None);
+        assert_eq!(ipam.assigned_on(0), 0);
+        assert!(matches!(ipam.remove_node(0, 6), Err(IpamError::Invalid { .. })));
+        let c = ipam.add_node(&join(2), 7).unwrap();
+        assert_eq!(c.pod_prefixes, vec!["10.244.0.0/24".parse::<Ipv4Net>().unwrap()]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod vpc_cni;
 pub use catalog::{Hypervisor, InstanceCatalog, InstanceType};
 pub use host_local::{HostLocal, HostLocalConfig, DEFAULT_NODE_CIDR_MASK};
 pub use max_pods::{max_pods, AddressMode, CniVersion, MaxPods, MaxPodsError, MaxPodsQuery, MaxPodsSource};
-pub use seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, PodId};
+pub use seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, NodeRemoval, PodId};
 pub use subnet::{Ec2Error, SubnetIdx, SubnetSpec, Subnets};
 pub use vpc_cni::config::{EniConfig, IpamdConfig, NodeLimits};
 pub use vpc_cni::ec2::Ec2Calls;

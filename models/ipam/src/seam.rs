@@ -54,6 +54,16 @@ pub struct NodeAddressing {
     pub address_capacity: u32,
 }
 
+/// What a node gave back when it left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeRemoval {
+    /// Addresses (and, with prefix delegation, every address of each prefix) returned to the
+    /// subnet or cluster CIDR: the ENIs' own, their secondary IPs or prefixes, branch ENIs'.
+    pub addresses_released: u32,
+    /// Pods that still held an address when the node went (their addresses went with it).
+    pub pods_dropped: u32,
+}
+
 /// Why an engine could not do what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IpamError {
@@ -91,6 +101,11 @@ pub trait IpamEngine {
     fn assign_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
     /// The pod is gone (the CNI DEL call); its address goes back to the node.
     fn release_pod(&mut self, node: NodeId, pod: PodId, now_ns: u64) -> Result<Ipv4Addr, IpamError>;
+    /// The node leaves the cluster (its instance is terminated): everything it held goes back,
+    /// at once and with no cooldown, and the node is unknown to the engine from then on (its
+    /// `next_wakeup` is None). Pods still on it lose their addresses. Invalid if the node is not
+    /// in the engine.
+    fn remove_node(&mut self, node: NodeId, now_ns: u64) -> Result<NodeRemoval, IpamError>;
     /// Addresses currently assigned to pods on `node`.
     fn assigned_on(&self, node: NodeId) -> u32;
     /// When the engine next wants `reconcile(node, t)` called (a pool tick, an ENI attach

@@ -34,7 +34,7 @@ pub mod snat;
 mod tests;
 pub mod timeline;
 
-use crate::seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, PodId};
+use crate::seam::{IpamEngine, IpamError, NodeAddressing, NodeId, NodeJoin, NodeRemoval, PodId};
 use crate::subnet::{SubnetIdx, Subnets};
 use config::{IpamdConfig, NodeLimits, POOL_FIRST_TICK_NS};
 use ec2::Ec2Calls;
@@ -55,6 +55,8 @@ pub struct VpcCni {
     nodes: Vec<Option<NodeIpam>>,
     /// Node primary addresses taken before their node joined (see `reserve_node_address`).
     reserved_primaries: BTreeSet<u32>,
+    /// EC2 calls of nodes that have left: the cluster's totals keep them.
+    retired_ec2: Ec2Calls,
 }
 
 impl VpcCni {
@@ -73,6 +75,7 @@ impl VpcCni {
             subnets,
             nodes: Vec::new(),
             reserved_primaries: BTreeSet::new(),
+            retired_ec2: Ec2Calls::default(),
         })
     }
 
@@ -112,9 +115,9 @@ impl VpcCni {
         self.node(node).map(NodeIpam::stats)
     }
 
-    /// EC2 calls of every node, summed.
+    /// EC2 calls of every node, summed (nodes that have left included).
     pub fn ec2_calls(&self) -> Ec2Calls {
-        let mut sum = Ec2Calls::default();
+        let mut sum = self.retired_ec2;
         for n in self.nodes.iter().flatten() {
             sum.add(&n.ec2);
         }
@@ -349,6 +352,41 @@ impl IpamEngine for VpcCni {
         }
         Err(IpamError::Invalid {
             message: format!("pod {pod} holds no address on node {node}"),
+        })
+    }
+
+    /// The instance is terminated: EC2 deletes the ENIs ipamd created (it marks each
+    /// DeleteOnTermination when it attaches it, `ModifyNetworkInterfaceAttribute`) and the
+    /// primary one, so every address, secondary IP and prefix goes back to its subnet with no
+    /// cooldown and no call counted against ipamd. An ENI still attaching goes too.
+    fn remove_node(&mut self, node: NodeId, _now_ns: u64) -> Result<NodeRemoval, IpamError> {
+        let n = self
+            .nodes
+            .get_mut(node as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| IpamError::Invalid {
+                message: format!("node {node} is not managed by the VPC CNI"),
+            })?;
+        let size = n.limits.slot_size;
+        let mut released = 0;
+        for eni in n.enis.iter().chain(n.pending.as_ref().map(|p| &p.eni)) {
+            let bases: Vec<u32> = eni.slots.iter().map(|s| s.base).collect();
+            n.return_to_subnet(&mut self.subnets, eni.subnet, &bases);
+            self.subnets.release_address(eni.subnet, eni.address);
+            released += 1 + bases.len() as u32 * size;
+        }
+        for &(_, addr) in &n.branch_pods {
+            let subnet = self
+                .subnets
+                .find(Ipv4Addr::from(addr))
+                .expect("a branch address is in a subnet");
+            self.subnets.release_address(subnet, addr);
+            released += 1;
+        }
+        self.retired_ec2.add(&n.ec2);
+        Ok(NodeRemoval {
+            addresses_released: released,
+            pods_dropped: n.pod_count(),
         })
     }
 

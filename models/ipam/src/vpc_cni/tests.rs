@@ -282,6 +282,51 @@ fn branch_pods_take_their_own_eni_and_count_against_max_pods() {
     cni.check_invariants();
 }
 
+/// Terminating a node gives every address back: its ENIs' own, their secondary IPs (cooling
+/// ones included), an ENI still attaching, branch ENIs; the EC2 totals keep its calls.
+#[test]
+fn a_node_that_leaves_returns_every_address_to_the_subnet() {
+    for pod_eni in [false, true] {
+        let cfg = IpamdConfig {
+            pod_eni,
+            ..IpamdConfig::default()
+        };
+        let mut cni = one_node("10.0.0.0/24", cfg, "m5.large");
+        let before = cni.subnets().in_use(0);
+        assert!(before > 1, "the primary ENI and its warm IPs");
+        for pod in 0..9 {
+            if cni.assign_pod(0, pod, S).is_err() {
+                break;
+            }
+        }
+        if pod_eni {
+            cni.assign_branch_pod(0, 20, S).unwrap();
+        }
+        cni.release_pod(0, 0, 2 * S).unwrap();
+        // The pool runs low: ipamd starts attaching another ENI, which holds addresses already.
+        let tick = cni.next_wakeup(0).unwrap();
+        cni.reconcile(0, tick);
+        assert!(cni.node(0).unwrap().pending.is_some(), "an ENI attaching");
+        let held = cni.subnets().in_use(0);
+        let calls = cni.ec2_calls();
+        cni.check_invariants();
+        let gone = cni.remove_node(0, tick + 1).unwrap();
+        assert_eq!(gone.addresses_released, held, "pod_eni {pod_eni}");
+        assert_eq!(gone.pods_dropped, 8 + u32::from(pod_eni));
+        assert_eq!(cni.subnets().in_use(0), 0);
+        assert!(cni.node(0).is_none());
+        assert_eq!(cni.next_wakeup(0), None);
+        assert_eq!(cni.assigned_on(0), 0);
+        assert_eq!(
+            cni.ec2_calls(),
+            calls,
+            "termination makes no ipamd call; the totals keep the node's"
+        );
+        assert!(matches!(cni.remove_node(0, tick + 2), Err(IpamError::Invalid { .. })));
+        cni.check_invariants();
+    }
+}
+
 /// docs/prefix-and-ip-target.md, p3dn.24xlarge with WARM_PREFIX_TARGET=1: the prefix counts
 /// (1, 2, 7) match; the doc's extra empty ENIs (2 at 3 pods, 3 at 95) do not follow from ipamd's
 /// code, which adds an ENI only when no existing ENI has room for a prefix.
