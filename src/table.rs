@@ -38,6 +38,11 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         );
         add("  last node ready at", opt_nanos(Some(last)));
     }
+    // A node_group scale-down drained and terminated nodes.
+    let left = v.nodes.iter().filter(|n| n.left_at_ns.is_some()).count() as u64;
+    if left > 0 {
+        add("  nodes drained and left", count(left));
+    }
     add("pods running / total", format!("{} / {}", v.pods.running, v.pods.total));
     add("packets sent", count(v.packets.sent));
     add("  delivered", count(v.packets.delivered));
@@ -113,6 +118,9 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
                 count(ps.sandbox_retries)
             ),
         );
+        if ps.pods_evicted > 0 {
+            add("  pods evicted by node drains", count(ps.pods_evicted));
+        }
     }
     if let Some(e) = &v.endpoints {
         add(

@@ -42,6 +42,11 @@ pub const VXLAN_DECAP: SimTime = SimTime::from_nanos(1500);
 /// the event (EC2 instance request → kubelet registered ~40 s in two published timelines, plus
 /// aws-node's readiness; CALIBRATION.md "Node joins").
 pub const NODE_JOIN_LATENCY: SimTime = SimTime::from_secs(45);
+/// Assumption anchored on documented bounds: a node a scale-down drains leaves the cluster
+/// (instance terminated, Node object gone) this long after it was cordoned and its pods
+/// evicted: the pods' default terminationGracePeriodSeconds (30 s) plus instance shutdown,
+/// well inside EKS's 5-minute drain limit (CALIBRATION.md "Node scale-down").
+pub const NODE_LEAVE_LATENCY: SimTime = SimTime::from_secs(60);
 /// Documented: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14 (kernel VXLAN_HEADROOM).
 pub const VXLAN_OVERHEAD_BYTES: u32 = 50;
 /// Documented: VPC jumbo-frame MTU, and the VPC CNI's default pod MTU.

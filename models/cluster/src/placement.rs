@@ -4,7 +4,7 @@
 //! PodTopologySpread constraints spread a workload over zones, then over hosts): pods are
 //! placed in workload order, replica order; each goes to the eligible node that minimises, in
 //! order, (pods of this workload in the node's zone, pods of this workload on the node, all
-//! pods on the node, node index). A node is eligible when it has joined, its labels carry the workload's
+//! pods on the node, node index). A node is eligible when it has joined and is not cordoned, its labels carry the workload's
 //! node selector, it has a pod CIDR, it runs fewer pods than its max pods, and (for a pod a
 //! SecurityGroupPolicy selects) it has a free `vpc.amazonaws.com/pod-eni`. A pod with no
 //! eligible node stays Pending with a reason worded as kube-scheduler words it.
@@ -19,6 +19,8 @@ pub struct Slot {
     /// The node has joined the cluster (one a scale event launches is not a node to the
     /// scheduler until it is Ready).
     pub joined: bool,
+    /// The node is cordoned (`spec.unschedulable`): a scale-down is draining it.
+    pub cordoned: bool,
     pub has_pod_cidr: bool,
     pub selector_ok: bool,
     /// For a pod a SecurityGroupPolicy selects: the node's free `vpc.amazonaws.com/pod-eni`
@@ -29,7 +31,12 @@ pub struct Slot {
 
 impl Slot {
     fn fits(&self, used: u32, pod_eni_free: Option<u32>) -> bool {
-        self.joined && self.selector_ok && self.has_pod_cidr && used < self.max_pods && pod_eni_free != Some(0)
+        self.joined
+            && !self.cordoned
+            && self.selector_ok
+            && self.has_pod_cidr
+            && used < self.max_pods
+            && pod_eni_free != Some(0)
     }
 }
 
@@ -120,6 +127,9 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32
     if count == 0 {
         return "no nodes available to schedule pods".into();
     }
+    // The NodeUnschedulable filter runs first: a cordoned node counts only under it.
+    let cordoned = (0..nodes.len()).filter(joined).filter(|&n| nodes[n].cordoned).count();
+    let joined = |n: &usize| nodes[*n].joined && !nodes[*n].cordoned;
     let selector = (0..nodes.len())
         .filter(joined)
         .filter(|&n| !nodes[n].selector_ok)
@@ -152,6 +162,9 @@ fn unschedulable_reason(nodes: &[Slot], used: &[u32], pod_eni_free: &[Option<u32
     if no_cidr > 0 {
         parts.push(format!("{no_cidr} node(s) had no pod CIDR (network unavailable)"));
     }
+    if cordoned > 0 {
+        parts.push(format!("{cordoned} node(s) were unschedulable"));
+    }
     format!("0/{count} nodes are available: {}.", parts.join(", "))
 }
 
@@ -168,7 +181,11 @@ mod tests {
             .map(|_| {
                 let best = (0..nodes.len())
                     .filter(|&n| {
-                        nodes[n].joined && nodes[n].selector_ok && nodes[n].has_pod_cidr && used[n] < nodes[n].max_pods
+                        nodes[n].joined
+                            && !nodes[n].cordoned
+                            && nodes[n].selector_ok
+                            && nodes[n].has_pod_cidr
+                            && used[n] < nodes[n].max_pods
                     })
                     .filter(|&n| free[n] != Some(0))
                     .min_by_key(|&n| (per_zone[nodes[n].zone], per_node[n], used[n], n));
@@ -191,12 +208,12 @@ mod tests {
     proptest! {
         #[test]
         fn placer_places_every_pod_where_the_reference_does(
-            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6, prop::option::of(0u32..4), prop::bool::weighted(0.8)), 0..12),
+            slots in prop::collection::vec((0usize..3, 0u32..6, any::<bool>(), any::<bool>(), 0u32..6, prop::option::of(0u32..4), prop::bool::weighted(0.8), prop::bool::weighted(0.2)), 0..12),
             workloads in prop::collection::vec(0u32..30, 1..4),
         ) {
             let nodes: Vec<Slot> = slots
                 .iter()
-                .map(|&(zone, max_pods, cidr, sel, _, pod_eni_free, joined)| Slot { zone, max_pods, joined, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr, pod_eni_free })
+                .map(|&(zone, max_pods, cidr, sel, _, pod_eni_free, joined, cordoned)| Slot { zone, max_pods, joined, cordoned, has_pod_cidr: cidr || sel, selector_ok: sel || !cidr, pod_eni_free })
                 .collect();
             let start: Vec<u32> = slots.iter().map(|s| s.4).collect();
             let (mut fast, mut slow) = (start.clone(), start);
@@ -214,6 +231,7 @@ mod tests {
             zone,
             max_pods,
             joined: true,
+            cordoned: false,
             has_pod_cidr: true,
             selector_ok: true,
             pod_eni_free: None,

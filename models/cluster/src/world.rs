@@ -14,6 +14,7 @@
 
 pub mod ipam;
 pub mod launch;
+pub mod terminate;
 
 use crate::calibration::NODE_JOIN_LATENCY;
 use crate::lpm::Lpm;
@@ -28,6 +29,7 @@ pub use launch::NodeLaunch;
 use rustc_hash::FxHashMap;
 use sim_core::Bandwidth;
 use std::net::Ipv4Addr;
+pub use terminate::NodeLeave;
 
 pub type NodeId = u32;
 pub type PodId = u32;
@@ -95,6 +97,9 @@ pub struct Node {
     /// None for a node in the cluster at t=0; for one a scale event adds, when it joins
     /// (`world::launch`).
     pub launch: Option<NodeLaunch>,
+    /// For a node a scale event removes: when it is drained and when it leaves
+    /// (`world::terminate`).
+    pub leave: Option<NodeLeave>,
 }
 
 impl Node {
@@ -296,9 +301,11 @@ impl World {
                 ipam_error,
                 pods: Vec::new(),
                 launch,
+                leave: None,
             });
         }
         launch::plan_host_local_cidrs(&mut world, &ipam);
+        terminate::plan(s, &mut world);
 
         world.build_route_tables(s);
         world.place_pods(s, &mut ipam);
@@ -376,6 +383,7 @@ impl World {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
                     joined: n.joined_at_start(),
+                    cordoned: false,
                     has_pod_cidr: self.node_addressable(id as NodeId),
                     selector_ok: w.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                     pod_eni_free: branch[wi].then(|| n.pod_eni - pod_eni_used[id]),

@@ -430,16 +430,16 @@ const CASES: &[(&str, &str, &str, &str, Severity)] = &[
     ),
     (
         "seed: 1,",
-        "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 1)],",
-        "events[0].count",
-        "scaling a node group down",
+        "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 1), (at: \"2s\", node_group: \"ng\", count: 3)],",
+        "events[1].count",
+        "node group \"ng\" shrank at 1s (events[0]); growing it again afterwards is not modelled",
         Severity::Error,
     ),
     (
         "seed: 1,",
         "seed: 1, events: [(at: \"1s\", node_group: \"ng\", count: 4), (at: \"0.5s\", node_group: \"ng\", count: 5)],",
-        "events[0].count",
-        "at 1s node group \"ng\" already has 5 nodes",
+        "events[0].at",
+        "shrinking it before they have joined is not modelled",
         Severity::Error,
     ),
     (

@@ -103,6 +103,7 @@ mod tests {
             time_to_ready: Buckets(vec![[0, 2], [2_000_000_000, 1]]),
             pods_created: 4,
             pods_deleted: 0,
+            pods_evicted: 0,
             sandbox_retries: 0,
             node_launch_failures: Vec::new(),
             pending_by_reason: BTreeMap::from([("Too many pods".to_string(), 1)]),

@@ -16,6 +16,10 @@ pub struct PodStartup {
     /// Pods scale events created and deleted, and sandbox retries after an address error.
     pub pods_created: u64,
     pub pods_deleted: u64,
+    /// Pods a node drain evicted (a node group scale-down); each is also in `pods_deleted`,
+    /// and its replacement in `pods_created`.
+    #[serde(default)]
+    pub pods_evicted: u64,
     pub sandbox_retries: u64,
     /// Pods pending at the end, by reason.
     pub pending_by_reason: BTreeMap<String, u32>,
@@ -68,6 +72,7 @@ pub fn pod_startup(life: &Lifecycle) -> Option<PodStartup> {
         time_to_ready: Buckets::of(&life.pods.time_to_ready),
         pods_created: life.pods_created,
         pods_deleted: life.pods_deleted,
+        pods_evicted: life.pods_evicted,
         sandbox_retries: life.sandbox_retries,
         pending_by_reason,
         node_launch_failures: life.join_failures.iter().flatten().cloned().collect(),

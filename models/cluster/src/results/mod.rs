@@ -65,6 +65,10 @@ pub struct NodeResult {
     /// `node_group` scale event launched; null if it had not joined by the end of the run.
     #[serde(default)]
     pub joined_at_ns: Option<u64>,
+    /// When a node group scale-down terminated the node (it was drained earlier, at the
+    /// event); absent for a node still in the cluster at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,6 +344,7 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             eni_queue_drops: nm.queue_drops,
             eni_queue_max: nm.max_queue,
             joined_at_ns: i.life.joined_at(id as u32),
+            left_at_ns: i.life.left_at(id as u32),
         })
         .collect();
     let pending = w

@@ -48,7 +48,8 @@ pub struct Timeline {
     pub conntrack_entries_max_node: Vec<u64>,
     pub pods_running: Vec<u32>,
     pub pods_pending: Vec<u32>,
-    /// Nodes in the cluster; only in runs where a `node_group` scale event adds nodes.
+    /// Nodes in the cluster (joined, not left); only in runs where a `node_group` scale event
+    /// adds or removes nodes.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub nodes_joined: Vec<u32>,
     /// Addresses in use in each subnet (node and pod addresses), in `VariantResult::subnets`

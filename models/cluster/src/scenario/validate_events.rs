@@ -1,11 +1,13 @@
 //! Validation of the scenario's events: each either scales a workload (`scale` + `replicas`)
-//! or resizes a node group (`node_group` + `count`), before the end of the run. Node groups
-//! only grow: removing nodes (cordon, drain, eviction, the node leaving) is not modelled yet.
+//! or resizes a node group (`node_group` + `count`), before the end of the run. A node group
+//! may grow and then shrink, not the other way round (`node_group_sizes`).
 
 use super::diag::{one_of, Finding};
 use super::format::*;
 use super::refs::{self, PodSet};
 use super::validate::MAX_PODS;
+use crate::calibration::NODE_JOIN_LATENCY;
+use sim_core::SimTime;
 
 /// cnsim's limit on scale events in one scenario (each is one event, but its pods are many).
 pub const MAX_SCALE_EVENTS: usize = 10_000;
@@ -47,7 +49,7 @@ pub fn scale_events(s: &Scenario, out: &mut Vec<Finding>) {
             }
         }
     }
-    node_groups_only_grow(s, out);
+    node_group_sizes(s, out);
     let total: u64 = most.iter().sum();
     if !s.events.is_empty() && total > MAX_PODS {
         out.push(Finding::error(
@@ -77,25 +79,49 @@ fn form_error(i: usize, e: &ScaleEvent) -> Finding {
         .valid("either scale: \"NAMESPACE/WORKLOAD\" with replicas: N, or node_group: \"NAME\" with count: N")
 }
 
-/// A node group event may not shrink its group: scale-down is not modelled yet.
-fn node_groups_only_grow(s: &Scenario, out: &mut Vec<Finding>) {
+/// A node group event grows its group (nodes launched, `world::launch`) or shrinks it (nodes
+/// drained and terminated, `world::terminate`). Two orders are not modelled and are refused:
+/// growing a group again after it has shrunk (the pre-built nodes would have to be reused), and
+/// shrinking it while nodes it launched have not joined yet (the ASG would terminate instances
+/// still booting).
+fn node_group_sizes(s: &Scenario, out: &mut Vec<Finding>) {
     let mut have: Vec<u32> = s.node_groups.iter().map(|g| g.count).collect();
+    // Per group: the event that first shrank it, and when its last launched node joins.
+    let mut shrunk: Vec<Option<usize>> = vec![None; s.node_groups.len()];
+    let mut last_join: Vec<Option<SimTime>> = vec![None; s.node_groups.len()];
     for i in super::events::in_run_order(s) {
         let Some((g, count)) = super::events::node_group_target(s, i) else {
             continue;
         };
-        if count < have[g] {
-            out.push(
-                Finding::error(
-                    format!("events[{i}].count"),
-                    format!(
-                        "at {} node group {:?} already has {} nodes; scaling a node group down (cordon, drain, the node leaving) is not modelled yet",
-                        s.events[i].at, s.node_groups[g].name, have[g]
-                    ),
-                )
-                .valid(format!("a count of at least {}", have[g])),
-            );
+        let (at, name) = (s.events[i].at, &s.node_groups[g].name);
+        if count > have[g] {
+            if let Some(j) = shrunk[g] {
+                out.push(
+                    Finding::error(
+                        format!("events[{i}].count"),
+                        format!(
+                            "node group {name:?} shrank at {} (events[{j}]); growing it again afterwards is not modelled",
+                            s.events[j].at
+                        ),
+                    )
+                    .valid(format!("a count of at most {}", have[g])),
+                );
+            }
+            last_join[g] = Some(at + NODE_JOIN_LATENCY);
+        } else if count < have[g] {
+            if let Some(ready) = last_join[g].filter(|&r| r >= at) {
+                out.push(
+                    Finding::error(
+                        format!("events[{i}].at"),
+                        format!(
+                            "node group {name:?} has nodes launched earlier that join at {ready}; shrinking it before they have joined is not modelled"
+                        ),
+                    )
+                    .valid(format!("a time after {ready}")),
+                );
+            }
+            shrunk[g].get_or_insert(i);
         }
-        have[g] = have[g].max(count);
+        have[g] = count;
     }
 }

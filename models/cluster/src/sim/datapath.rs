@@ -136,8 +136,10 @@ impl<'w> Model<'w> {
                 Ev::Arrival { source } => self.on_arrival(source),
                 Ev::Pod(p) => {
                     self.life.handle(p, self.world, &mut self.engine);
-                    if let super::event::PodEv::NodeReady { node } = p {
-                        self.node_ready(node);
+                    match p {
+                        super::event::PodEv::NodeReady { node } => self.node_ready(node),
+                        super::event::PodEv::NodeLeave { node } => self.node_left(node),
+                        _ => {}
                     }
                     let changed = self.life.take_changed();
                     if let Some(eps) = &mut self.endpoints {

@@ -242,6 +242,13 @@ impl Endpoints {
                 (Ok(i), Some(ep)) if eps[i] == ep => continue,
                 (Ok(i), Some(ep)) => {
                     let old = std::mem::replace(&mut eps[i], ep);
+                    if old.ip != eps[i].ip {
+                        // The replica was deleted and re-created elsewhere (a drain's eviction)
+                        // before its slice update: one endpoint gone, a new one in its place.
+                        removed += 1;
+                        added += 1;
+                        self.added.insert(pod);
+                    }
                     if udp {
                         gone_udp.push((old.ip, old.port));
                     }
@@ -298,10 +305,29 @@ impl Endpoints {
         *self.covered.entry(r.covered).or_default() += 1;
     }
 
+    /// A drained node left at `now` (`sim::drain`): its kube-proxy stops. Changes only it had
+    /// yet to program are, from now, on every node that is left.
+    pub fn node_left(&mut self, node: NodeId, now: u64) {
+        let r = &mut self.runners[node as usize];
+        if !r.joined {
+            return;
+        }
+        r.joined = false;
+        let c = self.covered.get_mut(&r.covered).expect("each node is counted once");
+        *c -= 1;
+        if *c == 0 {
+            self.covered.remove(&r.covered);
+        }
+        self.record_covered(now);
+    }
+
     /// `node`'s kube-proxy syncs the Services changed since its last sync.
     fn sync(&mut self, node: NodeId, nf: &mut Netfilter, now: u64) {
         let r = &mut self.runners[node as usize];
         r.scheduled = false;
+        if !r.joined {
+            return; // the node left after this sync was scheduled
+        }
         let pending = &self.applied[r.covered as usize..];
         let changed: BTreeSet<u32> = pending.iter().flat_map(|a| a.services.iter().copied()).collect();
         let changed: Vec<usize> = changed.into_iter().map(|s| s as usize).collect();
@@ -324,8 +350,13 @@ impl Endpoints {
             self.covered.remove(&before);
         }
         *self.covered.entry(after).or_default() += 1;
-        let low = *self.covered.keys().next().expect("nodes exist");
-        let commit = now + cost;
+        self.record_covered(now + cost);
+    }
+
+    /// Changes every node in the cluster now holds get their latency, committed at `commit`.
+    /// With no node left, nothing is outstanding.
+    fn record_covered(&mut self, commit: u64) {
+        let low = self.covered.keys().next().copied().unwrap_or(self.applied.len() as u32);
         for a in &self.applied[self.recorded as usize..low as usize] {
             let h = if a.add {
                 &mut self.stats.ready_to_programmed

@@ -46,13 +46,17 @@ pub enum Ev {
 pub enum PodEv {
     /// ipamd on `node` is due: an ENI attach completes, or its pool loop ticks.
     IpamdWake { node: u32 },
-    /// The kubelet retries `pod`'s sandbox (the CNI ADD) after an address error.
-    SandboxRetry { pod: u32 },
+    /// The kubelet retries `pod`'s sandbox (the CNI ADD) after an address error. `life` is the
+    /// pod's incarnation when the retry was scheduled (bookkeeping, not traced): a retry for a
+    /// pod deleted since (scaled down, evicted) does nothing.
+    SandboxRetry { pod: u32, life: u32 },
     /// The scenario's scale event `event` (index into `events`): a workload scaled, or a node
     /// group grown (its new nodes launch now).
     Scale { event: u32 },
     /// A node a scale event launched is Ready and joins the cluster (`world::launch`).
     NodeReady { node: u32 },
+    /// A node a scale-down drained is terminated and leaves the cluster (`world::terminate`).
+    NodeLeave { node: u32 },
 }
 
 /// Endpoint changes on their way to each node's service datapath.
@@ -74,6 +78,7 @@ const KIND_SCALE: u16 = 4;
 const KIND_SLICE_UPDATE: u16 = 5;
 const KIND_NODE_SYNC: u16 = 6;
 const KIND_NODE_READY: u16 = 7;
+const KIND_NODE_LEAVE: u16 = 8;
 const KIND_HOP_BASE: u16 = 16;
 
 impl TraceEvent for Ev {
@@ -87,9 +92,10 @@ impl TraceEvent for Ev {
             Ev::Pod(p) => {
                 let (kind, id) = match *p {
                     PodEv::IpamdWake { node } => (KIND_IPAMD_WAKE, node),
-                    PodEv::SandboxRetry { pod } => (KIND_SANDBOX_RETRY, pod),
+                    PodEv::SandboxRetry { pod, .. } => (KIND_SANDBOX_RETRY, pod),
                     PodEv::Scale { event } => (KIND_SCALE, event),
                     PodEv::NodeReady { node } => (KIND_NODE_READY, node),
+                    PodEv::NodeLeave { node } => (KIND_NODE_LEAVE, node),
                 };
                 w.kind(kind);
                 w.u32(id);

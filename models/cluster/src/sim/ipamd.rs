@@ -62,9 +62,15 @@ pub struct Lifecycle {
     /// Per workload: its pods get branch ENIs (security groups for pods).
     branch: Vec<bool>,
     /// Per node: the time of the wakeup that counts, if one is scheduled.
-    wake_at: Vec<Option<u64>>,
+    pub(super) wake_at: Vec<Option<u64>>,
     /// Per node: when it joined (0 for the nodes at t=0); None while it has not.
     joined_at: Vec<Option<u64>>,
+    /// Per node: cordoned by a scale-down (`sim::drain`), and when it left the cluster.
+    pub(super) cordoned: Vec<bool>,
+    pub(super) left_at: Vec<Option<u64>>,
+    /// Per pod: its incarnation, bumped when it is deleted, so a sandbox retry scheduled for
+    /// an earlier one is ignored.
+    incarnation: Vec<u32>,
     /// Per node: why a launched node could not join (its address was taken), if so.
     pub join_failures: Vec<Option<String>>,
     /// Per node: pods scheduled to it (Running or waiting for an address).
@@ -77,6 +83,8 @@ pub struct Lifecycle {
     pub sandbox_retries: u64,
     pub pods_created: u64,
     pub pods_deleted: u64,
+    /// Pods a drain evicted (each also counted deleted, and its replacement created).
+    pub pods_evicted: u64,
     /// Pods that became Running or that were deleted while Running, since the caller last
     /// took them (`take_changed`): what Services following pods (`sim::endpoints`) hear of.
     changed: Vec<PodId>,
@@ -119,12 +127,16 @@ impl Lifecycle {
             wake_at: vec![None; world.nodes.len()],
             joined_at: world.nodes.iter().map(|n| n.joined_at_start().then_some(0)).collect(),
             join_failures: vec![None; world.nodes.len()],
+            cordoned: vec![false; world.nodes.len()],
+            left_at: vec![None; world.nodes.len()],
+            incarnation: vec![0; world.pods.len()],
             used,
             replicas,
             backoff: RngStream::new(s.seed, "kubelet/backoff"),
             sandbox_retries: 0,
             pods_created: 0,
             pods_deleted: 0,
+            pods_evicted: 0,
             changed: Vec::new(),
         };
         if !dynamic {
@@ -160,6 +172,7 @@ impl Lifecycle {
             PodEv::NodeReady { node } => {
                 self.join_node(world, node, now, engine);
             }
+            PodEv::NodeLeave { node } => self.leave_node(world, node, now, engine),
             PodEv::IpamdWake { node } => {
                 if self.wake_at[node as usize] != Some(now) {
                     return; // superseded by an earlier wakeup
@@ -168,10 +181,12 @@ impl Lifecycle {
                 self.ipam.engine().reconcile(node, now);
                 self.arm(node, now, engine);
             }
-            PodEv::SandboxRetry { pod } => {
+            PodEv::SandboxRetry { pod, life } => {
                 let p = self.pods.get(pod);
-                let (PodPhase::Pending { .. }, Some(node)) = (&p.phase, p.node) else {
-                    return; // deleted by a scale-down meanwhile
+                let (PodPhase::Pending { .. }, Some(node), true) =
+                    (&p.phase, p.node, life == self.incarnation[pod as usize])
+                else {
+                    return; // deleted by a scale-down or a drain meanwhile
                 };
                 self.sandbox_retries += 1;
                 let branch = self.branch[world.pods[pod as usize].workload];
@@ -179,7 +194,8 @@ impl Lifecycle {
             }
             PodEv::Scale { event } => {
                 let Scale::Workload { workload, replicas } = self.scales[event as usize] else {
-                    return self.launch_nodes(world, event, engine);
+                    self.launch_nodes(world, event, engine);
+                    return self.drain_nodes(world, event, now, engine);
                 };
                 let have = self.replicas[workload];
                 if replicas > have {
@@ -201,6 +217,7 @@ impl Lifecycle {
     }
 
     /// A node group grows: EC2 launches its new nodes now; each is Ready at its `ready_at`.
+    /// (A shrinking event launches none: `sim::drain` handles it.)
     fn launch_nodes(&mut self, world: &World, event: u32, engine: &mut Engine<Ev>) {
         for (id, n) in world.nodes.iter().enumerate() {
             if let Some(l) = n.launch.filter(|l| l.event == event) {
@@ -246,9 +263,14 @@ impl Lifecycle {
         self.reschedule_unplaced(world, now, engine);
     }
 
-    /// Whether `node` is in the cluster now.
+    /// Whether `node` is in the cluster now: it has joined and not left.
     pub fn is_joined(&self, node: NodeId) -> bool {
-        self.joined_at[node as usize].is_some()
+        self.joined_at[node as usize].is_some() && self.left_at[node as usize].is_none()
+    }
+
+    /// When `node` left the cluster (a scale-down terminated it); None if it has not.
+    pub fn left_at(&self, node: NodeId) -> Option<u64> {
+        self.left_at[node as usize]
     }
 
     /// When `node` joined (0: at t=0); None if it has not.
@@ -257,7 +279,7 @@ impl Lifecycle {
     }
 
     /// Schedules `node`'s next ipamd wakeup if it is earlier than the one that counts now.
-    fn arm(&mut self, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
+    pub(super) fn arm(&mut self, node: NodeId, now: u64, engine: &mut Engine<Ev>) {
         let Some(at) = self.ipam.engine().next_wakeup(node) else {
             return;
         };
@@ -295,7 +317,11 @@ impl Lifecycle {
     /// The kubelet's next try at `pod`'s sandbox, a jittered backoff after a failure at `now`.
     fn retry_sandbox(&mut self, pod: PodId, now: u64, engine: &mut Engine<Ev>) {
         let delay = KUBELET_SYNC_BACKOFF_NS + self.backoff.below(KUBELET_SYNC_BACKOFF_JITTER_NS);
-        engine.schedule_at(SimTime::from_nanos(now + delay), Ev::Pod(PodEv::SandboxRetry { pod }));
+        let life = self.incarnation[pod as usize];
+        engine.schedule_at(
+            SimTime::from_nanos(now + delay),
+            Ev::Pod(PodEv::SandboxRetry { pod, life }),
+        );
     }
 
     /// The pod's pending reason: the kubelet's event with ipamd's error, and, when EC2 refused
@@ -366,7 +392,8 @@ impl Lifecycle {
                 Slot {
                     zone: n.az as usize,
                     max_pods: n.max_pods,
-                    joined: self.joined_at[id].is_some(),
+                    joined: self.is_joined(id as NodeId),
+                    cordoned: self.cordoned[id],
                     has_pod_cidr: world.node_addressable(id as NodeId),
                     selector_ok: selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)),
                     pod_eni_free: self.branch[w].then(|| n.pod_eni.saturating_sub(pod_eni_used[id])),
@@ -398,7 +425,7 @@ impl Lifecycle {
     /// workload by workload, oldest replica first. Those that still fit nowhere keep waiting, with the
     /// scheduler's reason as it now reads. (The scheduler's own reaction time is taken as 0:
     /// an assumption, in CALIBRATION.md "Pod startup".)
-    fn reschedule_unplaced(&mut self, world: &World, now: u64, engine: &mut Engine<Ev>) {
+    pub(super) fn reschedule_unplaced(&mut self, world: &World, now: u64, engine: &mut Engine<Ev>) {
         for w in 0..world.workload_pods.len() {
             let existing = self.replicas[w] as usize;
             let unplaced: Vec<PodId> = world.workload_pods[w][..existing]
@@ -424,8 +451,9 @@ impl Lifecycle {
         }
     }
 
-    fn delete_pod(&mut self, pod: PodId, now: u64, engine: &mut Engine<Ev>) {
+    pub(super) fn delete_pod(&mut self, pod: PodId, now: u64, engine: &mut Engine<Ev>) {
         self.pods_deleted += 1;
+        self.incarnation[pod as usize] += 1;
         let (node, ip) = self.pods.delete(pod);
         let Some(node) = node else { return };
         self.used[node as usize] -= 1;

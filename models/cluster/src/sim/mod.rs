@@ -2,6 +2,7 @@
 //! sim-core's engine until the scenario's duration, collect the results.
 
 pub mod datapath;
+pub mod drain;
 pub mod egress;
 pub mod endpoints;
 pub mod event;

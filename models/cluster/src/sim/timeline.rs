@@ -24,7 +24,7 @@ pub struct TimelineRecorder {
     duration: SimTime,
     /// Index of the next sample to take, 0..=TIMELINE_INTERVALS.
     next: u64,
-    /// Some node joins during the run: `nodes_joined` is sampled.
+    /// Some node joins or leaves during the run: `nodes_joined` is sampled.
     launches: bool,
     timeline: Timeline,
 }
@@ -35,7 +35,7 @@ impl TimelineRecorder {
         TimelineRecorder {
             duration,
             next: 0,
-            launches: world.nodes.iter().any(|n| !n.joined_at_start()),
+            launches: world.nodes.iter().any(|n| !n.joined_at_start() || n.leave.is_some()),
             timeline: Timeline {
                 subnet_addresses_used: vec![Vec::new(); world.subnets.len()],
                 node_addresses: per_node.then(|| vec![Vec::new(); world.nodes.len()]),
@@ -87,7 +87,7 @@ impl TimelineRecorder {
                 .map(|i| u64::from(v.subnets().in_use(i as SubnetIdx)))
                 .collect(),
             // Host-local: pod addresses are never VPC addresses, so a subnet holds the primary
-            // addresses of the nodes that have joined.
+            // addresses of the nodes in the cluster (joined, not left).
             None => {
                 let mut used = vec![0; world.subnets.len()];
                 for (id, n) in world.nodes.iter().enumerate() {
