@@ -4,10 +4,11 @@
 //! PodTopologySpread constraints spread a workload over zones, then over hosts): pods are
 //! placed in workload order, replica order; each goes to the eligible node that minimises, in
 //! order, (pods of this workload in the node's zone, pods of this workload on the node, all
-//! pods on the node, node index). A node is eligible when it has joined and is not cordoned, its labels carry the workload's
-//! node selector, it has a pod CIDR, it runs fewer pods than its max pods, and (for a pod a
-//! SecurityGroupPolicy selects) it has a free `vpc.amazonaws.com/pod-eni`. A pod with no
-//! eligible node stays Pending with a reason worded as kube-scheduler words it.
+//! pods on the node, node index). A node is eligible when it has joined and is not cordoned
+//! (a scale-down drains it), its labels carry the workload's node selector, it has a pod CIDR,
+//! it runs fewer pods than its max pods, and (for a pod a SecurityGroupPolicy selects) it has a
+//! free `vpc.amazonaws.com/pod-eni`. A pod with no eligible node stays Pending with a reason
+//! worded as kube-scheduler words it.
 
 use std::collections::BTreeSet;
 

@@ -38,7 +38,8 @@ pub fn node_group_largest(s: &Scenario) -> Vec<u32> {
 
 /// Per node group, per node index `k` (0 up to its largest count): the event that launches
 /// node `k`, or None for the nodes there at t=0. Growth only: a node is launched by the first
-/// event, in run order, that asks for more than `k` nodes.
+/// event, in run order, that asks for more than `k` nodes (validation: never after the group
+/// has shrunk; which nodes a shrink removes is `world::terminate`'s).
 pub fn node_launches(s: &Scenario) -> Vec<Vec<Option<usize>>> {
     let most = node_group_largest(s);
     let mut launch: Vec<Vec<Option<usize>>> = most.iter().map(|&m| vec![None; m as usize]).collect();

@@ -3,6 +3,7 @@
 //! (`event::PodEv`). A node group event launches its nodes (`world::launch`); each joins at
 //! its Ready time (`PodEv::NodeReady`): ipamd's NodeJoin, then its kube-proxy's full sync and
 //! sync runner (`Model::node_ready`), and the scheduler offers it the pods that had no node.
+//! A shrinking node group event drains nodes and they leave later (`sim::drain`).
 //!
 //! Owns the live IPAM engine (continued from the world's state at t=0), the live pod table
 //! (`pods::LivePods`) and what the scheduler needs to place new pods. A run is *dynamic* when

@@ -13,7 +13,8 @@
 //!   lowest free addresses first, reach last. If a pool has taken it all the same by the
 //!   join, the launch fails as EC2's would in a full subnet (the node never joins).
 //! - Host-local: kube-controller-manager gives the next free node CIDR when the node
-//!   registers. CIDRs are never given back (nodes never leave), so the CIDR each launched
+//!   registers. CIDRs are never given back during a run (a node a scale-down removes keeps
+//!   its CIDR: `sim::drain`), so the CIDR each launched
 //!   node will get is known now: the world holds it from t=0 (its VPC route and VTEP entry
 //!   exist before the join, unreachable since no pod holds an address in it) and the live
 //!   engine gives the same at the join (asserted).
