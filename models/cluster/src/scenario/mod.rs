@@ -16,8 +16,10 @@ pub mod source_map;
 pub mod validate;
 pub mod validate_egress;
 pub mod validate_events;
+pub mod validate_flows;
 pub mod validate_ipam;
 pub mod validate_services;
+pub mod validate_vpc;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use format::*;

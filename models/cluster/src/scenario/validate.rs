@@ -10,7 +10,7 @@ use super::refs;
 use cnsim_ipam::InstanceCatalog;
 use ipnet::Ipv4Net;
 use sim_core::SimTime;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// cnsim's limits for one run (DESIGN.md: 5,000 nodes, 150,000 pods, with headroom).
 pub const MAX_NODES: u64 = 10_000;
@@ -20,24 +20,24 @@ pub const MAX_DURATION: SimTime = SimTime::from_secs(24 * 3600);
 /// A flow's rate per sending pod; beyond this a single pod is past any NIC's packet rate.
 pub const MAX_RATE_PPS: u64 = 10_000_000;
 /// AWS: a VPC or subnet CIDR block is between /16 and /28.
-const AWS_MIN_PREFIX: u8 = 16;
-const AWS_MAX_PREFIX: u8 = 28;
+pub(super) const AWS_MIN_PREFIX: u8 = 16;
+pub(super) const AWS_MAX_PREFIX: u8 = 28;
 /// AWS VPC quotas (defaults): subnets per VPC, route tables per VPC, NAT gateways per AZ.
-const AWS_MAX_SUBNETS: usize = 200;
-const AWS_MAX_ROUTE_TABLES: usize = 200;
-const AWS_MAX_NAT_GATEWAYS: usize = 5 * 32;
+pub(super) const AWS_MAX_SUBNETS: usize = 200;
+pub(super) const AWS_MAX_ROUTE_TABLES: usize = 200;
+pub(super) const AWS_MAX_NAT_GATEWAYS: usize = 5 * 32;
 /// Availability zones a region has at most (us-east-1 has six; cnsim allows headroom).
-const MAX_AZS: usize = 32;
+pub(super) const MAX_AZS: usize = 32;
 /// cnsim's limit on declared workloads and on name lengths in stream names.
 pub const MAX_WORKLOADS: usize = 100_000;
-const MAX_FLOW_NAME: usize = 253;
+pub(super) const MAX_FLOW_NAME: usize = 253;
 /// AWS: routes per route table, by default and at most (VPC quotas page).
 const AWS_ROUTES_DEFAULT: usize = 50;
-const AWS_ROUTES_MAX: usize = 1000;
+pub(super) const AWS_ROUTES_MAX: usize = 1000;
 /// The largest TCP request or response one flow may ask for (segments are simulated one by one).
-const MAX_MESSAGE: u64 = 1 << 30;
+pub(super) const MAX_MESSAGE: u64 = 1 << 30;
 /// IPv4 + UDP headers: the smallest UDP packet.
-const MIN_UDP_PACKET: u64 = 28;
+pub(super) const MIN_UDP_PACKET: u64 = 28;
 /// The largest MTU a VPC carries (jumbo frames).
 const MAX_MTU: u32 = 9001;
 /// The smallest MTU IPv4 requires every link to carry (RFC 791).
@@ -60,7 +60,7 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
                 .valid(format!("more than 0s and at most {MAX_DURATION}")),
         );
     }
-    vpc(s, &mut out);
+    super::validate_vpc::vpc(s, &mut out);
     network(s, &mut out);
     fabric(&s.fabric, &mut out);
     super::validate_egress::settings(s, &mut out);
@@ -74,13 +74,13 @@ pub fn validate(s: &Scenario, catalog: &InstanceCatalog) -> Vec<Finding> {
     node_groups(s, catalog, &mut out);
     namespaces_and_workloads(s, &mut out);
     super::validate_services::services(s, &mut out);
-    flows(s, &mut out);
+    super::validate_flows::flows(s, &mut out);
     super::validate_events::scale_events(s, &mut out);
     variants(s, &mut out);
     out
 }
 
-fn duplicates<'a>(
+pub(super) fn duplicates<'a>(
     names: impl Iterator<Item = &'a str>,
     field: impl Fn(usize) -> String,
     what: &str,
@@ -96,232 +96,7 @@ fn duplicates<'a>(
     }
 }
 
-fn vpc(s: &Scenario, out: &mut Vec<Finding>) {
-    let v = &s.vpc;
-    let cidrs: Vec<Ipv4Net> = std::iter::once(v.cidr)
-        .chain(v.secondary_cidrs.iter().copied())
-        .collect();
-    for (i, c) in cidrs.iter().enumerate() {
-        let field = if i == 0 {
-            "vpc.cidr".to_string()
-        } else {
-            format!("vpc.secondary_cidrs[{}]", i - 1)
-        };
-        if !(AWS_MIN_PREFIX..=AWS_MAX_PREFIX).contains(&c.prefix_len()) {
-            out.push(
-                Finding::error(&field, format!("VPC CIDR {c} has a /{} prefix", c.prefix_len()))
-                    .valid("a prefix from /16 to /28 (AWS VPC limits)"),
-            );
-        }
-        if *c != c.trunc() {
-            out.push(Finding::error(&field, format!("{c} has host bits set")).valid(format!("{}", c.trunc())));
-        }
-        for (j, d) in cidrs.iter().enumerate().take(i) {
-            if overlaps(c, d) {
-                out.push(Finding::error(
-                    &field,
-                    format!("VPC CIDR {c} overlaps VPC CIDR {d} (#{j})"),
-                ));
-            }
-        }
-    }
-    for (field, n, max) in [
-        ("vpc.azs", v.azs.len(), MAX_AZS),
-        ("vpc.subnets", v.subnets.len(), AWS_MAX_SUBNETS),
-        ("vpc.route_tables", v.route_tables.len(), AWS_MAX_ROUTE_TABLES),
-        ("vpc.nat_gateways", v.nat_gateways.len(), AWS_MAX_NAT_GATEWAYS),
-    ] {
-        if n > max {
-            out.push(Finding::error(field, format!("{n} entries")).valid(format!("at most {max} (AWS quota)")));
-        }
-    }
-    if v.azs.is_empty() {
-        out.push(
-            Finding::error("vpc.azs", "a VPC needs at least one availability zone")
-                .valid("e.g. [\"us-east-1a\", \"us-east-1b\"]"),
-        );
-    }
-    duplicates(
-        v.azs.iter().map(String::as_str),
-        |i| format!("vpc.azs[{i}]"),
-        "availability zone",
-        out,
-    );
-    duplicates(
-        v.subnets.iter().map(|x| x.name.as_str()),
-        |i| format!("vpc.subnets[{i}].name"),
-        "subnet",
-        out,
-    );
-    for (i, sn) in v.subnets.iter().enumerate() {
-        let f = |x: &str| format!("vpc.subnets[{i}].{x}");
-        if !v.azs.contains(&sn.az) {
-            out.push(
-                Finding::error(
-                    f("az"),
-                    format!("subnet {:?} is in unknown availability zone {:?}", sn.name, sn.az),
-                )
-                .valid(one_of(&v.azs)),
-            );
-        }
-        if sn.cidr != sn.cidr.trunc() {
-            out.push(
-                Finding::error(f("cidr"), format!("{} has host bits set", sn.cidr))
-                    .valid(format!("{}", sn.cidr.trunc())),
-            );
-        }
-        if !(AWS_MIN_PREFIX..=AWS_MAX_PREFIX).contains(&sn.cidr.prefix_len()) {
-            out.push(
-                Finding::error(
-                    f("cidr"),
-                    format!("subnet {} has a /{} prefix", sn.cidr, sn.cidr.prefix_len()),
-                )
-                .valid("a prefix from /16 to /28 (AWS subnet limits)"),
-            );
-        }
-        if !cidrs.iter().any(|c| c.contains(&sn.cidr)) {
-            let list: Vec<String> = cidrs.iter().map(|c| c.to_string()).collect();
-            out.push(
-                Finding::error(
-                    f("cidr"),
-                    format!(
-                        "subnet {:?} ({}) is outside the VPC CIDR {}",
-                        sn.name,
-                        sn.cidr,
-                        list.join(", ")
-                    ),
-                )
-                .valid(format!("a CIDR inside {}", list.join(" or "))),
-            );
-        }
-        for other in &v.subnets[..i] {
-            if overlaps(&sn.cidr, &other.cidr) {
-                out.push(
-                    Finding::error(
-                        f("cidr"),
-                        format!(
-                            "subnet {:?} ({}) overlaps subnet {:?} ({})",
-                            sn.name, sn.cidr, other.name, other.cidr
-                        ),
-                    )
-                    .valid("subnets that share no address"),
-                );
-            }
-        }
-    }
-    let subnet_names: Vec<&str> = v.subnets.iter().map(|x| x.name.as_str()).collect();
-    let nat_names: Vec<&str> = v.nat_gateways.iter().map(|n| n.name.as_str()).collect();
-    duplicates(
-        v.nat_gateways.iter().map(|n| n.name.as_str()),
-        |i| format!("vpc.nat_gateways[{i}].name"),
-        "NAT gateway",
-        out,
-    );
-    for (i, nat) in v.nat_gateways.iter().enumerate() {
-        match v.subnets.iter().find(|x| x.name == nat.subnet) {
-            None => out.push(
-                Finding::error(
-                    format!("vpc.nat_gateways[{i}].subnet"),
-                    format!("unknown subnet {:?}", nat.subnet),
-                )
-                .valid(one_of(&subnet_names)),
-            ),
-            Some(sn) if sn.kind != SubnetKind::Public => out.push(Finding::warning(
-                format!("vpc.nat_gateways[{i}].subnet"),
-                format!(
-                    "NAT gateway {:?} is in {:?} subnet {:?}; a public NAT gateway belongs in a Public subnet",
-                    nat.name, sn.kind, sn.name
-                ),
-            )),
-            Some(_) => {}
-        }
-    }
-    duplicates(
-        v.route_tables.iter().map(|t| t.name.as_str()),
-        |i| format!("vpc.route_tables[{i}].name"),
-        "route table",
-        out,
-    );
-    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for (i, t) in v.route_tables.iter().enumerate() {
-        for (j, sn) in t.subnets.iter().enumerate() {
-            let field = format!("vpc.route_tables[{i}].subnets[{j}]");
-            if !subnet_names.contains(&sn.as_str()) {
-                out.push(Finding::error(&field, format!("unknown subnet {sn:?}")).valid(one_of(&subnet_names)));
-            } else if let Some(prev) = owner.insert(sn, &t.name) {
-                out.push(
-                    Finding::error(
-                        &field,
-                        format!("subnet {sn:?} is already associated with route table {prev:?}"),
-                    )
-                    .valid("each subnet in at most one route table (AWS)"),
-                );
-            }
-        }
-        let mut dests = BTreeSet::new();
-        for (j, r) in t.routes.iter().enumerate() {
-            let field = format!("vpc.route_tables[{i}].routes[{j}]");
-            if !dests.insert(r.destination) {
-                out.push(Finding::error(
-                    format!("{field}.destination"),
-                    format!("route table {:?} has two routes to {}", t.name, r.destination),
-                ));
-            }
-            if cidrs.contains(&r.destination) {
-                out.push(Finding::error(
-                    format!("{field}.destination"),
-                    format!("{} is the VPC CIDR: its local route cannot be replaced", r.destination),
-                ));
-            }
-            let cluster_cidr = s.network.ipam.host_local_cidr();
-            if let Some(cluster_cidr) = cluster_cidr.filter(|c| {
-                s.network.mode == NetworkMode::Underlay
-                    && c.contains(&r.destination.network())
-                    && r.destination.prefix_len() >= c.prefix_len()
-            }) {
-                out.push(Finding::error(format!("{field}.destination"), format!("{} is inside the cluster CIDR {cluster_cidr}, whose node routes cnsim manages in underlay mode", r.destination)));
-            }
-            if r.destination != r.destination.trunc() {
-                out.push(
-                    Finding::error(
-                        format!("{field}.destination"),
-                        format!("{} has host bits set", r.destination),
-                    )
-                    .valid(format!("{}", r.destination.trunc())),
-                );
-            }
-            match &r.target {
-                RouteTarget::InternetGateway if v.internet_gateway.is_none() => {
-                    out.push(
-                        Finding::error(
-                            format!("{field}.target"),
-                            "route to an internet gateway, but the VPC declares none",
-                        )
-                        .valid("set vpc.internet_gateway: Some(\"igw\")"),
-                    );
-                }
-                RouteTarget::NatGateway(n) if !nat_names.contains(&n.as_str()) => {
-                    out.push(
-                        Finding::error(format!("{field}.target"), format!("unknown NAT gateway {n:?}"))
-                            .valid(one_of(&nat_names)),
-                    );
-                }
-                _ => {}
-            }
-        }
-        if t.routes.len() > AWS_ROUTES_MAX {
-            out.push(Finding::error(
-                format!("vpc.route_tables[{i}].routes"),
-                format!(
-                    "{} routes; AWS allows at most {AWS_ROUTES_MAX} per route table",
-                    t.routes.len()
-                ),
-            ));
-        }
-    }
-}
-
-fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+pub(super) fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
@@ -635,95 +410,6 @@ fn namespaces_and_workloads(s: &Scenario, out: &mut Vec<Finding>) {
             Finding::error("workloads", format!("{pods} pods in all"))
                 .valid(format!("at most {MAX_PODS} pods in one run")),
         );
-    }
-}
-
-fn flows(s: &Scenario, out: &mut Vec<Finding>) {
-    duplicates(
-        s.traffic.iter().map(|t| t.name.as_str()),
-        |i| format!("traffic[{i}].name"),
-        "flow",
-        out,
-    );
-    if s.traffic.len() > MAX_FLOWS {
-        out.push(Finding::error("traffic", format!("{} flows", s.traffic.len())).valid(format!("at most {MAX_FLOWS}")));
-    }
-    let mtu = u64::from(crate::calibration::pod_mtu(&s.network));
-    for (i, fl) in s.traffic.iter().enumerate() {
-        let f = |x: &str| format!("traffic[{i}].{x}");
-        if fl.name.is_empty() || fl.name.len() > MAX_FLOW_NAME || fl.name.chars().any(|c| c.is_control()) {
-            out.push(
-                Finding::error(f("name"), format!("flow name of {} bytes", fl.name.len()))
-                    .valid(format!("1 to {MAX_FLOW_NAME} printable characters")),
-            );
-        }
-        if let Err(e) = refs::pod_set(s, &fl.from) {
-            out.push(Finding::error(f("from"), e.message).valid(e.valid));
-        }
-        match refs::flow_target(s, &fl.to) {
-            Err(e) => out.push(Finding::error(f("to"), e.message).valid(e.valid)),
-            Ok(refs::Target::Pods(set, port)) => {
-                if let Err(e) = refs::resolve_port(&s.workloads[set.workload()], &port, fl.protocol) {
-                    out.push(Finding::error(f("to"), e.message).valid(e.valid));
-                }
-            }
-            Ok(refs::Target::External(addr)) => super::validate_egress::external_target(s, i, addr, fl, out),
-            Ok(refs::Target::Service { service, port }) => {
-                let p = &s.services[service].ports[port];
-                if p.protocol != fl.protocol {
-                    out.push(Finding::error(
-                        f("protocol"),
-                        format!("the flow is {:?} but the Service port is {:?}", fl.protocol, p.protocol),
-                    ));
-                }
-                if s.services[service].headless {
-                    out.push(
-                        Finding::error(f("to"), "a headless Service has no address to send to")
-                            .valid("a pod of it, NAMESPACE/POD:PORT"),
-                    );
-                }
-            }
-        }
-        if fl.protocol == Protocol::TCP && fl.request.0 == 0 {
-            out.push(Finding::error(f("request"), "a TCP request of 0 bytes").valid("1 byte or more"));
-        }
-        if fl.protocol == Protocol::TCP && (fl.request.0 > MAX_MESSAGE || fl.response.0 > MAX_MESSAGE) {
-            out.push(Finding::error(f("response"), "request or response larger than 1 GiB").valid("at most 1GiB"));
-        }
-        if fl.requests == 0 {
-            out.push(Finding::error(f("requests"), "0 requests per connection").valid("1 or more"));
-        }
-        if fl.protocol == Protocol::SCTP {
-            out.push(Finding::error(f("protocol"), "SCTP traffic is not simulated yet").valid("TCP or UDP"));
-        }
-        if fl.rate.per_sec > MAX_RATE_PPS {
-            out.push(
-                Finding::error(f("rate"), format!("{} per second per pod", fl.rate.per_sec))
-                    .valid(format!("at most {MAX_RATE_PPS} per second")),
-            );
-        }
-        if fl.protocol == Protocol::UDP && !(MIN_UDP_PACKET..=mtu).contains(&fl.packet_size.0) {
-            out.push(
-                Finding::error(
-                    f("packet_size"),
-                    format!(
-                        "{}-byte packets with a {mtu}-byte pod MTU (fragmentation is not simulated)",
-                        fl.packet_size.0
-                    ),
-                )
-                .valid(format!("{MIN_UDP_PACKET} to {mtu} bytes")),
-            );
-        }
-        let stop = fl.stop.unwrap_or(s.duration);
-        if fl.start >= stop || stop > s.duration {
-            out.push(
-                Finding::error(
-                    f("start"),
-                    format!("flow runs from {} to {} in a {} scenario", fl.start, stop, s.duration),
-                )
-                .valid(format!("start < stop <= duration ({})", s.duration)),
-            );
-        }
     }
 }
 
