@@ -220,11 +220,30 @@ pub fn address_use(r: &RunResult) -> Block {
                    ENIs attached, pod addresses held and assigned, pods pending";
         }
     }
+    // Node-group scale events: how many nodes the cluster had, just above pending pods, so a
+    // wait for a node reads against the node that ended it.
+    let mut alt = alt.to_string();
+    if r.variants.iter().any(|v| !v.timeline.nodes_joined.is_empty()) {
+        alt += ", and nodes in the cluster";
+        let mut nodes = Panel::new("nodes in the cluster", Unit::Count, Scale::Linear);
+        for (i, v) in r.variants.iter().enumerate() {
+            let joined: Vec<u32> = if v.timeline.nodes_joined.is_empty() {
+                vec![v.nodes.len() as u32; v.timeline.t_ns.len()]
+            } else {
+                v.timeline.nodes_joined.clone()
+            };
+            nodes.series.push(series(&v.name, i, &v.timeline.t_ns, f64s(&joined)));
+        }
+        let at = c.panels.len() - 1;
+        c.panels.insert(at, nodes);
+        caption += "Above the bottom: nodes joined and not yet left (timeline.nodes_joined; node-group \
+                    scale events add nodes after their launch and bootstrap, and drain and remove them). ";
+    }
     caption += "Bottom: pods that could not be placed or given an address (timeline.pods_pending).";
     Block::figure(Figure {
         spec: Spec::Line(c),
         caption,
-        alt: alt.into(),
+        alt,
     })
 }
 
