@@ -3,7 +3,9 @@
 //! also build its world (validation promised it could) and run.
 #![no_main]
 
-use cnsim_cluster::scenario::load_str;
+use cnsim_cluster::scenario::format::ScaleTarget;
+use cnsim_cluster::scenario::refs::{self, PodSet};
+use cnsim_cluster::scenario::{events, load_str};
 use cnsim_cluster::run_variant;
 use cnsim_cluster::world::World;
 use sim_core::SimTime;
@@ -19,9 +21,19 @@ fuzz_target!(|data: &[u8]| {
     match load_str("fuzz.ron", "fuzz", text, &[]) {
         Ok(loaded) => {
             for v in &loaded.variants {
-                // Keep each input cheap: building is linear in nodes and pods.
-                let nodes: u64 = v.scenario.node_groups.iter().map(|g| u64::from(g.count)).sum();
-                let pods: u64 = v.scenario.workloads.iter().map(|w| u64::from(w.replicas)).sum();
+                // Keep each input cheap: building is linear in nodes and pods. The world holds
+                // every node and pod the run will ever have: each group and workload at its
+                // largest over the scale events.
+                let nodes: u64 = events::node_group_largest(&v.scenario).iter().map(|&c| u64::from(c)).sum();
+                let mut most: Vec<u64> = v.scenario.workloads.iter().map(|w| u64::from(w.replicas)).collect();
+                for e in &v.scenario.events {
+                    if let Some(ScaleTarget::Workload { scale, replicas }) = e.target() {
+                        if let Ok(PodSet::Workload(w)) = refs::pod_set(&v.scenario, scale) {
+                            most[w] = most[w].max(u64::from(replicas));
+                        }
+                    }
+                }
+                let pods: u64 = most.iter().sum();
                 if nodes <= 64 && pods <= 1024 {
                     let world = World::build(&v.scenario);
                     assert_eq!(world.pods.len() as u64, pods);
