@@ -18,9 +18,19 @@ const TYPES: [&str; 4] = ["t3.small", "m5.large", "t3.medium", "m4.xlarge"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Add { node: usize, count: u32 },
-    Remove { node: usize, pick: usize },
+    Add {
+        node: usize,
+        count: u32,
+    },
+    Remove {
+        node: usize,
+        pick: usize,
+    },
     Settle,
+    /// The node's instance is terminated (a node-group scale-down).
+    Terminate {
+        node: usize,
+    },
 }
 
 fn configs() -> impl Strategy<Value = IpamdConfig> {
@@ -52,6 +62,7 @@ fn ops() -> impl Strategy<Value = Vec<(u64, Op)>> {
         4 => (0usize..2, 1u32..8).prop_map(|(node, count)| Op::Add { node, count }),
         3 => (0usize..2, 0usize..64).prop_map(|(node, pick)| Op::Remove { node, pick }),
         1 => Just(Op::Settle),
+        1 => (0usize..2).prop_map(|node| Op::Terminate { node }),
     ];
     prop::collection::vec((0u64..25, op), 1..80)
 }
@@ -98,13 +109,14 @@ proptest! {
         let mut running: [Vec<u32>; 2] = Default::default();
         let mut waiting: [Vec<u32>; 2] = Default::default();
         let mut next_pod = 0u32;
+        let mut gone = [false; 2];
         let mut now = 0u64;
         for (dt, op) in ops {
             now += dt * S + 1;
             let settle = matches!(op, Op::Settle);
             if settle { now += 300 * S; }
             // Everything due before `now`, node by node, with pods retried after each tick.
-            for n in 0..2usize {
+            for n in (0..2usize).filter(|&n| !gone[n]) {
                 loop {
                     let (we, wr) = (engine.next_wakeup(n as u32).unwrap(), reference.next_wakeup(n));
                     prop_assert_eq!(we, wr, "wakeup of node {}", n);
@@ -122,6 +134,16 @@ proptest! {
                 }
             }
             match op {
+                Op::Add { node, .. } | Op::Remove { node, .. } | Op::Terminate { node } if gone[node] => {}
+                Op::Terminate { node } => {
+                    // Everything the node held goes back at once; the other node's later
+                    // addresses (lowest free first in both) show the subnets agree after.
+                    let released = engine.remove_node(node as u32, now).unwrap();
+                    prop_assert_eq!(released.addresses_released, reference.remove_node(node));
+                    prop_assert_eq!(released.pods_dropped, running[node].len() as u32);
+                    prop_assert_eq!(engine.next_wakeup(node as u32), None);
+                    gone[node] = true;
+                }
                 Op::Add { node, count } => {
                     for _ in 0..count {
                         if (running[node].len() + waiting[node].len()) as u32 >= max_pods { break; }
@@ -145,12 +167,12 @@ proptest! {
                     }
                 }
                 Op::Settle => {
-                    for n in 0..2 {
+                    for n in (0..2).filter(|&n| !gone[n]) {
                         prop_assert!(reference.settled_within_targets(n, now), "node {} off target after settling: {:?}", n, reference.snapshot(n, now));
                     }
                 }
             }
-            for n in 0..2usize {
+            for n in (0..2usize).filter(|&n| !gone[n]) {
                 prop_assert_eq!(strip(engine.snapshot(n as u32).unwrap()), strip(reference.snapshot(n, now)));
                 prop_assert_eq!(engine.assigned_on(n as u32), reference.pods(n));
             }

@@ -152,6 +152,24 @@ impl Reference {
         }
     }
 
+    /// The node's instance is terminated (`IpamEngine::remove_node`): every ENI's own address
+    /// and its slots, the attaching ENI's too, go back to the subnet at once. Returns how many
+    /// addresses. The caller stops asking about node `i`.
+    pub fn remove_node(&mut self, i: usize) -> u32 {
+        let n = self.nodes[i].clone();
+        let size = n.limits.slot_size;
+        let mut released = 0;
+        for eni in n.enis.values().chain(n.pending.as_ref().map(|p| &p.0)) {
+            for &b in &eni.slots {
+                self.give_back(eni.subnet, b, size);
+                released += size;
+            }
+            self.give_back(eni.subnet, eni.address, 1);
+            released += 1;
+        }
+        released
+    }
+
     fn cooling(a: &Addr, now: u64) -> bool {
         a.pod.is_none() && a.released_ns.is_some_and(|t| now - t <= IP_COOLDOWN_NS)
     }
