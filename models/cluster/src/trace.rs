@@ -515,11 +515,7 @@ pub fn trace_at(spec: &VariantSpec, from: &str, to: &str, at: Option<SimTime>) -
                             }
                         };
                         let (a, b) = (world.nodes[node as usize].az, world.nodes[far as usize].az);
-                        let latency = if a == b {
-                            s.fabric.same_az_latency
-                        } else {
-                            s.fabric.cross_az_latency
-                        };
+                        let latency = s.fabric.one_way(a, b);
                         let target = match hop.target {
                             VpcTarget::Local => "local".to_string(),
                             VpcTarget::NodeEni(n) => format!("eni of {}", name(n)),

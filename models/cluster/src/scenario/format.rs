@@ -494,6 +494,17 @@ pub struct Fabric {
     pub internet_latency: SimTime,
 }
 
+impl Fabric {
+    /// One way across the VPC fabric between availability zones `a` and `b`.
+    pub fn one_way(&self, a: u16, b: u16) -> SimTime {
+        if a == b {
+            self.same_az_latency
+        } else {
+            self.cross_az_latency
+        }
+    }
+}
+
 impl Default for Fabric {
     fn default() -> Self {
         Fabric {

@@ -55,9 +55,7 @@ pub struct Model<'w> {
     sources: Vec<Source>,
     enis: Vec<EniQueue>,
     eni_limit: usize,
-    same_az: SimTime,
-    cross_az: SimTime,
-    mss: u32,
+    fabric: crate::scenario::format::Fabric,
     /// Next ephemeral port per pod (Linux allocates from ip_local_port_range).
     ephemeral: Vec<u16>,
     pub metrics: Metrics,
@@ -109,9 +107,7 @@ impl<'w> Model<'w> {
                 })
                 .collect(),
             eni_limit: fabric.eni_tx_queue as usize,
-            same_az: fabric.same_az_latency,
-            cross_az: fabric.cross_az_latency,
-            mss: crate::calibration::tcp_mss(world.mtu),
+            fabric: fabric.clone(),
             ephemeral: vec![EPHEMERAL_FIRST; world.pods.len()],
             flows,
             sources,
@@ -294,24 +290,12 @@ impl<'w> Model<'w> {
         flags: u8,
         len: u16,
     ) {
-        let from = match from {
-            Host::Pod(pod) => pod,
-            Host::Internet(src) => {
-                let header = Header {
-                    src,
-                    dst,
-                    sport,
-                    dport,
-                    proto,
-                    flags,
-                    len,
-                };
-                return self.send_from_internet(flow, conn, from_client, header);
-            }
+        let src = match from {
+            Host::Pod(pod) => u32::from(self.life.pods.get(pod).ip.expect("sending pods hold an address")),
+            Host::Internet(src) => src,
         };
-        let pod = self.life.pods.get(from);
         let header = Header {
-            src: u32::from(pod.ip.expect("sending pods hold an address")),
+            src,
             dst,
             sport,
             dport,
@@ -319,7 +303,10 @@ impl<'w> Model<'w> {
             flags,
             len,
         };
-        let src_node = pod.node.expect("running pods have a node");
+        let Host::Pod(pod) = from else {
+            return self.send_from_internet(flow, conn, from_client, header);
+        };
+        let src_node = self.life.pods.get(pod).node.expect("running pods have a node");
         let now = self.engine.now();
         let packet = self.packets.insert(PacketMeta {
             sent_at: now,
@@ -511,13 +498,11 @@ impl<'w> Model<'w> {
             Ok(VpcNext::InternetGateway) => return self.forward_to_internet(packet, header),
             Err(reason) => return self.drop_packet(packet, self.no_pod(&meta, &header, reason)),
         };
-        let (a, b) = (world.nodes[meta.src_node as usize].az, world.nodes[far as usize].az);
-        let latency = if a == b {
-            self.same_az
-        } else {
-            self.metrics.cross_az_bytes += u64::from(meta.wire_len);
-            self.cross_az
-        };
+        let latency = self.fabric_hop(
+            packet,
+            world.nodes[meta.src_node as usize].az,
+            world.nodes[far as usize].az,
+        );
         self.packets.get_mut(packet).dst_node = far;
         self.engine.schedule_at(
             now + latency,
@@ -528,6 +513,14 @@ impl<'w> Model<'w> {
                 header,
             },
         );
+    }
+
+    /// The fabric's delay from AZ `a` to AZ `b` for `packet`, counting the bytes of a crossing.
+    fn fabric_hop(&mut self, packet: u32, a: u16, b: u16) -> SimTime {
+        if a != b {
+            self.metrics.cross_az_bytes += u64::from(self.packets.get(packet).wire_len);
+        }
+        self.fabric.one_way(a, b)
     }
 
     /// Far node: decapsulate, netfilter, route to the pod's veth.

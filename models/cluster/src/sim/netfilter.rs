@@ -112,7 +112,6 @@ pub struct NodeNetfilter {
     /// Source ports for masqueraded connections (`snat/<node>`).
     snat_rng: RngStream,
     view: NodeView,
-    primary_ip: Ipv4Addr,
 }
 
 /// Random draws for the engines from the node's own named stream.
@@ -162,7 +161,6 @@ impl Netfilter {
                 table: ConntrackTable::new(conntrack(n as NodeId)),
                 rng: RngStream::new(seed, &format!("netfilter/{}", world.nodes[n].name)),
                 snat_rng: RngStream::new(seed, &format!("snat/{}", world.nodes[n].name)),
-                primary_ip: world.nodes[n].ip,
                 view: NodeView {
                     name: world.nodes[n].name.clone(),
                     node_ips: vec![world.nodes[n].ip],
@@ -375,7 +373,7 @@ impl Netfilter {
         };
         let mut snat = None;
         if origin == Origin::LocalPod {
-            if let SnatDecision::NodePrimary { source } = self.snat.decide(n.primary_ip, header.dst_ip()) {
+            if let SnatDecision::NodePrimary { source } = self.snat.decide(n.view.node_ips[0], header.dst_ip()) {
                 let Some(port) = snat_port(n, header, source, now_ns) else {
                     return NfOutcome::InsertClash;
                 };

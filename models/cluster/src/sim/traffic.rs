@@ -6,6 +6,7 @@
 //! its pod runs, and a destination that does not run has no address (the packet is dropped as
 //! `no-running-destination`). A static run plans only the pods running at t=0, as always.
 
+use crate::calibration::{tcp_mss, INTERNET_MTU};
 use crate::scenario::format::{Arrival, Flow, Protocol, Scenario};
 use crate::scenario::refs::{self, PodSet, Target};
 use crate::world::{PodId, PodPhase, World};
@@ -28,6 +29,9 @@ pub struct FlowPlan {
     /// A destination beyond the VPC (`IP:PORT`): it answers TCP as a pod server would.
     pub external: Option<std::net::Ipv4Addr>,
     pub dport: u16,
+    /// TCP payload per segment: the pod MTU's, or for a peer beyond the VPC the MSS it
+    /// advertises from the internet's 1500-byte MTU.
+    pub mss: u32,
     pub rate: PacketRate,
     pub arrival: Arrival,
     pub packet_size: ByteSize,
@@ -136,6 +140,10 @@ fn plan_flow(
         service,
         external,
         dport,
+        mss: match external {
+            Some(_) => tcp_mss(world.mtu).min(tcp_mss(INTERNET_MTU)),
+            None => tcp_mss(world.mtu),
+        },
         rate: f.rate,
         arrival: f.arrival,
         packet_size: f.packet_size,

@@ -29,11 +29,7 @@ pub(super) fn leave_vpc(
     if let VpcNext::NatGateway(g) = hop.next {
         let nat = &world.nat_gateways[g as usize];
         let same = nat.az == n.az;
-        let latency = if same {
-            s.fabric.same_az_latency
-        } else {
-            s.fabric.cross_az_latency
-        };
+        let latency = s.fabric.one_way(nat.az, n.az);
         push(
             report,
             "vpc",

@@ -80,14 +80,7 @@ impl Model<'_> {
         if bytes == 0 {
             return;
         }
-        // A peer beyond the VPC advertises the MSS of the internet's 1500-byte MTU.
-        let mss = if self.flows[flow as usize].external.is_some() {
-            self.mss
-                .min(crate::calibration::tcp_mss(crate::calibration::INTERNET_MTU))
-        } else {
-            self.mss
-        };
-        for seg in tcp::segments(bytes, mss) {
+        for seg in tcp::segments(bytes, self.flows[flow as usize].mss) {
             self.send(
                 flow,
                 id,

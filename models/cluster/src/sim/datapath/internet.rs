@@ -17,16 +17,6 @@ use sim_core::SimTime;
 use std::net::Ipv4Addr;
 
 impl Model<'_> {
-    /// The fabric's delay from AZ `a` to AZ `b`, counting the bytes of a crossing.
-    fn fabric_hop(&mut self, packet: u32, a: u16, b: u16) -> SimTime {
-        if a == b {
-            self.same_az
-        } else {
-            self.metrics.cross_az_bytes += u64::from(self.packets.get(packet).wire_len);
-            self.cross_az
-        }
-    }
-
     /// A VPC route sent the packet from a node in AZ `from_az` to NAT gateway `g`.
     pub(super) fn forward_to_nat_gateway(&mut self, packet: u32, header: Header, from_az: u16, g: u16) {
         let latency = self.fabric_hop(packet, from_az, self.world.nat_gateways[g as usize].az);
