@@ -189,11 +189,15 @@ fn rows(v: &VariantResult, wall: Duration) -> Vec<(String, String)> {
         for g in &e.nat_gateways {
             add(
                 &format!("NAT gateway {} bytes / cost", g.name),
-                format!("{} / {}", bytes(g.bytes), usd(g.processing_cost_micro_usd)),
+                format!("{} / {}", bytes(g.stats.bytes), usd(g.processing_cost_micro_usd)),
             );
             add(
                 &format!("  {} connections / port errors", g.name),
-                format!("{} / {}", count(g.connections), count(g.port_allocation_errors)),
+                format!(
+                    "{} / {}",
+                    count(g.stats.connections),
+                    count(g.stats.port_allocation_errors)
+                ),
             );
         }
         add(

@@ -77,14 +77,17 @@ fn default_snat_masquerades_every_connection_and_the_answers_reach_the_pods() {
         "every connection is masqueraded on its node"
     );
     let nat = &e.nat_gateways[0];
-    assert_eq!(nat.connections, c.opened, "both AZs route through nat-a");
-    assert_eq!(nat.closed, c.completed, "a closed connection frees its gateway port");
-    assert_eq!(e.nat_gateways[1].packets, 0);
+    assert_eq!(nat.stats.connections, c.opened, "both AZs route through nat-a");
+    assert_eq!(
+        nat.stats.closed, c.completed,
+        "a closed connection frees its gateway port"
+    );
+    assert_eq!(e.nat_gateways[1].stats.packets, 0);
     // The gateway processes both directions: everything through the internet gateway.
-    assert_eq!(nat.bytes, e.internet_bytes_out + e.internet_bytes_in);
+    assert_eq!(nat.stats.bytes, e.internet_bytes_out + e.internet_bytes_in);
     assert_eq!(
         nat.processing_cost_micro_usd,
-        nat.bytes * 45_000 / 1_000_000_000,
+        nat.stats.bytes * 45_000 / 1_000_000_000,
         "$0.045 per GB"
     );
     // AZ b's node reaches nat-a across AZs, both ways.
@@ -97,13 +100,16 @@ fn external_snat_leaves_translation_to_the_nat_gateway_and_a_gateway_per_az_stay
     let ext = run(&scenario(EXTERNAL_SNAT, PRIVATE, ONE_NAT, ""));
     let e = ext.egress.as_ref().unwrap();
     assert_eq!(e.snat_connections, 0, "the pod address leaves the node");
-    assert_eq!(e.nat_gateways[0].connections, ext.connections.as_ref().unwrap().opened);
+    assert_eq!(
+        e.nat_gateways[0].stats.connections,
+        ext.connections.as_ref().unwrap().opened
+    );
     assert!(ext.packets.dropped.is_empty());
     assert_ne!(base.digest, ext.digest, "the packets carry other sources");
 
     let per_az = run(&scenario(DEFAULT_SNAT, PRIVATE, r#"NatGateway("nat-b")"#, ""));
     let e = per_az.egress.as_ref().unwrap();
-    assert!(e.nat_gateways[0].connections > 0 && e.nat_gateways[1].connections > 0);
+    assert!(e.nat_gateways[0].stats.connections > 0 && e.nat_gateways[1].stats.connections > 0);
     assert_eq!(per_az.cross_az.bytes, 0, "each AZ's nodes use their own AZ's gateway");
     let total = |r: &VariantResult| {
         r.egress
@@ -111,7 +117,7 @@ fn external_snat_leaves_translation_to_the_nat_gateway_and_a_gateway_per_az_stay
             .unwrap()
             .nat_gateways
             .iter()
-            .map(|g| g.bytes)
+            .map(|g| g.stats.bytes)
             .sum::<u64>()
     };
     assert_eq!(
@@ -131,7 +137,10 @@ fn pod_addresses_have_no_public_address_so_public_nodes_need_the_default_snat() 
     let public = run(&scenario(DEFAULT_SNAT, PUBLIC, ONE_NAT, ""));
     assert!(public.packets.dropped.is_empty());
     let e = public.egress.as_ref().unwrap();
-    assert!(e.nat_gateways.iter().all(|g| g.packets == 0), "straight out of the IGW");
+    assert!(
+        e.nat_gateways.iter().all(|g| g.stats.packets == 0),
+        "straight out of the IGW"
+    );
     assert!(e.internet_bytes_out > 0 && e.internet_bytes_in > 0);
 }
 
@@ -258,7 +267,7 @@ fn excluded_cidrs_keep_the_pod_address_and_a_quiet_translation_idles_out() {
     let e = excluded.egress.as_ref().unwrap();
     assert_eq!(e.snat_connections, 0, "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS");
     assert!(
-        e.nat_gateways[0].connections > 0,
+        e.nat_gateways[0].stats.connections > 0,
         "the NAT gateway still translates the pod address"
     );
 
@@ -269,7 +278,7 @@ fn excluded_cidrs_keep_the_pod_address_and_a_quiet_translation_idles_out() {
         .replace("protocol: TCP", r#"protocol: UDP, packet_size: "512B", stop: "1s""#);
     let r = run(&quiet);
     let nat = &r.egress.as_ref().unwrap().nat_gateways[0];
-    assert_eq!(nat.connections, 4, "one translation per socket");
-    assert_eq!(nat.idle_timeouts, 4);
-    assert_eq!(nat.closed, 0);
+    assert_eq!(nat.stats.connections, 4, "one translation per socket");
+    assert_eq!(nat.stats.idle_timeouts, 4);
+    assert_eq!(nat.stats.closed, 0);
 }

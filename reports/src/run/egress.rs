@@ -26,15 +26,15 @@ pub fn egress(r: &RunResult) -> Markup {
                     tbody {
                         @for (i, v) in r.variants.iter().enumerate() {
                             @let e = runs.iter().find(|(j, _, _)| *j == i).map(|r| r.2);
-                            @let used: Vec<_> = e.map(|e| e.nat_gateways.iter().filter(|g| g.packets > 0 || g.port_allocation_errors > 0).collect()).unwrap_or_default();
+                            @let used: Vec<_> = e.map(|e| e.nat_gateways.iter().filter(|g| g.stats.used()).collect()).unwrap_or_default();
                             tr {
                                 td { (swatch(i)) (v.name) }
                                 (n(e.map_or(0, |e| e.snat_connections)))
                                 td.n { (bytes(e.map_or(0, |e| e.internet_bytes_out) as f64)) " / " (bytes(e.map_or(0, |e| e.internet_bytes_in) as f64)) }
                                 td { @for g in &used { (g.name) " (" (g.az) ") " } }
-                                td.n { (bytes(used.iter().map(|g| g.bytes).sum::<u64>() as f64)) }
-                                (n(used.iter().map(|g| g.connections).sum()))
-                                (n(used.iter().map(|g| g.port_allocation_errors).sum()))
+                                td.n { (bytes(used.iter().map(|g| g.stats.bytes).sum::<u64>() as f64)) }
+                                (n(used.iter().map(|g| g.stats.connections).sum()))
+                                (n(used.iter().map(|g| g.stats.port_allocation_errors).sum()))
                                 td.n { (usd_micro(used.iter().map(|g| g.processing_cost_micro_usd).sum::<u64>() as f64)) }
                                 td.n { (thousands(igw_drops(v))) }
                             }

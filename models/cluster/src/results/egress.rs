@@ -2,7 +2,7 @@
 //! bills for them, and the internet gateway's bytes (`sim::egress`).
 
 use crate::scenario::format::Pricing;
-use crate::sim::egress::Egress;
+use crate::sim::egress::{Egress, NatGatewayStats};
 use crate::world::World;
 use serde::{Deserialize, Serialize};
 
@@ -21,17 +21,10 @@ pub struct EgressResult {
 pub struct NatGatewayResult {
     pub name: String,
     pub az: String,
-    /// Bytes and packets processed, both directions.
-    pub bytes: u64,
-    pub packets: u64,
-    /// Translations created; connections refused for want of a port (CloudWatch's
-    /// ErrorPortAllocation); translations ended by a close, and by the 350 s idle timeout.
-    pub connections: u64,
-    pub port_allocation_errors: u64,
-    pub closed: u64,
-    pub idle_timeouts: u64,
-    /// The most connections open to one destination at once (the limit is 55,000).
-    pub peak_connections_per_destination: u32,
+    /// Bytes and packets processed (both directions), translations created, refused for want
+    /// of a port, ended by a close and by the 350 s idle timeout, and the peak per destination.
+    #[serde(flatten)]
+    pub stats: NatGatewayStats,
     /// Data processing at `pricing.nat_gateway_usd_per_gb`.
     pub processing_cost_micro_usd: u64,
 }
@@ -53,21 +46,11 @@ pub fn egress(
         .map(|(info, g)| NatGatewayResult {
             name: info.name.clone(),
             az: world.azs[info.az as usize].clone(),
-            bytes: g.stats.bytes,
-            packets: g.stats.packets,
-            connections: g.stats.connections,
-            port_allocation_errors: g.stats.port_allocation_errors,
-            closed: g.stats.closed,
-            idle_timeouts: g.stats.idle_timeouts + g.idle_at(end_ns),
-            peak_connections_per_destination: g.stats.peak_per_destination,
+            stats: g.stats_at(end_ns),
             processing_cost_micro_usd: (u128::from(g.stats.bytes) * rate / 1_000_000_000) as u64,
         })
         .collect();
-    let used = snat_connections > 0
-        || e.internet_bytes_out > 0
-        || nat_gateways
-            .iter()
-            .any(|g| g.packets > 0 || g.port_allocation_errors > 0);
+    let used = snat_connections > 0 || e.internet_bytes_out > 0 || nat_gateways.iter().any(|g| g.stats.used());
     used.then_some(EgressResult {
         snat_connections,
         internet_bytes_out: e.internet_bytes_out,

@@ -55,19 +55,28 @@ pub struct NatGateway {
     pub stats: NatGatewayStats,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What one NAT gateway did; the results carry it as it is (`results::egress`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NatGatewayStats {
     /// Bytes processed in either direction (what AWS bills as data processing).
     pub bytes: u64,
     pub packets: u64,
-    /// Translations created, and connections refused for want of a port (ErrorPortAllocation).
+    /// Translations created, and connections refused for want of a port (CloudWatch's
+    /// ErrorPortAllocation).
     pub connections: u64,
     pub port_allocation_errors: u64,
     /// Translations ended by their connection's close, and after the idle timeout.
     pub closed: u64,
     pub idle_timeouts: u64,
-    /// The most translations active to any one destination at once.
-    pub peak_per_destination: u32,
+    /// The most translations active to any one destination at once (the limit is 55,000).
+    pub peak_connections_per_destination: u32,
+}
+
+impl NatGatewayStats {
+    /// Whether any traffic reached the gateway.
+    pub fn used(&self) -> bool {
+        self.packets > 0 || self.port_allocation_errors > 0
+    }
 }
 
 impl NatGateway {
@@ -127,7 +136,8 @@ impl NatGateway {
                 d.next_port = if port == u16::MAX { SNAT_PORT_FIRST } else { port + 1 };
                 d.inside.insert(port, inside);
                 d.by_age.insert((now, port));
-                self.stats.peak_per_destination = self.stats.peak_per_destination.max(d.inside.len() as u32);
+                self.stats.peak_connections_per_destination =
+                    self.stats.peak_connections_per_destination.max(d.inside.len() as u32);
                 self.mappings.insert(inside, Mapping { port, last_ns: now });
                 self.stats.connections += 1;
                 port
@@ -172,12 +182,16 @@ impl NatGateway {
         self.stats.closed += 1;
     }
 
-    /// Translations idle for the timeout by `now` that no packet has expired yet (expiry is
-    /// lazy, per destination): the results count them with the expired ones. A sum, so the
-    /// map's order does not matter.
-    pub fn idle_at(&self, now: u64) -> u64 {
+    /// The counters at `end` (the run's end): translations idle for the timeout by then that
+    /// no packet has expired yet (expiry is lazy, per destination) count with the expired
+    /// ones. A sum, so the map's order does not matter.
+    pub fn stats_at(&self, end: u64) -> NatGatewayStats {
         let timeout = NAT_GATEWAY_IDLE_TIMEOUT.as_nanos();
-        self.mappings.values().filter(|m| m.last_ns + timeout <= now).count() as u64
+        let idle = self.mappings.values().filter(|m| m.last_ns + timeout <= end).count() as u64;
+        NatGatewayStats {
+            idle_timeouts: self.stats.idle_timeouts + idle,
+            ..self.stats.clone()
+        }
     }
 
     fn count(&mut self, h: &Header) {
@@ -280,7 +294,10 @@ mod tests {
         other.dport = 80;
         assert!(g.outbound(&mut other, 0).is_ok());
         assert_eq!(g.stats.port_allocation_errors, 1);
-        assert_eq!(g.stats.peak_per_destination, NAT_GATEWAY_CONNECTIONS_PER_DESTINATION);
+        assert_eq!(
+            g.stats.peak_connections_per_destination,
+            NAT_GATEWAY_CONNECTIONS_PER_DESTINATION
+        );
     }
 
     /// One step against a gateway: a connection's packet out, an answer in, or a close.
