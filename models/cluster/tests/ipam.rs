@@ -169,14 +169,7 @@ fn custom_networking_addresses_come_from_the_eniconfig_subnet_and_never_twice() 
     // host-network pods (aws-node, kube-proxy) that need no address. cnsim's pods all need
     // one: 18 run and 2 wait for an address that never comes.
     assert_eq!(running, 18);
-    let waiting: Vec<&str> = life
-        .pods
-        .iter()
-        .filter_map(|p| match &p.phase {
-            PodPhase::Pending { reason } => Some(reason.as_str()),
-            _ => None,
-        })
-        .collect();
+    let waiting: Vec<&str> = life.pods.pending().map(|(_, reason)| reason).collect();
     assert_eq!(waiting.len(), 2);
     assert!(
         waiting

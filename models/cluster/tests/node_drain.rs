@@ -6,7 +6,7 @@
 use cnsim_cluster::calibration::{NODE_JOIN_LATENCY, NODE_LEAVE_LATENCY};
 use cnsim_cluster::scenario::{load_str, VariantSpec};
 use cnsim_cluster::sim::timeline::TimelineRecorder;
-use cnsim_cluster::world::{PodPhase, World};
+use cnsim_cluster::world::World;
 use cnsim_cluster::{run_variant, sim};
 use proptest::prelude::*;
 use sim_core::SimTime;
@@ -185,15 +185,7 @@ fn while_cordoned_a_node_counts_as_unschedulable() {
     let (mut m, _) = sim::model(&spec, &world);
     let mut tl = TimelineRecorder::new(&world, spec.scenario.duration);
     m.run(SimTime::from_secs(11), &mut tl);
-    let reasons: Vec<&str> = m
-        .life
-        .pods
-        .iter()
-        .filter_map(|p| match &p.phase {
-            PodPhase::Pending { reason } => Some(reason.as_str()),
-            _ => None,
-        })
-        .collect();
+    let reasons: Vec<&str> = m.life.pods.pending().map(|(_, reason)| reason).collect();
     assert_eq!(
         reasons,
         ["0/2 nodes are available: 1 Too many pods, 1 node(s) were unschedulable."; 4]

@@ -5,7 +5,7 @@
 use cnsim_cluster::calibration::NODE_JOIN_LATENCY;
 use cnsim_cluster::scenario::{load_str, VariantSpec};
 use cnsim_cluster::sim::timeline::TimelineRecorder;
-use cnsim_cluster::world::{PodPhase, World};
+use cnsim_cluster::world::World;
 use cnsim_cluster::{run_variant, sim};
 use proptest::prelude::*;
 use sim_core::SimTime;
@@ -112,8 +112,8 @@ fn before_its_join_a_launched_node_holds_nothing_and_after_it_ipamd_starts() {
         let unschedulable = m
             .life
             .pods
-            .iter()
-            .filter(|p| matches!(&p.phase, PodPhase::Pending { reason } if reason.contains("0/1 nodes are available")))
+            .pending()
+            .filter(|(_, reason)| reason.contains("0/1 nodes are available"))
             .count();
         assert_eq!(unschedulable, 10, "20 of 30 fit on the one node");
     }

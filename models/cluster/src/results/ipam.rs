@@ -3,7 +3,7 @@
 
 use super::{Buckets, Percentiles};
 use crate::sim::ipamd::Lifecycle;
-use crate::world::{PodPhase, World};
+use crate::world::World;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -62,10 +62,8 @@ pub fn pod_startup(life: &Lifecycle) -> Option<PodStartup> {
         return None;
     }
     let mut pending_by_reason = BTreeMap::new();
-    for p in life.pods.iter() {
-        if let PodPhase::Pending { reason } = &p.phase {
-            *pending_by_reason.entry(reason.clone()).or_insert(0) += 1;
-        }
+    for (_, reason) in life.pods.pending() {
+        *pending_by_reason.entry(reason.to_string()).or_insert(0) += 1;
     }
     Some(PodStartup {
         time_to_ready_ns: Percentiles::of(&life.pods.time_to_ready),

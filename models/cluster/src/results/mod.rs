@@ -347,16 +347,14 @@ pub fn collect(i: CollectInput<'_>) -> VariantResult {
             left_at_ns: i.life.left_at(id as u32),
         })
         .collect();
-    let pending = w
-        .pods
-        .iter()
-        .zip(live.iter())
-        .filter_map(|(p, l)| match &l.phase {
-            PodPhase::Pending { reason } => Some(PendingPod {
+    let pending = live
+        .pending()
+        .map(|(id, reason)| {
+            let p = &w.pods[id as usize];
+            PendingPod {
                 pod: format!("{}/{}", p.namespace, p.name),
-                reason: reason.clone(),
-            }),
-            PodPhase::Running | PodPhase::NotCreated => None,
+                reason: reason.to_string(),
+            }
         })
         .collect();
     let (running, pending_count) = live.counts();

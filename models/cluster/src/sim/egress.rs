@@ -242,6 +242,17 @@ mod tests {
         })
     }
 
+    /// The destination's answer to `h`: addresses and ports swapped.
+    fn answer(h: &Header) -> Header {
+        Header {
+            src: h.dst,
+            dst: h.src,
+            sport: h.dport,
+            dport: h.sport,
+            ..*h
+        }
+    }
+
     fn syn(src: u32, sport: u16) -> Header {
         Header {
             src,
@@ -265,13 +276,7 @@ mod tests {
             a.sport, b.sport,
             "two inside sources with one port need two gateway ports"
         );
-        let mut reply = Header {
-            src: a.dst,
-            dst: a.src,
-            sport: a.dport,
-            dport: a.sport,
-            ..a
-        };
+        let mut reply = answer(&a);
         g.inbound(&mut reply, 1).unwrap();
         assert_eq!((reply.dst, reply.dport), (1, 40000));
         let mut again = syn(1, 40000);
@@ -360,11 +365,11 @@ mod tests {
                     Op::In { conn } => {
                         let Some(&(dest, port, last)) = active.get(&conn) else { continue };
                         let h0 = conn_header(conn, dest);
-                        let mut answer = Header { src: h0.dst, dst: g.ip, sport: h0.dport, dport: port, ..h0 };
-                        let got = g.inbound(&mut answer, now);
+                        let mut back = answer(&Header { src: g.ip, sport: port, ..h0 });
+                        let got = g.inbound(&mut back, now);
                         if last + timeout > now {
                             prop_assert_eq!(got, Ok(()));
-                            prop_assert_eq!((answer.dst, answer.dport), (h0.src, h0.sport));
+                            prop_assert_eq!((back.dst, back.dport), (h0.src, h0.sport));
                             active.insert(conn, (dest, port, now));
                         } else {
                             prop_assert_eq!(got, Err(DropReason::NatGatewayNoTranslation));
@@ -375,7 +380,7 @@ mod tests {
                         if let Some((dest, port, _)) = active.remove(&conn) {
                             let h0 = conn_header(conn, dest);
                             g.release((h0.src, h0.sport, h0.dst, h0.dport, h0.proto));
-                            let mut late = Header { src: h0.dst, dst: g.ip, sport: h0.dport, dport: port, ..h0 };
+                            let mut late = answer(&Header { src: g.ip, sport: port, ..h0 });
                             prop_assert_eq!(g.inbound(&mut late, now), Err(DropReason::NatGatewayNoTranslation));
                         }
                     }
@@ -394,13 +399,7 @@ mod tests {
         let mut a = syn(1, 40000);
         g.outbound(&mut a, 0).unwrap();
         let timeout = NAT_GATEWAY_IDLE_TIMEOUT.as_nanos();
-        let mut reply = Header {
-            src: a.dst,
-            dst: a.src,
-            sport: a.dport,
-            dport: a.sport,
-            ..a
-        };
+        let mut reply = answer(&a);
         assert!(g.inbound(&mut reply.clone(), timeout - 1).is_ok(), "used just in time");
         assert_eq!(
             g.inbound(&mut reply, 2 * timeout),

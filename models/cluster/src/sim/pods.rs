@@ -77,6 +77,14 @@ impl LivePods {
         self.pods[pod as usize].phase == PodPhase::Running
     }
 
+    /// Every pod waiting (unschedulable, or for its address), with why, in pod order.
+    pub fn pending(&self) -> impl Iterator<Item = (PodId, &str)> + '_ {
+        self.pods.iter().enumerate().filter_map(|(id, p)| match &p.phase {
+            PodPhase::Pending { reason } => Some((id as PodId, reason.as_str())),
+            PodPhase::Running | PodPhase::NotCreated => None,
+        })
+    }
+
     /// The pod's address while it runs.
     pub fn ip(&self, pod: PodId) -> Option<Ipv4Addr> {
         let p = &self.pods[pod as usize];
